@@ -1,0 +1,38 @@
+# Chasing Symmetries: every command a learner, an instructor or a maintainer needs.
+# Each target sets up .venv by itself first (scripts/setup_env.sh), so a clean clone needs nothing else.
+
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.course-installed
+
+.PHONY: help setup book test lab bench bench-grade clean
+
+help:
+	@echo "make book    build the HTML book (Jupyter Book 1.x, warnings are errors)"
+	@echo "make test    every check: library tests, notebooks (nbval), exercises, sync"
+	@echo "make lab     JupyterLab on exercises/"
+	@echo "make bench   seconds per notebook -> bench/notebooks.json"
+
+setup: $(STAMP)
+
+$(STAMP): pyproject.toml scripts/setup_env.sh
+	PYTHON=$(PYTHON) bash scripts/setup_env.sh $(VENV)
+	@touch $@
+
+book: $(STAMP)
+	$(BIN)/jupyter-book build book --warningiserror --keep-going
+	@echo "The book: $(CURDIR)/book/_build/html/index.html"
+
+test: $(STAMP)
+	$(BIN)/python -m pytest tests book solutions --nbval-lax --nbval-current-env \
+		--ignore=book/_build -p no:cacheprovider -q
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=exercises
+
+bench: $(STAMP)
+	$(BIN)/python bench/notebooks.py --out bench/notebooks.json
+
+clean:
+	rm -rf book/_build

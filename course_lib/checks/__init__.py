@@ -1,0 +1,238 @@
+"""Self-checks for exercises: `check("groups.dihedral_compose", dihedral_compose)`.
+
+An exercise is specified once, in `course_lib/checks/<chapter>.py`, as an `Exercise`: the cases
+(inputs) to run, the library's reference function, tolerances and a hint. The same specification
+serves the learner and the instructor:
+
+* in a notebook, `check(name, fn)` runs `fn` on every case, compares each answer with the
+  reference and prints a pass, a fail with a hint, or "not done yet" for an untouched stub;
+* under the grader, the kernel only *records* the answers, as plain JSON (`answers_to_json`), and
+  the grader decides pass/fail in its own process with the same `judge`. Nothing the learner's code
+  does to `torch.allclose`, `assert` or `__eq__` can change a verdict, since answers are turned into
+  plain numbers before anything compares them.
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+import torch
+
+RECORD_DIR_ENV = "COURSE_RECORD_DIR"  # set by the grader: check() then writes the answers there
+
+
+@dataclass(frozen=True)
+class Case:
+    """One input to the learner's function, described in words a learner can act on."""
+
+    describe: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+
+
+def call(fn: Callable, case: Case) -> Any:
+    """The default way to get an answer: fn(*args, **kwargs)."""
+    return fn(*case.args, **case.kwargs)
+
+
+@dataclass(frozen=True)
+class Exercise:
+    """An exercise: its cases, the reference function and how closely answers must match it.
+
+    `run(fn, case)` turns a function and a case into an answer (numbers, arrays or tensors, or
+    tuples and lists of them); the default calls fn(*case.args, **case.kwargs).
+    """
+
+    name: str
+    reference: Callable
+    cases: Callable[[], list[Case]]
+    hint: str
+    rtol: float = 1e-5
+    atol: float = 1e-6
+    run: Callable[[Callable, Case], Any] = call
+
+
+# --------------------------------------------------------------------------------------------
+# Answers as plain data
+# --------------------------------------------------------------------------------------------
+
+
+class NotPlain(ValueError):
+    """An answer that is not numbers, arrays or tensors (or tuples/lists of them)."""
+
+
+def to_plain(x: Any) -> Any:
+    """A numeric answer as a numpy array, or a list of them for a tuple/list of differently shaped parts."""
+    if isinstance(x, torch.Tensor):
+        return x.detach().cpu().resolve_conj().numpy().copy()
+    if isinstance(x, (np.ndarray, bool, int, float, complex, np.number, np.bool_)):
+        arr = np.asarray(x)
+        if arr.dtype.kind not in "biufc":
+            raise NotPlain(f"an array of {arr.dtype}, not of numbers")
+        return arr
+    if isinstance(x, (tuple, list)):
+        parts = [to_plain(p) for p in x]
+        if parts and all(p.shape == parts[0].shape for p in parts if isinstance(p, np.ndarray)) \
+                and all(isinstance(p, np.ndarray) for p in parts):
+            return np.stack(parts)
+        return parts
+    raise NotPlain(f"a {type(x).__name__}, not numbers, arrays or tensors")
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What one case gave: a plain value, or the error it raised (`error` is 'NotImplementedError' for a stub)."""
+
+    value: Any = None
+    error: str | None = None
+    message: str = ""
+
+
+def answer(ex: Exercise, fn: Callable, case: Case) -> Answer:
+    try:
+        return Answer(value=to_plain(ex.run(fn, case)))
+    except NotPlain as e:
+        return Answer(error="WrongType", message=f"returned {e}")
+    except NotImplementedError:
+        return Answer(error="NotImplementedError")
+    except Exception as e:  # the learner's bug, reported as the hint's context
+        return Answer(error=type(e).__name__, message=str(e)[:300])
+
+
+def _encode(v: Any) -> Any:
+    if isinstance(v, list):
+        return {"list": [_encode(p) for p in v]}
+    flat = v.reshape(-1)
+    if v.dtype.kind == "c":
+        return {"dtype": "complex128", "shape": list(v.shape), "re": flat.real.tolist(), "im": flat.imag.tolist()}
+    dtype = {"b": "bool", "i": "int64", "u": "int64", "f": "float64"}[v.dtype.kind]
+    return {"dtype": dtype, "shape": list(v.shape), "data": flat.astype(dtype).tolist()}
+
+
+def _decode(d: Any) -> Any:
+    if not isinstance(d, dict):
+        raise ValueError(f"a recorded answer is a JSON object, got {type(d).__name__}")
+    if "list" in d:
+        return [_decode(p) for p in d["list"]]
+    shape = tuple(int(s) for s in d["shape"])
+    if d["dtype"] == "complex128":
+        flat = np.asarray(d["re"], dtype=np.float64) + 1j * np.asarray(d["im"], dtype=np.float64)
+    else:
+        flat = np.asarray(d["data"], dtype={"bool": bool, "int64": np.int64, "float64": np.float64}[d["dtype"]])
+    return flat.reshape(shape)
+
+
+def answers_to_json(answers: list[Answer]) -> str:
+    """Answers as JSON text: numbers only, nothing that can run code when read."""
+    return json.dumps([{"value": None if a.error else _encode(a.value), "error": a.error, "message": a.message}
+                       for a in answers])
+
+
+def answers_from_json(text: str) -> list[Answer]:
+    """Read answers written by `answers_to_json`; ValueError for anything else."""
+    raw = json.loads(text)
+    if not isinstance(raw, list):
+        raise ValueError(f"recorded answers are a JSON list, got {type(raw).__name__}")
+    return [Answer(value=None if r.get("error") else _decode(r["value"]),
+                   error=None if r.get("error") is None else str(r["error"]), message=str(r.get("message", "")))
+            for r in raw]
+
+
+# --------------------------------------------------------------------------------------------
+# Verdicts
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The outcome of one exercise: status is 'pass', 'fail' or 'not attempted'."""
+
+    name: str
+    status: str
+    message: str
+    n_cases: int
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "pass"
+
+    def __str__(self) -> str:
+        mark = {"pass": "PASS", "fail": "FAIL", "not attempted": "NOT DONE YET"}[self.status]
+        return f"[{mark}] {self.name}: {self.message}"
+
+
+def _show(v: Any) -> str:
+    if isinstance(v, list):
+        return "[" + ", ".join(_show(p) for p in v) + "]"
+    return np.array2string(np.asarray(v), precision=4, threshold=12, suppress_small=True).replace("\n", "")
+
+
+def mismatch(expected: Any, got: Any, rtol: float, atol: float) -> str | None:
+    """Why `got` is not `expected` (None when it is), comparing shapes, then values within tolerance."""
+    if isinstance(expected, list) or isinstance(got, list):
+        if not (isinstance(expected, list) and isinstance(got, list)) or len(expected) != len(got):
+            return f"expected {_show(expected)}, got {_show(got)}"
+        return next((m for e, g in zip(expected, got) if (m := mismatch(e, g, rtol, atol))), None)
+    if expected.shape != got.shape:
+        return f"expected shape {expected.shape}, got shape {got.shape}"
+    if expected.dtype.kind == "c" or got.dtype.kind == "c":
+        ok = np.allclose(got.astype(complex), expected.astype(complex), rtol=rtol, atol=atol)
+    else:
+        ok = np.allclose(got.astype(float), expected.astype(float), rtol=rtol, atol=atol, equal_nan=False)
+    return None if ok else f"expected {_show(expected)}, got {_show(got)}"
+
+
+def judge(ex: Exercise, answers: list[Answer]) -> Verdict:
+    """Compare the learner's answers with the reference, case by case, in this process."""
+    cases = ex.cases()
+    if len(answers) != len(cases):
+        return Verdict(ex.name, "fail", f"expected answers to {len(cases)} cases, got {len(answers)}", len(cases))
+    if any(a.error == "NotImplementedError" for a in answers):
+        return Verdict(ex.name, "not attempted",
+                       "replace `raise NotImplementedError` with your code, run that cell, then this one.",
+                       len(cases))
+    for case, a in zip(cases, answers):
+        if a.error:
+            why = a.message if a.error == "WrongType" else f"raised {a.error}: {a.message}"
+            return Verdict(ex.name, "fail", f"on {case.describe}, your function {why}. Hint: {ex.hint}", len(cases))
+        expected = to_plain(ex.run(ex.reference, case))
+        if (why := mismatch(expected, a.value, ex.rtol, ex.atol)) is not None:
+            return Verdict(ex.name, "fail", f"on {case.describe}, {why}. Hint: {ex.hint}", len(cases))
+    return Verdict(ex.name, "pass", f"all {len(cases)} cases agree with the reference.", len(cases))
+
+
+def exercise(name: str) -> Exercise:
+    """Look up an exercise by its name '<chapter>.<exercise>' (in course_lib/checks/<chapter>.py)."""
+    chapter, _, short = name.partition(".")
+    try:
+        module = importlib.import_module(f"course_lib.checks.{chapter}")
+    except ModuleNotFoundError:
+        raise ValueError(f"no chapter {chapter!r} has exercises (expected '<chapter>.<exercise>', got {name!r})") from None
+    exercises: dict[str, Exercise] = module.EXERCISES
+    if short not in exercises:
+        raise ValueError(f"chapter {chapter!r} has no exercise {short!r}; it has {sorted(exercises)}")
+    return exercises[short]
+
+
+def verify(name: str, fn: Callable) -> Verdict:
+    """Run `fn` on every case of exercise `name` and judge the answers.
+
+    Under the grader (the environment variable COURSE_RECORD_DIR is set) the answers are also
+    written to COURSE_RECORD_DIR/<name>.json, for the grader to judge in its own process.
+    """
+    ex = exercise(name)
+    answers = [answer(ex, fn, case) for case in ex.cases()]
+    if record_dir := os.environ.get(RECORD_DIR_ENV):
+        Path(record_dir, f"{name}.json").write_text(answers_to_json(answers))
+    return judge(ex, answers)
+
+
+def check(name: str, fn: Callable) -> None:
+    """The learner's self-check: print PASS, FAIL with a hint, or NOT DONE YET for exercise `name`."""
+    print(verify(name, fn))
