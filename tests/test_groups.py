@@ -173,3 +173,25 @@ def test_bad_input_gets_a_clear_value_error(call, expected):
     with pytest.raises(ValueError, match=None) as info:
         call()
     assert expected in str(info.value)
+
+
+def homogeneous(t):
+    m = torch.eye(len(t) + 1, dtype=torch.float64)
+    m[:-1, -1] = t
+    return m
+
+
+@pytest.mark.parametrize("group, rho", [
+    (groups.SO2(), lambda r: r),  # the defining representation
+    (groups.SO2(), lambda r: r @ r),  # θ ↦ 2θ: a representation because SO(2) is commutative
+    (groups.SO3(), lambda r: r),
+    (groups.O3(), lambda r: torch.linalg.det(r).reshape(1, 1)),  # the sign (determinant) representation
+    (groups.SU2(), groups.su2_to_so3),
+    (groups.Translations(3), homogeneous),  # translations as (d+1)×(d+1) affine matrices
+], ids=["SO2-defining", "SO2-square", "SO3-defining", "O3-det", "SU2-to-SO3", "T3-affine"])
+def test_representations_of_continuous_groups(group, rho):
+    assert groups.is_representation(groups.Representation(group, rho, 0), atol=1e-10)
+
+
+def test_squaring_is_not_a_representation_of_the_non_commutative_so3():
+    assert not groups.is_representation(groups.Representation(groups.SO3(), lambda r: r @ r, 3))
