@@ -33,7 +33,6 @@ def main() -> None:
     parser.add_argument("--out", default=str(REPO / "bench" / "notebooks.json"))
     parser.add_argument("folders", nargs="*", default=["book", "solutions", "exercises"])
     args = parser.parse_args()
-    os.environ.setdefault("MPLBACKEND", "Agg")
     seconds: dict[str, float] = {}
     for folder in args.folders:
         for path in sorted((REPO / folder).glob("*.ipynb")):

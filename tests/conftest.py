@@ -1,8 +1,5 @@
-"""Shared test set-up: a non-interactive matplotlib backend for library code and notebook kernels."""
+"""Shared test set-up."""
 
-import os
 from pathlib import Path
-
-os.environ.setdefault("MPLBACKEND", "Agg")
 
 REPO = Path(__file__).resolve().parents[1]
