@@ -58,6 +58,11 @@ class Exercise:
     run: Callable[[Callable, Case], Any] = call
 
 
+def by_short_name(*exercises: Exercise) -> dict[str, Exercise]:
+    """A chapter's EXERCISES table: {"dihedral_compose": <Exercise groups.dihedral_compose>, ...}."""
+    return {ex.name.split(".", 1)[1]: ex for ex in exercises}
+
+
 # --------------------------------------------------------------------------------------------
 # Answers as plain data
 # --------------------------------------------------------------------------------------------

@@ -7,7 +7,7 @@ import math
 import torch
 
 from course_lib import groups
-from course_lib.checks import Case, Exercise
+from course_lib.checks import Case, Exercise, by_short_name
 
 
 def _dihedral_cases() -> list[Case]:
@@ -61,31 +61,28 @@ def _rotation_cases() -> list[Case]:
     return cases
 
 
-EXERCISES = {
-    ex.name.split(".", 1)[1]: ex
-    for ex in [
-        Exercise(
-            name="groups.dihedral_compose",
-            reference=lambda a, b, n: groups.DihedralGroup(n).compose(a, b),
-            cases=_dihedral_cases,
-            hint="(k1, f1)·(k2, f2) = (k1 + (-1)^f1 · k2 mod n, f1 xor f2), because s r = r^-1 s.",
-            rtol=0, atol=0,
-        ),
-        Exercise(
-            name="groups.homomorphism_error",
-            reference=_homomorphism_reference,
-            cases=_homomorphism_cases,
-            hint="loop over every pair (a, b) of group.elements() and take the largest entry of "
-                 "|ρ(group.compose(a, b)) − ρ(a) @ ρ(b)|.",
-            rtol=1e-6, atol=1e-9,
-        ),
-        Exercise(
-            name="groups.rotation_about",
-            reference=groups.rotation_about,
-            cases=_rotation_cases,
-            hint="normalise the axis to n, build the skew matrix [n]_× (groups.hat), then "
-                 "torch.linalg.matrix_exp(angle * [n]_×).",
-            rtol=1e-6, atol=1e-9,
-        ),
-    ]
-}
+EXERCISES = by_short_name(
+    Exercise(
+        name="groups.dihedral_compose",
+        reference=lambda a, b, n: groups.DihedralGroup(n).compose(a, b),
+        cases=_dihedral_cases,
+        hint="(k1, f1)·(k2, f2) = (k1 + (-1)^f1 · k2 mod n, f1 xor f2), because s r = r^-1 s.",
+        rtol=0, atol=0,
+    ),
+    Exercise(
+        name="groups.homomorphism_error",
+        reference=_homomorphism_reference,
+        cases=_homomorphism_cases,
+        hint="loop over every pair (a, b) of group.elements() and take the largest entry of "
+        "|ρ(group.compose(a, b)) − ρ(a) @ ρ(b)|.",
+        rtol=1e-6, atol=1e-9,
+    ),
+    Exercise(
+        name="groups.rotation_about",
+        reference=groups.rotation_about,
+        cases=_rotation_cases,
+        hint="normalise the axis to n, build the skew matrix [n]_× (groups.hat), then "
+        "torch.linalg.matrix_exp(angle * [n]_×).",
+        rtol=1e-6, atol=1e-9,
+    ),
+)
