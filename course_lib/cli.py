@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
+from typing import Callable
 
 from course_lib import exercises
 
@@ -20,6 +22,40 @@ def _exercises(args: argparse.Namespace) -> int:
     return 1 if diffs else 0
 
 
+def _grade(args: argparse.Namespace) -> int:
+    from course_lib import grading  # imports torch: only for this command
+
+    limits = grading.Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory,
+                            threads=max(1, (os.cpu_count() or 1) // args.jobs))
+    folders = [Path(args.source)] if args.source else grading.default_source_dirs()
+    problems: list[str] = []
+    try:
+        sources = grading.find_sources([f for f in folders if f.is_dir()], problems)
+        if args.chapter is not None and args.chapter not in sources:
+            raise ValueError(f"--chapter {args.chapter!r} has no source; known: {', '.join(sorted(sources))}")
+        submissions = grading.collect(args.submissions)
+    except ValueError as e:
+        print(f"course grade: {e}", file=sys.stderr)
+        return 2
+    for problem in problems:
+        print(f"skipping a source notebook: {problem}", file=sys.stderr)
+    print(f"grading against {', '.join(f'{c} ({s.path})' for c, s in sorted(sources.items()))}; "
+          f"{args.jobs} at a time", file=sys.stderr)
+
+    def progress(row: grading.Row) -> None:
+        print(f"{row.key}: chapter {row.chapter or '?'}, {row.total:g}/{row.max:g}, {row.status}", file=sys.stderr)
+
+    rows = grading.grade([path for path, _ in submissions], Path(args.out), sources, limits, jobs=args.jobs,
+                         expected=args.chapter, on_row=progress)
+    print(grading.score_table(rows))
+    print(f"gradebook: {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}/")
+    failed = [r for r in rows if not r.complete]
+    if failed:
+        print(f"{len(failed)} submission(s) could not be graded completely: see their status and reason",
+              file=sys.stderr)
+    return 1 if failed else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="course", description="Chasing Symmetries course tools.")
     sub = parser.add_subparsers(dest="command", required=True)
@@ -28,7 +64,27 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--solutions", default="solutions", help="folder of solution notebooks")
     ex.add_argument("--exercises", default="exercises", help="folder of exercise notebooks")
     ex.set_defaults(func=_exercises)
+    gr = sub.add_parser("grade", help="grade submitted notebooks into a gradebook (and feedback)")
+    gr.add_argument("submissions", nargs="+", type=Path, help="notebooks, or folders searched for *.ipynb")
+    gr.add_argument("--out", default="grades", help="folder for gradebook.csv/.json and feedback/ (default: grades)")
+    gr.add_argument("-j", "--jobs", type=_positive(int), default=os.cpu_count() or 1,
+                    help="submissions graded at once (default: the number of cores)")
+    gr.add_argument("--cell-timeout", type=_positive(float), default=60.0, help="seconds per cell (default 60)")
+    gr.add_argument("--timeout", type=_positive(float), default=600.0, help="seconds per submission (default 600)")
+    gr.add_argument("--memory", type=_positive(int), default=4096, help="MB of address space per kernel (default 4096)")
+    gr.add_argument("--chapter", help="the chapter being graded: other chapters' notebooks get 'wrong chapter'")
+    gr.add_argument("--source", help="folder of source notebooks (default: solutions/, then exercises/)")
+    gr.set_defaults(func=_grade)
     return parser
+
+
+def _positive(kind: type) -> Callable[[str], float]:
+    def parse(text: str):
+        value = kind(text)
+        if value <= 0:
+            raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+        return value
+    return parse
 
 
 def main(argv: list[str] | None = None) -> int:

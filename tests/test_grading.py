@@ -1,0 +1,382 @@
+"""The instructors' grader (course_lib/grading.py): a corpus of good, broken and hostile submissions.
+
+The corpus is built from the pattern chapter's notebooks (solutions/groups.ipynb, 8 points:
+dihedral_compose 2, homomorphism_error 3, rotation_about 3) and graded in ONE batch with two
+workers; each test then asserts one submission's exact points and status. A few unit tests
+need no kernel.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import copy
+import csv
+import io
+import json
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib import checks, cli, grading
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTION = REPO / "solutions" / "groups.ipynb"
+EXERCISE = REPO / "exercises" / "groups.ipynb"
+LIMITS = dict(cell_timeout=10, timeout=90, memory=2500)
+
+WRONG = {  # a wrong body for each solution cell, keeping its signature
+    "dihedral_compose": "def dihedral_compose(a, b, n):\n    return a\n",
+    "homomorphism_error": "def homomorphism_error(rho, group):\n    return 0.0\n",
+    "rotation_about": "def rotation_about(axis, angle):\n    return torch.eye(3, dtype=torch.float64)\n",
+}
+
+
+def solution_nb() -> nbformat.NotebookNode:
+    return nbformat.read(SOLUTION, as_version=4)
+
+
+def cell_of(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def with_cells(**sources: str) -> nbformat.NotebookNode:
+    """The solution notebook with some solution cells' source replaced."""
+    nb = solution_nb()
+    for grade_id, src in sources.items():
+        cell_of(nb, grade_id).source = src
+    return nb
+
+
+def prefixed(grade_id: str, prefix: str) -> nbformat.NotebookNode:
+    nb = solution_nb()
+    cell_of(nb, grade_id).source = prefix + cell_of(nb, grade_id).source
+    return nb
+
+
+def edit_tests() -> nbformat.NotebookNode:
+    nb = with_cells(homomorphism_error=WRONG["homomorphism_error"], rotation_about=WRONG["rotation_about"])
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade"):
+            c.source = 'print("[PASS] all cases agree")'
+    # and one re-pointed at the library's own function
+    cell_of(nb, "check_rotation_about").source = 'check("groups.rotation_about", groups.rotation_about)'
+    return nb
+
+
+def delete_tests() -> nbformat.NotebookNode:
+    nb = solution_nb()
+    nb.cells = [c for c in nb.cells if not c.metadata.get("nbgrader", {}).get("grade")]
+    return nb
+
+
+def duplicate_tests() -> nbformat.NotebookNode:
+    nb = with_cells(rotation_about=WRONG["rotation_about"])
+    out = []
+    for c in nb.cells:
+        out.append(c)
+        if c.metadata.get("nbgrader", {}).get("grade"):
+            dup = copy.deepcopy(c)
+            dup.id = c.id + "-dup"
+            out.append(dup)
+    nb.cells = out
+    return nb
+
+
+def metadata_changed() -> nbformat.NotebookNode:
+    nb = with_cells(rotation_about=WRONG["rotation_about"])
+    for c in nb.cells:
+        if c.metadata.get("nbgrader", {}).get("grade"):
+            c.metadata.nbgrader.update(points=100, locked=False)
+    return nb
+
+
+def stripped() -> nbformat.NotebookNode:
+    nb = solution_nb()
+    nb.metadata = {"kernelspec": nb.metadata.kernelspec}
+    for c in nb.cells:
+        c.metadata = {}
+    return nb
+
+
+def wrong_chapter_cells() -> nbformat.NotebookNode:
+    """Claims chapter 'groups' but its cells are those of the fixture chapter 'twin'."""
+    nb = solution_nb()
+    for c in nb.cells:
+        if "nbgrader" in c.metadata:
+            c.metadata.nbgrader.grade_id = "twin_" + c.metadata.nbgrader.grade_id
+    return nb
+
+
+def unknown_chapter() -> nbformat.NotebookNode:
+    nb = solution_nb()
+    nb.metadata.course.chapter = "quantum_gravity"
+    return nb
+
+
+PATCH_COMPARISONS = '''import numpy, torch, builtins
+torch.allclose = lambda *a, **k: True
+torch.equal = lambda *a, **k: True
+numpy.allclose = lambda *a, **k: True
+numpy.testing.assert_allclose = lambda *a, **k: None
+import course_lib.checks as _c
+_c.mismatch = lambda *a, **k: None
+_c.judge = lambda ex, answers: _c.Verdict(ex.name, "pass", "patched", 1)
+'''
+
+ALWAYS_EQUAL = '''class Anything:
+    def __eq__(self, other): return True
+    def __ne__(self, other): return False
+    def __array__(self, *a, **k): raise TypeError("no")
+
+def rotation_about(axis, angle):
+    return Anything()
+'''
+
+WRITE_EVERYWHERE = '''import os, pathlib
+pathlib.Path("junk.txt").write_text("x" * 1000)
+pathlib.Path("gradebook.csv").write_text("HACKED")
+for name in ("gradebook.csv", "gradebook.json", "feedback/submitted__correct.md"):
+    try:
+        pathlib.Path(OUT, name).write_text("HACKED")
+    except OSError:
+        pass
+'''
+
+FORGED_RECORD = '''import course_lib.checks as _c
+_c.answers_to_json = lambda answers: '[{"value": {"dtype": "float64", "shape": [1000000000], "data": [1]}, "error": null}]'
+'''
+
+# name -> (how to build it, expected points, expected status); the README's table comes from here.
+CORPUS = {
+    "correct": (solution_nb, 8, "graded"),
+    "partial": (lambda: with_cells(rotation_about=WRONG["rotation_about"]), 5, "graded"),
+    "untouched": (lambda: nbformat.read(EXERCISE, as_version=4), 0, "not attempted"),
+    "invalid_json": ('{"cells": [', 0, "invalid"),
+    "not_a_notebook": ("import os\nprint('I am a script')\n", 0, "invalid"),
+    "empty": (lambda: nbformat.v4.new_notebook(), 0, "invalid"),
+    "syntax_error": (lambda: with_cells(dihedral_compose="def dihedral_compose(a, b, n):\n    return (a +\n"), 6, "graded"),
+    "exception_in_cell": (lambda: prefixed("homomorphism_error", "raise RuntimeError('oops')\n"), 5, "graded"),
+    "silent_loop": (lambda: with_cells(rotation_about="def rotation_about(axis, angle):\n    while True:\n        pass\n"),
+                    5, "timeout"),
+    "printing_loop": (lambda: with_cells(dihedral_compose="def dihedral_compose(a, b, n):\n    while True:\n"
+                                                          "        print('spam ' * 20)\n"), 6, "timeout"),
+    "stubborn_loop": (lambda: prefixed("rotation_about", "while True:\n    try:\n        while True:\n            pass\n"
+                                                          "    except KeyboardInterrupt:\n        pass\n"), 5, "timeout"),
+    "memory_hog": (lambda: prefixed("rotation_about", "import numpy\nblob = []\nwhile True:\n"
+                                                       "    blob.append(numpy.empty(100_000_000))\n"),
+                   5, "memory"),
+    "os_exit": (lambda: prefixed("rotation_about", "import os\nos._exit(1)\n"), 5, "kernel died"),
+    "segfault": (lambda: prefixed("homomorphism_error", "import ctypes\nctypes.string_at(0)\n"), 2, "kernel died"),
+    "sys_exit": (lambda: prefixed("dihedral_compose", "import sys\nsys.exit(0)\n"), 6, "graded"),
+    "warnings": (lambda: prefixed("dihedral_compose", "import sys, warnings\nwarnings.warn('deprecated!')\n"
+                                                      "print('noise on stderr', file=sys.stderr)\n"), 8, "graded"),
+    "tests_edited": (edit_tests, 2, "graded"),
+    "tests_deleted": (delete_tests, 8, "graded"),
+    "tests_duplicated": (duplicate_tests, 5, "graded"),
+    "metadata_changed": (metadata_changed, 5, "graded"),
+    "stripped": (stripped, 8, "graded"),
+    "patched_comparisons": (lambda: with_cells(homomorphism_error=PATCH_COMPARISONS + WRONG["homomorphism_error"],
+                                               rotation_about=WRONG["rotation_about"]), 2, "graded"),
+    "always_equal": (lambda: with_cells(rotation_about=ALWAYS_EQUAL), 5, "graded"),
+    "writes_files": (None, 8, "graded"),  # built in the fixture: it needs the gradebook's path
+    "forged_record": (lambda: prefixed("rotation_about", FORGED_RECORD), 5, "graded"),
+    "wrong_chapter_cells": (wrong_chapter_cells, 0, "wrong chapter"),
+    "unknown_chapter": (unknown_chapter, 0, "wrong chapter"),
+    "named_twin": (None, 8, "graded"),  # file named for chapter 'twin', metadata and cells of 'groups'
+}
+
+
+def write(path: Path, nb_or_text) -> None:
+    path.write_text(nb_or_text if isinstance(nb_or_text, str) else nbformat.writes(nb_or_text))
+
+
+@pytest.fixture(scope="module")
+def batch(tmp_path_factory):
+    """The whole corpus graded in one run of `course grade -j 2`: (out folder, rows by name, exit code, stdout)."""
+    root = tmp_path_factory.mktemp("grading")
+    sources = root / "sources"
+    sources.mkdir()
+    write(sources / "groups.ipynb", solution_nb())
+    twin = wrong_chapter_cells()  # the fixture chapter 'twin': the same exercises under other grade_ids
+    twin.metadata.course.chapter = "twin"
+    write(sources / "twin.ipynb", twin)
+    subs, out = root / "submitted", root / "out"
+    subs.mkdir()
+    for name, (build, _, _) in CORPUS.items():
+        if build is not None:
+            write(subs / f"{name}.ipynb", build() if callable(build) else build)
+    write(subs / "writes_files.ipynb", prefixed("dihedral_compose", f"OUT = {str(out)!r}\n" + WRITE_EVERYWHERE))
+    write(subs / "named_twin.ipynb", solution_nb())
+    stdout = io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.chdir(root):
+        code = cli.main(["grade", "submitted", "--out", "out", "-j", "2", "--source", "sources",
+                         "--cell-timeout", str(LIMITS["cell_timeout"]), "--timeout", str(LIMITS["timeout"]),
+                         "--memory", str(LIMITS["memory"])])
+    rows = {Path(r["key"]).stem: r for r in json.loads((out / "gradebook.json").read_text())["rows"]}
+    return out, rows, code, stdout.getvalue(), subs
+
+
+@pytest.mark.parametrize("name", list(CORPUS))
+def test_corpus_verdict(batch, name):
+    _, rows, _, _, _ = batch
+    _, points, status = CORPUS[name]
+    row = rows[name]
+    assert (row["total"], row["status"]) == (points, status), row
+    assert row["max"] == (8 if row["chapter"] else 0)
+    assert row["status"] == "graded" or row["reason"]
+
+
+def test_batch_graded_every_submission_once(batch):
+    out, rows, code, stdout, subs = batch
+    assert sorted(rows) == sorted(CORPUS)
+    with open(out / "gradebook.csv", newline="") as f:
+        table = list(csv.DictReader(f))
+    assert sorted(Path(r["key"]).stem for r in table) == sorted(CORPUS)
+    assert {r["key"]: float(r["total"]) for r in table} == {r["key"]: r["total"] for r in rows.values()}
+    assert code == 1  # some submissions could not be graded completely
+    assert all(name in stdout for name in CORPUS)
+    solution_lines = {line.strip() for c in solution_nb().cells if "### BEGIN SOLUTION" in c.source
+                      for line in c.source.split("### BEGIN SOLUTION")[1].splitlines() if len(line.strip()) > 12}
+    for name in CORPUS:  # a readable feedback file each, without the reference solution
+        text = grading.feedback_path(out, f"submitted/{name}.ipynb").read_text()
+        assert f"/ {rows[name]['max']:g}**" in text and "HACKED" not in text
+        assert not [line for line in solution_lines if line in text]
+
+
+def test_reasons_say_what_happened(batch):
+    _, rows, _, _, _ = batch
+    assert "SIGSEGV" in rows["segfault"]["reason"]
+    assert "exited with code 1" in rows["os_exit"]["reason"]
+    assert "ignored the interrupt" in rows["stubborn_loop"]["reason"]
+    assert "interrupted" in rows["silent_loop"]["reason"]
+    assert "found by content" in rows["stripped"]["reason"]
+    assert "'twin'" in rows["wrong_chapter_cells"]["reason"]
+    assert "the content decides" in rows["named_twin"]["reason"]
+    assert any("SyntaxError" in e for e in rows["syntax_error"]["cell_errors"])
+    assert "malformed" in rows["forged_record"]["tests"][2]["message"]
+    assert [t["status"] for t in rows["untouched"]["tests"]] == ["not attempted"] * 3
+    incomplete = {n for n, r in rows.items() if not r["complete"]}
+    assert incomplete == {"invalid_json", "not_a_notebook", "empty", "os_exit", "segfault", "stubborn_loop",
+                          "wrong_chapter_cells", "unknown_chapter"}
+
+
+def test_hostile_writes_stay_in_the_scratch_folder(batch):
+    out, rows, _, _, subs = batch
+    assert sorted(p.name for p in out.iterdir()) == ["feedback", "gradebook.csv", "gradebook.json"]
+    assert "HACKED" not in (out / "gradebook.csv").read_text()
+    assert not (subs / "junk.txt").exists() and not (REPO / "junk.txt").exists()
+    assert not (subs.parent / "junk.txt").exists()
+
+
+def test_rerun_replaces_a_row_and_keeps_the_others(batch, tmp_path):
+    out, rows, _, _, subs = batch
+    before = json.loads((out / "gradebook.json").read_text())["rows"]
+    write(subs / "untouched.ipynb", "not json any more")
+    sources = grading.find_sources([subs.parent / "sources"])
+    with contextlib.chdir(subs.parent):
+        grading.grade([Path("submitted/untouched.ipynb")], Path("out"), sources, jobs=1)
+    after = json.loads((out / "gradebook.json").read_text())["rows"]
+    assert [r["key"] for r in after] == [r["key"] for r in before]
+    changed = [(b, a) for b, a in zip(before, after) if a != b]
+    assert len(changed) == 1 and changed[0][1]["key"] == "submitted/untouched.ipynb"
+    assert changed[0][1]["status"] == "invalid"
+
+
+def test_self_check_gives_the_graders_verdicts(batch):
+    """What check() says in the learner's own notebook is what the grader gives."""
+    _, rows, _, _, _ = batch
+    nb = CORPUS["partial"][0]()
+    namespace: dict = {}
+    first_code = next(c for c in nb.cells if c.cell_type == "code")
+    for c in nb.cells:
+        if c is first_code or c.metadata.get("nbgrader", {}).get("solution"):
+            exec(c.source, namespace)
+    mine = [checks.verify(f"groups.{f}", namespace[f]).status for f in WRONG]
+    assert mine == [t["status"] for t in rows["partial"]["tests"]] == ["pass", "pass", "fail"]
+
+
+# --------------------------------------------------------------------------------------------
+# Without a kernel
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", sorted((REPO / "solutions").glob("*.ipynb")) + sorted((REPO / "exercises").glob("*.ipynb")),
+                         ids=lambda p: f"{p.parent.name}/{p.name}")
+def test_notebooks_are_valid_nbgrader_sources(path):
+    nb = nbformat.read(path, as_version=4)
+    assert grading.nbgrader_problems(nb) == []
+    source = grading.load_source(path)
+    assert source.tests and source.max_points > 0
+    graded = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade")]
+    assert len(graded) == len(source.tests)
+
+
+@pytest.mark.parametrize("edit, problem", [
+    (lambda m: m.update(grade_id="check_dihedral_compose"), "duplicate grade_id"),
+    (lambda m: m.pop("points"), "needs points"),
+    (lambda m: m.update(points=-1), "needs points"),
+    (lambda m: m.update(schema_version=2), "schema_version"),
+    (lambda m: m.update(locked="yes"), "locked must be"),
+    (lambda m: m.update(grade_id="has space"), "grade_id must be"),
+    (lambda m: m.update(colour="red"), "unknown nbgrader keys"),
+    (lambda m: m.update(locked=False), "must be locked"),
+])
+def test_nbgrader_validator_catches(edit, problem):
+    nb = solution_nb()
+    edit(cell_of(nb, "check_homomorphism_error").metadata.nbgrader)
+    assert any(problem in p for p in grading.nbgrader_problems(nb))
+
+
+def test_points_only_on_graded_cells():
+    nb = solution_nb()
+    cell_of(nb, "dihedral_compose").metadata.nbgrader["points"] = 3
+    assert any("points on a cell that is not graded" in p for p in grading.nbgrader_problems(nb))
+
+
+def test_rebuild_takes_only_solution_cells():
+    source = grading.load_source(SOLUTION)
+    nb = edit_tests()
+    rebuilt, found = grading.rebuild(source, nb)
+    assert found == {"dihedral_compose": "grade_id", "homomorphism_error": "grade_id", "rotation_about": "grade_id"}
+    assert [c.source for c in rebuilt.cells if c.metadata.get("nbgrader", {}).get("grade")] == \
+        [f'check("groups.{f}", {f})' for f in WRONG]
+    assert rebuilt.cells[2].source == nb.cells[2].source and not any(c.get("outputs") for c in rebuilt.cells)
+    _, found = grading.rebuild(source, nbformat.read(EXERCISE, as_version=4))
+    assert set(found.values()) == {"untouched"}
+
+
+def test_rebuild_by_content_and_by_position():
+    source = grading.load_source(SOLUTION)
+    nb = stripped()
+    _, found = grading.rebuild(source, nb)
+    assert set(found.values()) == {"content"}
+    for c in nb.cells:  # no function names to go by: the same layout still matches by position
+        c.source = c.source.replace("def ", "def renamed_")
+    _, found = grading.rebuild(source, nb)
+    assert set(found.values()) == {"position"}
+
+
+@pytest.mark.parametrize("record", [b"garbage", b"[1, 2]", b'{"a": 1}', b"[" * 100_000,
+                                    b'[{"value": {"dtype": "float64", "shape": [2], "data": ["x", 1]}, "error": null}]'])
+def test_malformed_record_fails_cleanly(record):
+    source = grading.load_source(SOLUTION)
+    run = grading.Run(source.notebook, {"groups.dihedral_compose": record})
+    result = grading.judge_test(source.tests[0], run, {g: "grade_id" for g in source.solutions}, source, grading.Limits())
+    assert (result.status, result.points) == ("fail", 0.0) and "malformed" in result.message
+
+
+@pytest.mark.parametrize("text, why", [("{", "not readable JSON"), ("[]", "no list of cells"),
+                                       ('{"cells": [{"source": "x"}]}', "no list of cells"),
+                                       ('{"cells": []}', "no cells")])
+def test_read_submission_rejects(tmp_path, text, why):
+    (tmp_path / "s.ipynb").write_text(text)
+    with pytest.raises(grading.Ungradable, match=why):
+        grading.read_submission(tmp_path / "s.ipynb")
+
+
+def test_limits_reject_nonsense():
+    with pytest.raises(ValueError, match="timeouts must be positive"):
+        grading.Limits(cell_timeout=0)
+    with pytest.raises(ValueError, match="threads"):
+        grading.Limits(threads=0)
