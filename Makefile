@@ -29,7 +29,7 @@ test: $(STAMP)
 		--ignore=book/_build -p no:cacheprovider -q
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=exercises
+	$(BIN)/jupyter lab --notebook-dir=exercises $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(BIN)/python bench/notebooks.py --out bench/notebooks.json
