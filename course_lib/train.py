@@ -70,3 +70,46 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512) -> f
     correct = sum(int((model(x[i:i + batch_size].to(dev)).argmax(-1).cpu() == y[i:i + batch_size]).sum())
                   for i in range(0, len(x), batch_size))
     return correct / len(x)
+
+
+@dataclass
+class LearningCurve:
+    """Test accuracy against training-set size: accuracy[test_name] is (len(sizes), len(seeds))."""
+
+    sizes: list[int]
+    seeds: list[int]
+    accuracy: dict[str, Tensor]
+    seconds: float = 0.0
+
+    def mean_std(self, test: str) -> tuple[Tensor, Tensor]:
+        """Mean and standard deviation over seeds, each (len(sizes),)."""
+        acc = self.accuracy[test]
+        return acc.mean(1), acc.std(1) if acc.shape[1] > 1 else torch.zeros(len(acc))
+
+
+def learning_curve(
+    make_model: Callable[[], nn.Module],
+    x: Tensor,
+    y: Tensor,
+    tests: dict[str, tuple[Tensor, Tensor]],
+    sizes: list[int],
+    seeds: list[int],
+    **fit_kwargs,
+) -> LearningCurve:
+    """Train a fresh `make_model()` on the first n of a seeded shuffle of (x (N, ...), y (N,)) for each
+    n in `sizes` and each seed (which also seeds the model's initialisation and `fit`), and measure
+    its accuracy on each test set {name: (x_test, y_test)}. `fit_kwargs` go to `fit`.
+    """
+    if not sizes or not seeds or max(sizes) > len(x) or min(sizes) < 1:
+        raise ValueError(f"sizes must be in 1..{len(x)} and seeds non-empty, got sizes={sizes}, seeds={seeds}")
+    acc = {name: torch.zeros(len(sizes), len(seeds)) for name in tests}
+    start = time.perf_counter()
+    for j, seed in enumerate(seeds):
+        order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
+        for i, n in enumerate(sizes):
+            torch.manual_seed(seed)
+            model = make_model()
+            fit(model, x[order[:n]], y[order[:n]], seed=seed, **fit_kwargs)
+            for name, (xt, yt) in tests.items():
+                acc[name][i, j] = accuracy(model, xt, yt)
+    return LearningCurve(list(sizes), list(seeds), acc, time.perf_counter() - start)

@@ -1,0 +1,112 @@
+"""Exercises of the chapter "Invariance and equivariance" (solutions/invariance.ipynb)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from course_lib.checks import Case, Exercise
+from course_lib.equivariance import all_shifts, equivariance_error, shift_action
+from course_lib.groups import translate_grid
+from course_lib.models import global_pool
+
+
+def _shift_cases() -> list[Case]:
+    grid = torch.arange(20.0).reshape(1, 1, 4, 5)
+    batch = torch.rand(2, 3, 6, 6, generator=torch.Generator().manual_seed(0))
+    return [Case(f"the 4×5 grid 0..19, shift {s}", (grid, s)) for s in [(1, 0), (0, 2), (-1, 3), (5, 7)]] + \
+        [Case("a random batch (2, 3, 6, 6), shift (2, -4)", (batch, (2, -4)))]
+
+
+def _layer_error_reference(layer: nn.Module, x: torch.Tensor) -> float:
+    return equivariance_error(layer, shift_action, shift_action, x, all_shifts(x))
+
+
+class _AddPosition(nn.Module):
+    """Adds a fixed pattern that depends on the position: not equivariant."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x + torch.linspace(0, 1, x.shape[-1])
+
+
+def _layer_cases() -> list[Case]:
+    torch.manual_seed(0)
+    x = torch.randn(2, 2, 6, 6, generator=torch.Generator().manual_seed(1))
+    layers = [
+        ("Conv2d(2, 3, 3) with circular padding", nn.Conv2d(2, 3, 3, padding=1, padding_mode="circular")),
+        ("Conv2d(2, 3, 3) with zero padding", nn.Conv2d(2, 3, 3, padding=1)),
+        ("Conv2d(2, 3, 5) with reflect padding", nn.Conv2d(2, 3, 5, padding=2, padding_mode="reflect")),
+        ("circular Conv2d(2, 4, 3) then ReLU", nn.Sequential(nn.Conv2d(2, 4, 3, padding=1, padding_mode="circular"),
+                                                              nn.ReLU())),
+        ("a layer that adds a position-dependent ramp", _AddPosition()),
+    ]
+    return [Case(f"{name} on a random (2, 2, 6, 6) batch", (layer.eval(), x)) for name, layer in layers]
+
+
+def _head_reference(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    return global_pool(features, "mean") @ weight.T + bias
+
+
+def _head_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(2)
+    features = torch.randn(3, 4, 5, 6, generator=gen)
+    weight, bias = torch.randn(10, 4, generator=gen), torch.randn(10, generator=gen)
+    return [
+        Case("features (3, 4, 5, 6), 10 classes", (features, weight, bias)),
+        Case("the same features shifted by (2, 3): the logits must not change",
+             (translate_grid(features, (2, 3)), weight, bias)),
+        Case("features (1, 2, 1, 1), 3 classes", (torch.ones(1, 2, 1, 1), torch.eye(3, 2), torch.zeros(3))),
+    ]
+
+
+def _set_pool_reference(x: torch.Tensor) -> torch.Tensor:
+    return torch.cat([x.mean(dim=1), x.amax(dim=1)], dim=-1)
+
+
+def _set_pool_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(3)
+    x = torch.randn(2, 5, 3, generator=gen)
+    return [
+        Case("a batch of 2 sets of 5 points in 3-D", (x,)),
+        Case("the same sets with their points in another order", (x[:, [3, 0, 4, 1, 2]],)),
+        Case("one set of a single point (1, 1, 4)", (torch.arange(4.0).reshape(1, 1, 4),)),
+    ]
+
+
+EXERCISES = {
+    ex.name.split(".", 1)[1]: ex
+    for ex in [
+        Exercise(
+            name="invariance.circular_shift",
+            reference=translate_grid,
+            cases=_shift_cases,
+            hint="torch.roll(x, shifts=(dy, dx), dims=(-2, -1)) moves entry [i, j] to [i + dy, j + dx], "
+                 "wrapping around.",
+            rtol=0, atol=0,
+        ),
+        Exercise(
+            name="invariance.layer_shift_error",
+            reference=_layer_error_reference,
+            cases=_layer_cases,
+            hint="call equivariance_error(layer, act, act, x, shifts) with act(g, x) = circular_shift(x, g) "
+                 "(element first!) and shifts = every (dy, dx) with 0 <= dy < H and 0 <= dx < W.",
+            rtol=1e-3, atol=1e-5,
+        ),
+        Exercise(
+            name="invariance.invariant_head",
+            reference=_head_reference,
+            cases=_head_cases,
+            hint="average the features over the two spatial dimensions (-2, -1) to get (B, C), then "
+                 "pooled @ weight.T + bias.",
+            rtol=1e-5, atol=1e-5,
+        ),
+        Exercise(
+            name="invariance.set_pool",
+            reference=_set_pool_reference,
+            cases=_set_pool_cases,
+            hint="x.mean(dim=1) and x.amax(dim=1) are both unchanged by reordering the points; "
+                 "concatenate them along the last dimension (mean first).",
+            rtol=1e-6, atol=1e-6,
+        ),
+    ]
+}

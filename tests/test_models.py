@@ -1,0 +1,90 @@
+"""course_lib.models: parameter counts, shift equivariance/invariance, clear errors on wrong shapes."""
+
+import pytest
+import torch
+from torch import nn
+
+from course_lib.equivariance import all_shifts, equivariance_error, invariance_error, shift_action
+from course_lib.models import MLP, ConvNet, PixelConvNet, conv_stack, count_parameters, global_pool
+
+TOL = 1e-5  # float32
+
+
+@pytest.fixture
+def images():
+    return torch.randn(3, 1, 7, 9, generator=torch.Generator().manual_seed(0))
+
+
+def test_parameter_counts_match_the_formulas():
+    assert count_parameters(MLP(400, [128, 128], 10)) == 400 * 128 + 128 + 128 * 128 + 128 + 128 * 10 + 10
+    assert count_parameters(ConvNet(1, (8, 16), 10)) == (9 * 8 + 8) + (8 * 9 * 16 + 16) + (16 * 10 + 10)
+    # a convolution's parameters do not depend on the image size; a frozen parameter does not count
+    frozen = nn.Linear(3, 2)
+    frozen.weight.requires_grad_(False)
+    assert count_parameters(frozen) == 2
+
+
+def test_conv_stack_with_circular_padding_is_shift_equivariant(images):
+    torch.manual_seed(0)
+    f = conv_stack(1, (4, 5), kernel_size=3)
+    assert equivariance_error(f, shift_action, shift_action, images, all_shifts(images)) < TOL
+
+
+def test_zero_padding_breaks_shift_equivariance(images):
+    torch.manual_seed(0)
+    f = conv_stack(1, (4,), padding_mode="zeros")
+    assert equivariance_error(f, shift_action, shift_action, images, all_shifts(images)) > 1e-2
+
+
+@pytest.mark.parametrize("pool", ["max", "mean"])
+def test_convnet_is_shift_invariant_and_mlp_is_not(images, pool):
+    torch.manual_seed(0)
+    shifts = all_shifts(images)
+    assert invariance_error(ConvNet(1, (4, 6), 5, pool=pool), shift_action, images, shifts) < TOL
+    assert invariance_error(MLP(63, [16], 5), shift_action, images, shifts) > 1e-2
+
+
+def test_pixel_convnet_is_shift_equivariant(images):
+    torch.manual_seed(0)
+    net = PixelConvNet(1, (4, 4), out_channels=2)
+    assert net(images).shape == (3, 2, 7, 9)
+    assert equivariance_error(net, shift_action, shift_action, images, all_shifts(images)) < TOL
+
+
+def test_global_pool_values():
+    x = torch.arange(8.0).reshape(1, 2, 2, 2)
+    assert global_pool(x, "max").tolist() == [[3.0, 7.0]]
+    assert global_pool(x, "mean").tolist() == [[1.5, 5.5]]
+
+
+def test_wrong_shapes_and_arguments_raise_clear_errors(images):
+    with pytest.raises(ValueError, match="expects images"):
+        ConvNet(1)(images[:, 0])
+    with pytest.raises(ValueError, match="expects images"):
+        ConvNet(2)(images)
+    with pytest.raises(ValueError, match="63 numbers"):
+        MLP(63, [8], 2)(torch.zeros(3, 64))
+    with pytest.raises(ValueError, match="padding_mode"):
+        conv_stack(1, (4,), padding_mode="circle")
+    with pytest.raises(ValueError, match="odd"):
+        conv_stack(1, (4,), kernel_size=4)
+    with pytest.raises(ValueError, match="pool"):
+        ConvNet(1, pool="sum")
+    with pytest.raises(ValueError, match="positive"):
+        MLP(10, [0], 2)
+
+
+def test_learning_curve_is_seeded_and_shaped():
+    from course_lib.train import learning_curve
+
+    gen = torch.Generator().manual_seed(0)
+    x, y = torch.randn(40, 1, 5, 5, generator=gen), torch.randint(0, 3, (40,), generator=gen)
+    tests = {"a": (x[:10], y[:10]), "b": (x[10:], y[10:])}
+    make = lambda: ConvNet(1, (2,), 3)  # noqa: E731
+    runs = [learning_curve(make, x, y, tests, [5, 20], [0, 1], steps=3) for _ in range(2)]
+    assert runs[0].accuracy["a"].shape == (2, 2)
+    assert torch.equal(runs[0].accuracy["b"], runs[1].accuracy["b"])
+    mean, std = runs[0].mean_std("a")
+    assert mean.shape == std.shape == (2,)
+    with pytest.raises(ValueError, match="sizes"):
+        learning_curve(make, x, y, tests, [41], [0])
