@@ -25,8 +25,6 @@ def _exercises(args: argparse.Namespace) -> int:
 def _grade(args: argparse.Namespace) -> int:
     from course_lib import grading  # imports torch: only for this command
 
-    limits = grading.Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory,
-                            threads=max(1, (os.cpu_count() or 1) // args.jobs))
     folders = [Path(args.source)] if args.source else grading.default_source_dirs()
     problems: list[str] = []
     try:
@@ -37,10 +35,13 @@ def _grade(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"course grade: {e}", file=sys.stderr)
         return 2
+    at_once = min(args.jobs, len(submissions))
+    limits = grading.Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory,
+                            threads=max(1, (os.cpu_count() or 1) // max(1, at_once)))
     for problem in problems:
         print(f"skipping a source notebook: {problem}", file=sys.stderr)
     print(f"grading against {', '.join(f'{c} ({s.path})' for c, s in sorted(sources.items()))}; "
-          f"{args.jobs} at a time", file=sys.stderr)
+          f"{len(submissions)} submission(s), {at_once} at a time", file=sys.stderr)
 
     def progress(row: grading.Row) -> None:
         print(f"{row.key}: chapter {row.chapter or '?'}, {row.total:g}/{row.max:g}, {row.status}", file=sys.stderr)

@@ -420,6 +420,11 @@ def _returncode(process) -> int | None:
         return None
 
 
+# The only variables of the grader's environment the kernel sees (no tokens, no credentials).
+_KERNEL_ENV = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TERM", "SHELL", "VIRTUAL_ENV", "CONDA_PREFIX",
+               "LD_LIBRARY_PATH", "PYTHONPATH", "JUPYTER_PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR"}
+
+
 def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[str]) -> Run:
     """Run `nb` in a fresh sandboxed kernel in a scratch folder and collect the records."""
     scratch = Path(tempfile.mkdtemp(prefix="course-grade-"))
@@ -427,9 +432,10 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
     work.mkdir()
     records.mkdir()
     threads = str(limits.threads)
-    env = {**os.environ, checks.RECORD_DIR_ENV: str(records), "MPLBACKEND": "Agg", "TMPDIR": str(work),
-           "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}
+    env = {k: v for k, v in os.environ.items() if k in _KERNEL_ENV or k.startswith("LC_")}
+    env.update({checks.RECORD_DIR_ENV: str(records), "MPLBACKEND": "Agg", "TMPDIR": str(work),
+                "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
+                "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
     client = _GradingClient(nb, rlimits=(limits.memory_mb << 20, limits.file_mb << 20),
                             timeout=int(max(1, limits.cell_timeout)), allow_errors=True,
                             interrupt_on_timeout=True, shutdown_kernel="immediate", record_timing=False,
@@ -658,10 +664,14 @@ _WORKER_SOURCES: dict[tuple, dict[str, Source]] = {}
 
 def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
                      expected: str | None) -> Row:
+    if source_paths not in _WORKER_SOURCES:
+        _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
+    return _grade_safely(path, key, _WORKER_SOURCES[source_paths], limits, expected)
+
+
+def _grade_safely(path: Path, key: str, sources: dict[str, Source], limits: Limits, expected: str | None) -> Row:
     try:
-        if source_paths not in _WORKER_SOURCES:
-            _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
-        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected)
+        return grade_notebook(path, key, sources, limits, expected)
     except Exception as e:  # a grader bug must cost one row, not the batch
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
@@ -753,7 +763,7 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
 
     if jobs == 1 or len(subs) <= 1:
         for path, key in subs:
-            finish(_grade_in_worker(path, key, source_paths, limits, expected))
+            finish(_grade_safely(path, key, sources, limits, expected))
     else:
         context = multiprocessing.get_context("spawn")
         with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:

@@ -380,3 +380,34 @@ def test_limits_reject_nonsense():
         grading.Limits(cell_timeout=0)
     with pytest.raises(ValueError, match="threads"):
         grading.Limits(threads=0)
+
+
+def test_total_timeout_kills_the_kernel_and_its_children(tmp_path):
+    """A kernel past the total time is killed with every process it started; nothing is left in the scratch folder."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(s) for s in [
+        "import os, subprocess\nchild = subprocess.Popen(['sleep', '300'])\nprint(child.pid, os.getcwd())",
+        "import time\ntime.sleep(300)",
+        "print('never')",
+    ]]
+    run = grading.execute(nb, grading.Limits(cell_timeout=100, timeout=8), [])
+    assert (run.stop_status, run.stopped_at) == ("timeout", 1) and "total time limit" in run.stop_reason
+    pid, cwd = run.notebook.cells[0].outputs[0]["text"].split()
+    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    assert not Path(cwd).exists() and not run.notebook.cells[2].outputs
+
+
+def test_another_chapters_notebook_is_the_wrong_chapter():
+    """Every other chapter's exercise notebook, handed in as 'groups' (by --chapter or by its metadata)."""
+    sources = grading.find_sources([REPO / "solutions"], problems=[])
+    others = sorted(c for c in sources if c != "groups")
+    if not others:
+        pytest.skip("only the groups chapter has a solution notebook yet")
+    for other in others:
+        nb = copy.deepcopy(sources[other].notebook)
+        assert grading.identify_chapter(nb, Path("hw.ipynb"), sources)[0] == other
+        with pytest.raises(grading.Ungradable, match=f"chapter '{other}', not of 'groups'"):
+            grading.identify_chapter(nb, Path("hw.ipynb"), sources, expected="groups")
+        nb.metadata.course.chapter = "groups"
+        with pytest.raises(grading.Ungradable, match=f"those of '{other}'"):
+            grading.identify_chapter(nb, Path("hw.ipynb"), sources)
