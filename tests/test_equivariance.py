@@ -78,3 +78,24 @@ def test_place_on_canvas_and_random_shifts():
     assert not all(torch.equal(i, o) for i, o in zip(imgs, out))
     with pytest.raises(ValueError, match="max_shift"):
         random_shifts(imgs, torch.Generator(), -1)
+
+
+def test_self_checks_accept_the_reference_and_reject_near_misses():
+    from course_lib.checks import exercise, verify
+
+    for name in ["invariance.circular_shift", "invariance.set_pool", "why_symmetry.random_shifts",
+                 "why_symmetry.cnn_parameters"]:
+        assert verify(name, exercise(name).reference).passed, name
+
+    def one_shift_for_all(x, generator, max_shift):  # the same random shift for the whole batch
+        s = torch.randint(-max_shift, max_shift + 1, (2,), generator=generator)
+        return torch.roll(x, tuple(s.tolist()), dims=(-2, -1))
+
+    def upper_end_excluded(x, generator, max_shift):
+        s = torch.randint(-max_shift, max_shift, (len(x), 2), generator=generator)
+        return torch.stack([torch.roll(i, tuple(t.tolist()), dims=(-2, -1)) for i, t in zip(x, s)])
+
+    assert not verify("why_symmetry.random_shifts", one_shift_for_all).passed
+    assert not verify("why_symmetry.random_shifts", upper_end_excluded).passed
+    assert not verify("invariance.set_pool", lambda x: torch.cat([x.amax(1), x.mean(1)], -1)).passed
+    assert not verify("why_symmetry.cnn_parameters", lambda c, ch, k, n: sum(ch) * k * k).passed
