@@ -40,6 +40,7 @@ import ast
 import concurrent.futures
 import copy
 import csv
+import hashlib
 import io
 import json
 import multiprocessing
@@ -361,6 +362,7 @@ class _GradingClient(NotebookClient):
         self.rlimits = rlimits
         self.timed_out: set[int] = set()
         self.current = -1  # the index of the cell being executed
+        self.kernel_pid: int | None = None
         self._chars: dict[int, int] = {}
 
     def create_kernel_manager(self) -> SandboxedKernelManager:
@@ -407,7 +409,10 @@ def _exit_description(returncode: int | None) -> str:
     if returncode is None:
         return "the kernel stopped answering"
     if returncode < 0:
-        name = signal.Signals(-returncode).name if -returncode in signal.Signals._value2member_map_ else str(-returncode)
+        try:
+            name = signal.Signals(-returncode).name
+        except ValueError:
+            name = f"signal {-returncode}"
         extra = " (likely out of memory)" if -returncode == signal.SIGKILL else ""
         return f"the kernel was killed by {name}{extra}"
     return f"the kernel exited with code {returncode}"
@@ -441,44 +446,15 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
                             interrupt_on_timeout=True, shutdown_kernel="immediate", record_timing=False,
                             startup_timeout=120, resources={"metadata": {"path": str(work)}})
     run = Run(nb, {})
-    deadline = time.monotonic() + limits.timeout
-    pid = None
     log = open(scratch / "kernel.log", "wb")
     try:
         with client.setup_kernel(cwd=str(work), env=env, stdout=log, stderr=log):
-            pid = client.km.provisioner.pid
-            process = client.km.provisioner.process
-            watchdog = _Watchdog(pid)
-            watchdog.start()
-            try:
-                for index, cell in enumerate(nb.cells):
-                    if cell.cell_type != "code":
-                        continue
-                    now = time.monotonic()
-                    if now >= deadline:
-                        run.stopped_at, run.stop_status = index, "timeout"
-                        run.stop_reason = f"the total time limit of {limits.timeout:g} s was reached before cell {index}"
-                        break
-                    watchdog.deadline = min(deadline, now + limits.cell_timeout + KILL_GRACE_S)
-                    client.current = index
-                    try:
-                        client.execute_cell(cell, index)
-                    except (DeadKernelError, CellTimeoutError, RuntimeError) as e:
-                        run.stopped_at = index
-                        if watchdog.fired:
-                            run.stop_status = "timeout"
-                            run.stop_reason = (f"cell {index} ran past the total time limit of {limits.timeout:g} s"
-                                               if watchdog.deadline >= deadline else
-                                               f"cell {index} ran past {limits.cell_timeout:g} s and ignored the interrupt")
-                        else:
-                            run.stop_status = "kernel died"
-                            run.stop_reason = f"{_exit_description(_returncode(process))} in cell {index}" \
-                                if isinstance(e, DeadKernelError) else f"cell {index}: {type(e).__name__}: {e}"
-                        break
-            finally:
-                watchdog.stop()
+            _run_cells(client, run, limits)
+    except (RuntimeError, TimeoutError) as e:  # raised by nbclient only while starting the kernel
+        run.stopped_at, run.stop_status = 0, "kernel died"
+        run.stop_reason = f"the kernel did not start ({type(e).__name__}: {e})"
     finally:
-        _kill_group(pid)
+        _kill_group(getattr(getattr(client.km, "provisioner", None), "pid", None) or client.kernel_pid)
         log.close()
         run.timed_out = client.timed_out
         for name in record_names:
@@ -487,6 +463,42 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
                 run.records[name] = path.read_bytes()
         shutil.rmtree(scratch, ignore_errors=True)
     return run
+
+
+def _run_cells(client: _GradingClient, run: Run, limits: Limits) -> None:
+    """Execute the cells in order, within the time limits, until the end or until the kernel is gone."""
+    deadline = time.monotonic() + limits.timeout
+    process = client.km.provisioner.process
+    client.kernel_pid = process.pid
+    watchdog = _Watchdog(process.pid)
+    watchdog.start()
+    try:
+        for index, cell in enumerate(run.notebook.cells):
+            if cell.cell_type != "code":
+                continue
+            now = time.monotonic()
+            if now >= deadline:
+                run.stopped_at, run.stop_status = index, "timeout"
+                run.stop_reason = f"the total time limit of {limits.timeout:g} s was reached before cell {index}"
+                return
+            watchdog.deadline = min(deadline, now + limits.cell_timeout + KILL_GRACE_S)
+            client.current = index
+            try:
+                client.execute_cell(cell, index)
+            except (DeadKernelError, CellTimeoutError, RuntimeError) as e:
+                run.stopped_at = index
+                if watchdog.fired:
+                    run.stop_status = "timeout"
+                    run.stop_reason = (f"cell {index} ran past the total time limit of {limits.timeout:g} s"
+                                       if watchdog.deadline >= deadline else
+                                       f"cell {index} ran past {limits.cell_timeout:g} s and ignored the interrupt")
+                else:
+                    run.stop_status = "kernel died"
+                    run.stop_reason = f"{_exit_description(_returncode(process))} in cell {index}" \
+                        if isinstance(e, DeadKernelError) else f"cell {index}: {type(e).__name__}: {e}"
+                return
+    finally:
+        watchdog.stop()
 
 
 class _Watchdog(threading.Thread):
@@ -662,20 +674,38 @@ def collect(paths: Iterable[Path]) -> list[tuple[Path, str]]:
 _WORKER_SOURCES: dict[tuple, dict[str, Source]] = {}
 
 
+def _busy_marker(busy: str, key: str) -> Path:
+    return Path(busy, hashlib.sha1(key.encode()).hexdigest())
+
+
 def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
-                     expected: str | None) -> Row:
-    if source_paths not in _WORKER_SOURCES:
-        _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
-    return _grade_safely(path, key, _WORKER_SOURCES[source_paths], limits, expected)
-
-
-def _grade_safely(path: Path, key: str, sources: dict[str, Source], limits: Limits, expected: str | None) -> Row:
+                     expected: str | None, busy: str) -> Row:
+    """In a worker process: grade one submission, leaving a marker in `busy` while at it."""
+    marker = _busy_marker(busy, key)
+    marker.touch()
     try:
-        return grade_notebook(path, key, sources, limits, expected)
+        if source_paths not in _WORKER_SOURCES:
+            _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
+        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected)
     except Exception as e:  # a grader bug must cost one row, not the batch
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
                    reason=f"the grader failed: {last[:300]}")
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple, finish: Callable[[Row], None]) -> list[tuple[Path, str]]:
+    """Grade `subs` in a pool of `jobs` workers; the submissions left unfinished when a worker died."""
+    lost = []
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_grade_in_worker, p, k, *args): (p, k) for p, k in subs}
+        for fut in concurrent.futures.as_completed(futures):
+            try:
+                finish(fut.result())
+            except concurrent.futures.process.BrokenProcessPool:
+                lost.append(futures[fut])
+    return lost
 
 
 def _atomic_write(path: Path, text: str) -> None:
@@ -761,21 +791,25 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
         if on_row:
             on_row(row)
 
-    if jobs == 1 or len(subs) <= 1:
-        for path, key in subs:
-            finish(_grade_safely(path, key, sources, limits, expected))
-    else:
-        context = multiprocessing.get_context("spawn")
-        with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-            futures = {pool.submit(_grade_in_worker, p, k, source_paths, limits, expected): (p, k) for p, k in subs}
-            for fut in concurrent.futures.as_completed(futures):
-                path, key = futures[fut]
-                try:
-                    row = fut.result()
-                except Exception as e:  # a worker process died
-                    row = Row(key=key, student=student_of(path), file=path.name, status="error",
-                              reason=f"the grader's worker failed: {type(e).__name__}: {e}")
-                finish(row)
+    # Workers are processes, so that a kernel which kills its parent takes down a worker, not the batch.
+    # Then every unfinished submission is graded again: those queued as before, those that were being
+    # graded one at a time; one that takes down its worker when alone gets an 'error' row.
+    with tempfile.TemporaryDirectory(prefix="course-grade-busy-") as busy:
+        args = (source_paths, limits, expected, busy)
+        queued, suspects = subs, []
+        while queued or suspects:
+            alone = not queued
+            round_subs = [suspects.pop(0)] if alone else queued
+            lost = _pool_round(round_subs, 1 if alone else jobs, args, finish)
+            queued = []
+            for path, key in lost:
+                was_busy = _busy_marker(busy, key).exists()
+                _busy_marker(busy, key).unlink(missing_ok=True)
+                if alone:
+                    finish(Row(key=key, student=student_of(path, sources), file=path.name, status="error",
+                               reason="grading it killed the grading process (twice)"))
+                else:
+                    (suspects if was_busy else queued).append((path, key))
     # once every kernel is gone, write it all again: what a kernel wrote into `out` is overwritten
     for row in rows:
         _atomic_write(feedback_path(out, row.key), feedback_markdown(row))

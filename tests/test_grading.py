@@ -168,6 +168,8 @@ CORPUS = {
                    5, "memory"),
     "os_exit": (lambda: prefixed("rotation_about", "import os\nos._exit(1)\n"), 5, "kernel died"),
     "segfault": (lambda: prefixed("homomorphism_error", "import ctypes\nctypes.string_at(0)\n"), 2, "kernel died"),
+    "kills_grader": (lambda: prefixed("rotation_about", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"),
+                     0, "error"),
     "sys_exit": (lambda: prefixed("dihedral_compose", "import sys\nsys.exit(0)\n"), 6, "graded"),
     "warnings": (lambda: prefixed("dihedral_compose", "import sys, warnings\nwarnings.warn('deprecated!')\n"
                                                       "print('noise on stderr', file=sys.stderr)\n"), 8, "graded"),
@@ -258,7 +260,8 @@ def test_reasons_say_what_happened(batch):
     assert [t["status"] for t in rows["untouched"]["tests"]] == ["not attempted"] * 3
     incomplete = {n for n, r in rows.items() if not r["complete"]}
     assert incomplete == {"invalid_json", "not_a_notebook", "empty", "os_exit", "segfault", "stubborn_loop",
-                          "wrong_chapter_cells", "unknown_chapter"}
+                          "kills_grader", "wrong_chapter_cells", "unknown_chapter"}
+    assert "killed the grading process" in rows["kills_grader"]["reason"]
 
 
 def test_hostile_writes_stay_in_the_scratch_folder(batch):
@@ -395,6 +398,13 @@ def test_total_timeout_kills_the_kernel_and_its_children(tmp_path):
     pid, cwd = run.notebook.cells[0].outputs[0]["text"].split()
     assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
     assert not Path(cwd).exists() and not run.notebook.cells[2].outputs
+
+
+def test_a_kernel_that_cannot_start_is_reported():
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("print(1)")]
+    run = grading.execute(nb, grading.Limits(memory_mb=30, timeout=30), [])
+    assert (run.stop_status, run.stopped_at) == ("kernel died", 0) and "did not start" in run.stop_reason
 
 
 def test_another_chapters_notebook_is_the_wrong_chapter():
