@@ -8,7 +8,7 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from tqdm.auto import tqdm
+from tqdm import tqdm
 
 from course_lib.device import device as default_device
 
