@@ -48,3 +48,30 @@ def random_shifts(x: Tensor, generator: torch.Generator, max_shift: int) -> Tens
     rows = (torch.arange(height).view(1, -1, 1) - dy) % height  # (N, H, 1): output row i reads row i - dy
     cols = (torch.arange(width).view(1, 1, -1) - dx) % width    # (N, 1, W)
     return x[torch.arange(n).view(-1, 1, 1), :, rows, cols].permute(0, 3, 1, 2)
+
+
+def rotate_images(x: Tensor, angle: float | Tensor) -> Tensor:
+    """Rotate square images x (N, C, H, H) counter-clockwise (as displayed) by `angle` radians, a float
+    or one angle per image (N,), about the image centre (chapter "Group-equivariant CNNs").
+
+    Bilinear interpolation, zeros outside; multiples of 90° agree with torch.rot90 up to rounding.
+    """
+    if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
+        raise ValueError(f"rotate_images expects square images (N, C, H, H), got shape {tuple(x.shape)}")
+    angle = torch.as_tensor(angle, dtype=torch.float64).expand(len(x))
+    c, s, zero = torch.cos(angle), torch.sin(angle), torch.zeros_like(angle)
+    # affine_grid maps output to input coordinates (x right, y down): sample the input at R(θ) p_out
+    theta = torch.stack([torch.stack([c, -s, zero], -1), torch.stack([s, c, zero], -1)], -2).to(x.dtype)
+    grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+    return torch.nn.functional.grid_sample(x, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def padded_digits(size: int = 24, digit_size: int = 16) -> tuple[Tensor, Tensor]:
+    """The digits upsampled (bilinear) to digit_size² and centred on a blank size² canvas, so that
+    rotations do not clip them when digit_size·√2 <= size: images (N, 1, size, size), labels (N,)."""
+    if not 8 <= digit_size <= size:
+        raise ValueError(f"need 8 <= digit_size <= size, got digit_size={digit_size}, size={size}")
+    x, y = digits()
+    x = torch.nn.functional.interpolate(x, size=(digit_size, digit_size), mode="bilinear", align_corners=False)
+    pad = size - digit_size
+    return torch.nn.functional.pad(x, (pad // 2, pad - pad // 2, pad // 2, pad - pad // 2)), y

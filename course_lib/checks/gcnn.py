@@ -1,0 +1,106 @@
+"""Exercises of the chapter "Group-equivariant CNNs" (solutions/gcnn.ipynb)."""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from course_lib import gcnn, groups
+from course_lib.checks import Case, Exercise
+from course_lib.equivariance import invariance_error
+from course_lib.steerable import field_types, rotation_gspace
+
+
+def _random(*shape: int, seed: int) -> torch.Tensor:
+    return torch.randn(*shape, generator=torch.Generator().manual_seed(seed))
+
+
+def _lifting_cases() -> list[Case]:
+    return [Case(f"a filter bank of shape {shape}", (_random(*shape, seed=i),))
+            for i, shape in enumerate([(1, 1, 3, 3), (2, 3, 5, 5), (4, 1, 4, 4), (3, 2, 1, 1)])]
+
+
+def _action_cases() -> list[Case]:
+    return [Case(f"k = {k}, a tensor of shape {shape}" + (" (not group maps: raise ValueError)" if len(shape) < 3 else ""),
+                 (k, _random(*shape, seed=10 + k)))
+            for k, shape in [(0, (1, 1, 4, 3, 3)), (1, (2, 3, 4, 5, 5)), (2, (1, 2, 4, 4, 4)), (3, (2, 1, 4, 6, 6)),
+                                              (1, (4, 2, 2))]]
+
+
+def _value_error_or_answer(fn, case: Case):
+    """fn's answer, or -1 when it raises ValueError (the right reply to a tensor that is not group maps)."""
+    try:
+        return fn(*case.args)
+    except ValueError:
+        return torch.tensor(-1.0)
+
+
+def _model(make: type, *args, seed: int, **kwargs) -> nn.Module:
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return make(*args, **kwargs).eval()
+
+
+def _invariance_cases() -> list[Case]:
+    x = torch.rand(3, 1, 16, 16, generator=torch.Generator().manual_seed(20))
+    return [
+        Case("a P4 GroupCNN (invariant: the error is round-off)", (_model(gcnn.GroupCNN, (2, 3, 4), seed=0), x)),
+        Case("a PlainCNN (not invariant)", (_model(gcnn.PlainCNN, 16, (4, 8), 16, seed=1), x)),
+        Case("model = sum of pixels of the top half (not invariant)", (lambda t: t[..., :8, :].sum((-1, -2)), x)),
+        Case("model = total brightness (invariant)", (lambda t: t.sum((-1, -2)), x)),
+    ]
+
+
+def _c4_invariance_reference(model, x: torch.Tensor) -> float:
+    return invariance_error(model, lambda k, t: groups.rotate_image(t, k), x, range(4))
+
+
+def _field_type_cases() -> list[Case]:
+    return [Case(f"rot2dOnR2(N={n}), channels {c}", (n, c)) for n, c in [(4, [1]), (8, [2, 3]), (16, [3, 1, 2])]]
+
+
+def _run_field_types(fn, case: Case) -> list:
+    """The sizes of the learner's field types: [input size, hidden sizes, hidden field counts, output size]."""
+    n, channels = case.args
+    in_type, hidden, invariant = fn(rotation_gspace(n), channels)
+    return [in_type.size, [t.size for t in hidden], [len(t) for t in hidden], invariant.size, len(invariant)]
+
+
+EXERCISES = {
+    ex.name.split(".", 1)[1]: ex
+    for ex in [
+        Exercise(
+            name="gcnn.lifting_bank",
+            reference=lambda w: gcnn.lifting_filter_bank(w, "p4"),
+            cases=_lifting_cases,
+            hint="stack torch.rot90(weight, k, dims=(-2, -1)) for k = 0, 1, 2, 3 along a new dim=1.",
+            rtol=0, atol=0,
+        ),
+        Exercise(
+            name="gcnn.act_on_group_maps",
+            reference=lambda k, f: gcnn.act_on_group_maps(k, f, "p4"),
+            cases=_action_cases,
+            hint="(r^k·F)(h) = rot_k F(h − k): roll the group axis (dim −3) by +k, then rotate the last two "
+                 "dims by k·90°; raise ValueError when dim −3 is not 4.",
+            rtol=0, atol=0,
+            run=_value_error_or_answer,
+        ),
+        Exercise(
+            name="gcnn.c4_invariance_error",
+            reference=_c4_invariance_reference,
+            cases=_invariance_cases,
+            hint="with torch.no_grad(): compute y = model(x), then for k in 0..3 the norm of "
+                 "model(rot90(x, k)) − y over the whole batch, divided by the norm of y; return the largest.",
+            rtol=1e-3, atol=1e-6,
+        ),
+        Exercise(
+            name="gcnn.field_types",
+            reference=field_types,
+            cases=_field_type_cases,
+            run=_run_field_types,
+            hint="enn.FieldType(gspace, [gspace.trivial_repr]) for the image, c * [gspace.regular_repr] for c "
+                 "regular fields, and channels[-1] trivial fields after group pooling.",
+            rtol=0, atol=0,
+        ),
+    ]
+}

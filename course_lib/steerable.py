@@ -1,0 +1,122 @@
+"""Steerable CNNs with escnn, thinly wrapped (chapter "Group-equivariant CNNs").
+
+escnn makes the representation explicit: a `FieldType` lists the fields of a feature map (a
+regular field of C_N is N channels that the rotations permute, like a group map of `gcnn`; an
+irrep field of SO(2) is a vector that rotates), and `R2Conv` solves for the filters that map one
+field type to another equivariantly. This module holds the one classifier the chapter trains, a
+wrapper that lets it take and return plain tensors, and the equivariance error measured with
+escnn's own `GeometricTensor.transform`.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Any, Iterable
+
+import torch
+from torch import Tensor, nn
+
+with warnings.catch_warnings():  # escnn warns at import that py3nj (needed for SO(3) only) is missing
+    warnings.simplefilter("ignore")
+    import escnn
+    import escnn.group._numerical
+    from escnn import gspaces
+    from escnn import nn as enn
+
+# escnn 1.0.11 hands a numpy matrix to scikit-learn's randomized_svd, which recent scikit-learn rejects
+# (TypeError: np.matrix is not supported), so the kernel bases of flipRot2dOnR2 cannot be built.
+# Without randomized_svd escnn uses scipy's exact SVD, which accepts it.
+escnn.group._numerical.randomized_svd = None
+
+
+def rotation_gspace(N: int, flips: bool = False, maximum_frequency: int = 4) -> gspaces.GSpace2D:
+    """Rotations C_N of the plane (N >= 1), or continuous SO(2) for N = -1 band-limited to
+    `maximum_frequency`; with flips, D_N or O(2)."""
+    if isinstance(N, bool) or not isinstance(N, int) or not (N >= 1 or N == -1):
+        raise ValueError(f"N is the number of rotations (>= 1) or -1 for continuous rotations, got {N!r}")
+    if flips:
+        return gspaces.flipRot2dOnR2(N, maximum_frequency=maximum_frequency)
+    return gspaces.rot2dOnR2(N, maximum_frequency=maximum_frequency)
+
+
+def field_types(gs: gspaces.GSpace2D, channels: Iterable[int]) -> tuple[enn.FieldType, list[enn.FieldType], enn.FieldType]:
+    """The field types of `SteerableCNN` on the gspace gs (C_N or D_N, N >= 1): the input (one trivial
+    field: a grey image), one hidden type per entry of `channels` (that many regular fields, each of
+    |G| channels that the group permutes), and the output of group pooling (channels[-1] trivial fields)."""
+    channels = list(channels)
+    if not channels or any(isinstance(c, bool) or not isinstance(c, int) or c < 1 for c in channels):
+        raise ValueError(f"channels is a nonempty list of positive ints, got {channels!r}")
+    if gs.fibergroup.order() < 1:
+        raise ValueError(f"regular fields need a finite group, got {gs.fibergroup}")
+    hidden = [enn.FieldType(gs, c * [gs.regular_repr]) for c in channels]
+    return enn.FieldType(gs, [gs.trivial_repr]), hidden, enn.FieldType(gs, channels[-1] * [gs.trivial_repr])
+
+
+class SteerableCNN(nn.Module):
+    """The e2cnn example classifier on regular fields of C_N (or D_N), made invariant: images
+    (B, 1, H, W) -> logits (B, n_classes), H and W multiples of 4.
+
+    Three blocks R2Conv -> InnerBatchNorm -> ReLU (-> 2×2 max-pool after the first two) on
+    `channels` regular fields, then `GroupPooling` (max over each field: now invariant scalars),
+    then the spatial pooling `head`, then a linear layer:
+      head="pool":    global max over the plane, invariant to every rotation of the grid;
+      head="flatten": flatten the (H/4)×(W/4) map into the linear layer, which remembers where
+                      each feature was, so the output is *not* invariant.
+    `body` is an escnn `SequentialModule` from images to invariant fields, for escnn's own checks.
+    """
+
+    def __init__(self, N: int = 8, flips: bool = False, channels: tuple[int, int, int] = (8, 16, 16),
+                 size: int = 24, head: str = "pool", n_classes: int = 10):
+        super().__init__()
+        if N < 1:
+            raise ValueError(f"SteerableCNN uses regular fields, so N must be >= 1, got {N}")
+        if head not in ("pool", "flatten"):
+            raise ValueError(f"head is 'pool' or 'flatten', got {head!r}")
+        if size % 4:
+            raise ValueError(f"the image size must be a multiple of 4, got {size}")
+        self.in_type, types, _ = field_types(rotation_gspace(N, flips), channels)
+        layers: list[enn.EquivariantModule] = []
+        t_in = self.in_type
+        for i, (t, k) in enumerate(zip(types, (5, 5, 3))):
+            layers += [enn.R2Conv(t_in, t, k, padding=k // 2), enn.InnerBatchNorm(t), enn.ReLU(t, inplace=True)]
+            if i < 2:
+                layers.append(enn.PointwiseMaxPool2D(t, 2))
+            t_in = t
+        layers.append(enn.GroupPooling(t_in))
+        self.body = enn.SequentialModule(*layers)
+        self.head_kind = head
+        n_features = channels[-1] * (1 if head == "pool" else (size // 4) ** 2)
+        self.head = nn.Linear(n_features, n_classes)
+
+    def features(self, x: Tensor) -> Tensor:
+        """Images (B, 1, H, W) -> features (B, n_features) fed to the linear layer."""
+        if x.dim() != 4 or x.shape[1] != 1:
+            raise ValueError(f"SteerableCNN expects images (B, 1, H, W), got {tuple(x.shape)}")
+        f = self.body(self.in_type(x)).tensor                    # (B, channels[-1], H/4, W/4)
+        return f.amax(dim=(-2, -1)) if self.head_kind == "pool" else f.flatten(1)
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.head(self.features(x))
+
+
+def escnn_equivariance_error(module: enn.EquivariantModule, x: Tensor, elements: Iterable[Any] | None = None) -> float:
+    """max over g of |module(g·x) − g·module(x)| / |module(x)|, with g·x escnn's `GeometricTensor.transform`
+    (the test behind escnn's `check_equivariance`). x (B, module.in_type.size, H, W); elements default
+    to the gspace's `testing_elements`."""
+    if x.dim() != 4 or x.shape[1] != module.in_type.size:
+        raise ValueError(f"expected x (B, {module.in_type.size}, H, W) for {module.in_type}, got {tuple(x.shape)}")
+    elements = list(module.in_type.gspace.testing_elements if elements is None else elements)
+    if not elements:
+        raise ValueError("escnn_equivariance_error needs at least one group element, got none")
+    was_training = module.training
+    module.eval()
+    with torch.no_grad():
+        gx = module.in_type(x)
+        fx = module(gx)
+        scale = fx.tensor.norm().clamp_min(torch.finfo(x.dtype).tiny)
+        errors = [float((module(gx.transform(g)).tensor - fx.transform(g).tensor).norm() / scale) for g in elements]
+    module.train(was_training)
+    return max(errors)
+
+
+__all__ = ["escnn", "enn", "gspaces", "rotation_gspace", "field_types", "SteerableCNN", "escnn_equivariance_error"]
