@@ -28,10 +28,16 @@ A submission is untrusted code, so grading one goes like this:
    reason; whatever the kernel did to `torch.allclose`, `assert` or `__eq__` is irrelevant.
    Warnings and stderr are never looked at.
 
-`grade()` grades many submissions in parallel worker processes (each drives its own kernel) and
-rewrites `gradebook.csv` and `gradebook.json` atomically after each one, replacing earlier rows
-with the same key. `nbgrader_problems()` checks that a source notebook is a valid nbgrader
-(schema version 3) source notebook, so instructors can use nbgrader instead.
+`grade()` grades many submissions in worker processes (each drives its own kernel; a kernel that
+kills its worker costs only its own row: the others are graded again) and rewrites `gradebook.csv`
+and `gradebook.json` atomically after each one, replacing earlier rows with the same key.
+`nbgrader_problems()` checks that a source notebook is a valid nbgrader (schema version 3) source
+notebook, so instructors can use nbgrader instead.
+
+Limits of the sandbox: POSIX only (`resource`, process groups); the kernel runs as the grader's
+user with an allow-listed environment, so it could still read or write that user's files outside
+the scratch folder. For a hostile class, run `course grade` as an unprivileged user or in a
+container; the gradebook itself is always rewritten from the grader's memory after the last kernel.
 """
 
 from __future__ import annotations
@@ -465,6 +471,12 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
     return run
 
 
+def _where(nb: nbformat.NotebookNode, index: int) -> str:
+    """'cell 6 (homomorphism_error)': a cell by its position and, when it has one, its grade_id."""
+    grade_id = _nbgrader(nb.cells[index]).get("grade_id")
+    return f"cell {index} ({grade_id})" if grade_id else f"cell {index}"
+
+
 def _run_cells(client: _GradingClient, run: Run, limits: Limits) -> None:
     """Execute the cells in order, within the time limits, until the end or until the kernel is gone."""
     deadline = time.monotonic() + limits.timeout
@@ -476,10 +488,10 @@ def _run_cells(client: _GradingClient, run: Run, limits: Limits) -> None:
         for index, cell in enumerate(run.notebook.cells):
             if cell.cell_type != "code":
                 continue
-            now = time.monotonic()
+            now, where = time.monotonic(), _where(run.notebook, index)
             if now >= deadline:
                 run.stopped_at, run.stop_status = index, "timeout"
-                run.stop_reason = f"the total time limit of {limits.timeout:g} s was reached before cell {index}"
+                run.stop_reason = f"the total time limit of {limits.timeout:g} s was reached before {where}"
                 return
             watchdog.deadline = min(deadline, now + limits.cell_timeout + KILL_GRACE_S)
             client.current = index
@@ -489,13 +501,13 @@ def _run_cells(client: _GradingClient, run: Run, limits: Limits) -> None:
                 run.stopped_at = index
                 if watchdog.fired:
                     run.stop_status = "timeout"
-                    run.stop_reason = (f"cell {index} ran past the total time limit of {limits.timeout:g} s"
+                    run.stop_reason = (f"{where} ran past the total time limit of {limits.timeout:g} s"
                                        if watchdog.deadline >= deadline else
-                                       f"cell {index} ran past {limits.cell_timeout:g} s and ignored the interrupt")
+                                       f"{where} ran past {limits.cell_timeout:g} s and ignored the interrupt")
                 else:
                     run.stop_status = "kernel died"
-                    run.stop_reason = f"{_exit_description(_returncode(process))} in cell {index}" \
-                        if isinstance(e, DeadKernelError) else f"cell {index}: {type(e).__name__}: {e}"
+                    run.stop_reason = f"{_exit_description(_returncode(process))} in {where}" \
+                        if isinstance(e, DeadKernelError) else f"{where}: {type(e).__name__}: {e}"
                 return
     finally:
         watchdog.stop()
@@ -623,7 +635,8 @@ def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Lim
         row.status, reason = run.stop_status, run.stop_reason
     elif run.timed_out:
         row.status = "timeout"
-        reason = f"cell(s) {sorted(run.timed_out)} ran past {limits.cell_timeout:g} s and were interrupted"
+        cells = ", ".join(_where(run.notebook, i) for i in sorted(run.timed_out))
+        reason = f"{cells} ran past {limits.cell_timeout:g} s and was interrupted"
     elif memory:
         row.status, reason = "memory", f"a cell ran out of the {limits.memory_mb} MB memory limit"
     elif all(t.status == "not attempted" for t in row.tests):
@@ -703,7 +716,7 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple, finish: Ca
         for fut in concurrent.futures.as_completed(futures):
             try:
                 finish(fut.result())
-            except concurrent.futures.process.BrokenProcessPool:
+            except concurrent.futures.BrokenExecutor:  # a worker process died
                 lost.append(futures[fut])
     return lost
 
