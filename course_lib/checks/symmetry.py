@@ -1,0 +1,126 @@
+"""Exercises of the chapter "What do we mean by symmetry?" (solutions/symmetry.ipynb)."""
+
+from __future__ import annotations
+
+import functools
+
+import torch
+
+from course_lib import hnn, mechanics
+from course_lib.checks import Case, Exercise
+from course_lib.groups import DihedralGroup, dihedral_act_image
+from course_lib.symmetry import d4_symmetry_mask
+
+F64 = torch.float64
+
+
+def _angular_momentum_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(0)
+    orbit = mechanics.simulate(torch.tensor([1.0, 0.0], dtype=F64), torch.tensor([0.0, 0.8], dtype=F64),
+                               mechanics.central_force, dt=0.1, n_steps=20)
+    clockwise = mechanics.simulate(torch.tensor([0.0, 2.0], dtype=F64), torch.tensor([0.5, 0.0], dtype=F64),
+                                   mechanics.central_force, dt=0.1, n_steps=20)
+    t = torch.linspace(0, 1, 6, dtype=F64)[:, None]
+    line_q, line_p = torch.tensor([1.0, -1.0], dtype=F64) + t * torch.tensor([0.3, 0.2], dtype=F64), \
+        torch.tensor([[0.3, 0.2]], dtype=F64).expand(6, 2)
+    return [
+        Case("a counter-clockwise orbit around the origin, q and p of shape (21, 2)", (orbit.q, orbit.p)),
+        Case("a clockwise orbit (L < 0), q and p of shape (21, 2)", (clockwise.q, clockwise.p)),
+        Case("a free particle moving on a straight line (L constant), shape (6, 2)", (line_q, line_p)),
+        Case("random q and p of shape (5, 2)", (torch.randn(5, 2, generator=gen, dtype=F64),
+                                                torch.randn(5, 2, generator=gen, dtype=F64))),
+    ]
+
+
+_SUBGROUPS = {  # name -> elements (k, f) of a subgroup of D4 that the pattern is made symmetric under
+    "no symmetry but the identity": [(0, 0)],
+    "the half turn r^2 only": [(0, 0), (2, 0)],
+    "the quarter turns (C4), no mirror": [(0, 0), (1, 0), (2, 0), (3, 0)],
+    "one mirror, s": [(0, 0), (0, 1)],
+    "one diagonal mirror, r s": [(0, 0), (1, 1)],
+    "the half turn and two mirrors (like a rectangle)": [(0, 0), (2, 0), (0, 1), (2, 1)],
+    "all of D4 (like a square)": DihedralGroup(4).elements(),
+}
+
+
+def _pattern_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(1)
+    cases = []
+    for i, (name, subgroup) in enumerate(_SUBGROUPS.items()):
+        size = 5 + i % 3
+        seed = torch.randint(0, 2, (size, size), generator=gen).to(F64)
+        pattern = sum(dihedral_act_image(seed, g) for g in subgroup)  # symmetric under the subgroup, integers
+        cases.append(Case(f"a {size}×{size} pattern with {name}", (pattern,)))
+    return cases
+
+
+def _verlet_cases() -> list[Case]:
+    masses = torch.tensor([1.0, 0.5], dtype=F64)
+    return [
+        Case("a spring F = −q in 1D, q = [1], p = [0], dt = 0.1",
+             (torch.tensor([1.0], dtype=F64), torch.tensor([0.0], dtype=F64), mechanics.harmonic_force, 0.1, 1.0)),
+        Case("the central force F = −q/|q|³, q = [1, 0], p = [0, 0.8], dt = 0.05",
+             (torch.tensor([1.0, 0.0], dtype=F64), torch.tensor([0.0, 0.8], dtype=F64),
+              mechanics.central_force, 0.05, 1.0)),
+        Case("a spring with mass m = 2 (q moves by dt·p/m), dt = 0.3",
+             (torch.tensor([0.5, -1.0], dtype=F64), torch.tensor([1.0, 0.2], dtype=F64),
+              mechanics.harmonic_force, 0.3, 2.0)),
+        Case("two bodies under gravity, q, p of shape (2, 2), masses [1, 0.5] as mass of shape (2, 1)",
+             (torch.tensor([[1.0, 0.0], [-1.0, 0.0]], dtype=F64), torch.tensor([[0.0, 0.3], [0.1, -0.4]], dtype=F64),
+              functools.partial(mechanics.pairwise_gravity, masses=masses), 0.05, masses[:, None])),
+    ]
+
+
+def _hamiltonian_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(2)
+    x2 = torch.randn(6, 2, generator=gen, dtype=F64)
+    x4 = torch.randn(5, 4, generator=gen, dtype=F64)
+    torch.manual_seed(0)
+    network = hnn.HNN(hidden=8).double()
+    return [
+        Case("the spring H = (q² + p²)/2 on 6 states (6, 2)", (hnn.mass_spring_energy, x2)),
+        Case("the pendulum H = p²/2 + 1 − cos q on 6 states (6, 2)",
+             (lambda x: 0.5 * x[:, 1] ** 2 + 1 - torch.cos(x[:, 0]), x2)),
+        Case("H = q p² (mixes q and p) on 6 states (6, 2)", (lambda x: x[:, 0] * x[:, 1] ** 2, x2)),
+        Case("two coupled oscillators H = (p1² + p2²)/2 + (q1² + q2²)/2 + q1 q2, states (5, 4) = (q1, q2, p1, p2)",
+             (lambda x: 0.5 * (x[:, 2:] ** 2).sum(1) + 0.5 * (x[:, :2] ** 2).sum(1) + x[:, 0] * x[:, 1], x4)),
+        Case("a small untrained HNN's H_θ returning shape (N,), states (6, 2)", (network.hamiltonian, x2)),
+    ]
+
+
+EXERCISES = {
+    ex.name.split(".", 1)[1]: ex
+    for ex in [
+        Exercise(
+            name="symmetry.angular_momentum",
+            reference=mechanics.angular_momentum,
+            cases=_angular_momentum_cases,
+            hint="for each time, L = x·p_y − y·p_x: q[:, 0] * p[:, 1] − q[:, 1] * p[:, 0], a tensor of shape (T,).",
+            rtol=1e-9, atol=1e-12,
+        ),
+        Exercise(
+            name="symmetry.d4_symmetry_mask",
+            reference=d4_symmetry_mask,
+            cases=_pattern_cases,
+            hint="for each g in DihedralGroup(4).elements() (in that order), compare dihedral_act_image(pattern, g) "
+                 "with pattern; return torch.tensor of the 8 booleans.",
+            rtol=0, atol=0,
+        ),
+        Exercise(
+            name="symmetry.verlet_step",
+            reference=mechanics.velocity_verlet_step,
+            cases=_verlet_cases,
+            hint="half kick p + dt/2·force(q), then drift q + dt·p_half/mass, then the other half kick with "
+                 "force(q_new); return (q_new, p_new).",
+            rtol=1e-9, atol=1e-12,
+        ),
+        Exercise(
+            name="symmetry.hamiltonian_vector_field",
+            reference=hnn.hamiltonian_vector_field,
+            cases=_hamiltonian_cases,
+            hint="x = x.detach().requires_grad_(True); g = torch.autograd.grad(hamiltonian(x).sum(), x)[0]; "
+                 "split g into dH/dq (first half of the columns) and dH/dp (second half); return (dH/dp, −dH/dq).",
+            rtol=1e-7, atol=1e-10,
+        ),
+    ]
+}
