@@ -62,7 +62,7 @@ def uniform_force(q: Tensor, field: Tensor) -> Tensor:
     _check_vectors(q, "positions q")
     if field.shape != q.shape[-1:]:
         raise ValueError(f"the field must have shape ({q.shape[-1]},) like one position, got {tuple(field.shape)}")
-    return field.to(q.dtype).expand_as(q)
+    return field.to(q).expand_as(q)
 
 
 def pairwise_gravity(q: Tensor, masses: Tensor, g: float = 1.0) -> Tensor:
@@ -76,9 +76,9 @@ def pairwise_gravity(q: Tensor, masses: Tensor, g: float = 1.0) -> Tensor:
     if masses.shape != (n,):
         raise ValueError(f"masses must have shape ({n},), one per body, got {tuple(masses.shape)}")
     diff = q[..., None, :, :] - q[..., :, None, :]  # [i, j] = q_j − q_i: (..., n, n, d)
-    self_pair = torch.eye(n, dtype=torch.bool)[..., None]
+    self_pair = torch.eye(n, dtype=torch.bool, device=q.device)[..., None]
     dist = diff.norm(dim=-1, keepdim=True).masked_fill(self_pair, torch.inf)  # no self-force
-    mm = (masses[:, None] * masses[None, :]).to(q.dtype)[..., None]
+    mm = (masses[:, None] * masses[None, :]).to(q)[..., None]
     return (g * mm * diff / dist**3).sum(dim=-2)
 
 
@@ -88,9 +88,10 @@ def gravity_potential(q: Tensor, masses: Tensor, g: float = 1.0) -> Tensor:
     n = q.shape[-2]
     if masses.shape != (n,):
         raise ValueError(f"masses must have shape ({n},), one per body, got {tuple(masses.shape)}")
-    i, j = torch.triu_indices(n, n, offset=1)
+    i, j = torch.triu_indices(n, n, offset=1, device=q.device)
+    masses = masses.to(q)
     dist = (q[..., i, :] - q[..., j, :]).norm(dim=-1)
-    return -(g * masses[i] * masses[j]).to(q.dtype).mul(1 / dist).sum(-1)
+    return -(g * masses[i] * masses[j] / dist).sum(-1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -116,7 +117,7 @@ def total_momentum(p: Tensor) -> Tensor:
 def kinetic_energy(p: Tensor, mass: float | Tensor = 1.0) -> Tensor:
     """|p|² / 2m of each particle.  p (..., d), mass a number or broadcastable to (..., 1) -> (...)."""
     _check_vectors(p, "momenta p")
-    return (p**2 / (2 * torch.as_tensor(mass, dtype=p.dtype))).sum(-1)
+    return (p**2 / (2 * torch.as_tensor(mass).to(p))).sum(-1)
 
 
 def relative_drift(values: Tensor) -> Tensor:
@@ -169,5 +170,5 @@ def simulate(q0: Tensor, p0: Tensor, force: Force, dt: float, n_steps: int, mass
         q, p = velocity_verlet_step(qs[-1], ps[-1], force, dt, mass)
         qs.append(q)
         ps.append(p)
-    t = dt * torch.arange(n_steps + 1, dtype=q0.dtype)
+    t = dt * torch.arange(n_steps + 1, dtype=q0.dtype, device=q0.device)
     return Trajectory(t, torch.stack(qs), torch.stack(ps))
