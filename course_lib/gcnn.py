@@ -12,7 +12,8 @@ element of the point group G, stored as a tensor of shape (batch, channels, |G|,
 The group acts on group maps by moving each plane spatially *and* permuting the planes:
     (g·F)(h) = g · F(g⁻¹h)      (`act_on_group_maps`)
 Both layers build the |G| transformed copies of their filters once per forward pass (the filter
-bank) and call a single `F.conv2d`, so they cost one ordinary convolution with |G|× the channels.
+bank, `lifting_filter_bank` / `group_filter_bank`; the layers build it with a single precomputed
+gather) and call a single `F.conv2d`, so they cost one ordinary convolution with |G|× the channels.
 """
 
 from __future__ import annotations
@@ -95,14 +96,28 @@ class _FilterBankConv(nn.Module):
         self.out_channels = _check_int(out_channels, "out_channels")
         self.padding = _check_int(padding, "padding", 0)
         k = _check_int(kernel_size, "kernel_size")
-        shape = (out_channels, in_channels) + ((planes_in,) if planes_in > 1 else ()) + (k, k)
-        self.weight = nn.Parameter(torch.randn(shape) * math.sqrt(2 / (in_channels * planes_in * k * k)))
+        filter_shape = ((planes_in,) if planes_in > 1 else ()) + (k, k)
+        self.weight = nn.Parameter(torch.randn((out_channels, in_channels) + filter_shape)
+                                   * math.sqrt(2 / (in_channels * planes_in * k * k)))
         self.bias = nn.Parameter(torch.zeros(out_channels)) if bias else None
+        # Rotating, flipping and permuting planes only move a filter's entries, so the bank is a fixed
+        # gather of them. Find where each entry goes once, by building the bank of the entries' numbers.
+        bank = lifting_filter_bank if planes_in == 1 else group_filter_bank
+        entries = torch.arange(planes_in * k * k).reshape((1, 1) + filter_shape)
+        self.register_buffer("bank_index", bank(entries, group).reshape(self.order, -1), persistent=False)
 
-    def _correlate(self, x: Tensor, bank: Tensor) -> Tensor:
-        """One F.conv2d of x (B, C, H, W) with the bank (C_out·|G|, C, k, k) -> (B, C_out, |G|, H', W')."""
+    def filter_bank(self) -> Tensor:
+        """The bank of transformed filters as conv2d weights (C_out·|G|, C_in·planes_in, k, k): equal to
+        `lifting_filter_bank(weight)` or `group_filter_bank(weight)`, flattened, built with one gather."""
+        c_out, c_in, k = self.out_channels, self.in_channels, self.weight.shape[-1]
+        bank = self.weight.flatten(2)[:, :, self.bank_index]      # (C_out, C_in, |G|, planes_in·k·k)
+        return bank.transpose(1, 2).reshape(c_out * self.order, -1, k, k)
+
+    def _correlate(self, x: Tensor) -> Tensor:
+        """One F.conv2d of x (B, C_in·planes_in, H, W) with the bank -> (B, C_out, |G|, H', W')."""
         bias = None if self.bias is None else self.bias.repeat_interleave(self.order)
-        return F.conv2d(x, bank, bias, padding=self.padding).unflatten(1, (self.out_channels, self.order))
+        y = F.conv2d(x, self.filter_bank(), bias, padding=self.padding)
+        return y.unflatten(1, (self.out_channels, self.order))
 
 
 class LiftingConv(_FilterBankConv):
@@ -119,7 +134,7 @@ class LiftingConv(_FilterBankConv):
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 4 or x.shape[1] != self.in_channels:
             raise ValueError(f"LiftingConv expects images (B, {self.in_channels}, H, W), got {tuple(x.shape)}")
-        return self._correlate(x, lifting_filter_bank(self.weight, self.group).flatten(0, 1))
+        return self._correlate(x)
 
 
 class GroupConv(_FilterBankConv):
@@ -138,8 +153,7 @@ class GroupConv(_FilterBankConv):
         if f.dim() != 5 or f.shape[1] != self.in_channels or f.shape[2] != self.order:
             raise ValueError(f"GroupConv expects group maps (B, {self.in_channels}, {self.order}, H, W), "
                              f"got {tuple(f.shape)}")
-        bank = group_filter_bank(self.weight, self.group).flatten(2, 3).flatten(0, 1)  # (C_out·|G|, C_in·|G|, k, k)
-        return self._correlate(f.flatten(1, 2), bank)
+        return self._correlate(f.flatten(1, 2))
 
 
 def group_pool(f: Tensor, reduce: str = "max") -> Tensor:

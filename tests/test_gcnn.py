@@ -194,3 +194,10 @@ def test_prediction_changes_counts_changed_classes():
     assert changes[0] == 0 and torch.isclose(changes[1], expected, atol=1e-6)
     with pytest.raises(ValueError, match="1-d"):
         gcnn.prediction_changes(top_heavy, x, torch.zeros(2, 2))
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_layers_gather_the_same_filter_bank_as_the_bank_functions(group):
+    lift, conv = gcnn.LiftingConv(2, 3, 5, group=group), gcnn.GroupConv(2, 3, 3, group=group)
+    assert torch.equal(lift.filter_bank(), gcnn.lifting_filter_bank(lift.weight, group).flatten(0, 1))
+    assert torch.equal(conv.filter_bank(), gcnn.group_filter_bank(conv.weight, group).flatten(2, 3).flatten(0, 1))
