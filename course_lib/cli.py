@@ -46,8 +46,12 @@ def _grade(args: argparse.Namespace) -> int:
     def progress(row: grading.Row) -> None:
         print(f"{row.key}: chapter {row.chapter or '?'}, {row.total:g}/{row.max:g}, {row.status}", file=sys.stderr)
 
-    rows = grading.grade([path for path, _ in submissions], Path(args.out), sources, limits, jobs=args.jobs,
-                         expected=args.chapter, on_row=progress)
+    try:
+        rows = grading.grade([path for path, _ in submissions], Path(args.out), sources, limits, jobs=args.jobs,
+                             expected=args.chapter, on_row=progress)
+    except ValueError as e:
+        print(f"course grade: {e}", file=sys.stderr)
+        return 2
     print(grading.score_table(rows))
     print(f"gradebook: {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}/")
     failed = [r for r in rows if not r.complete]

@@ -740,7 +740,11 @@ def read_gradebook(out: Path) -> dict[str, Row]:
     path = Path(out) / "gradebook.json"
     if not path.exists():
         return {}
-    return {d["key"]: _row_from_dict(d) for d in json.loads(path.read_text())["rows"]}
+    try:
+        return {d["key"]: _row_from_dict(d) for d in json.loads(path.read_text())["rows"]}
+    except (ValueError, KeyError, TypeError) as e:
+        raise ValueError(f"{path} is not a gradebook this grader wrote ({type(e).__name__}: {e}); "
+                         f"move it away or choose another --out") from None
 
 
 def write_gradebook(out: Path, rows: dict[str, Row]) -> None:

@@ -378,6 +378,13 @@ def test_read_submission_rejects(tmp_path, text, why):
         grading.read_submission(tmp_path / "s.ipynb")
 
 
+def test_a_foreign_gradebook_is_not_overwritten(tmp_path):
+    (tmp_path / "gradebook.json").write_text("my own notes")
+    with pytest.raises(ValueError, match="not a gradebook this grader wrote"):
+        grading.grade([], tmp_path, grading.find_sources([REPO / "solutions"], problems=[]))
+    assert (tmp_path / "gradebook.json").read_text() == "my own notes"
+
+
 def test_limits_reject_nonsense():
     with pytest.raises(ValueError, match="timeouts must be positive"):
         grading.Limits(cell_timeout=0)
