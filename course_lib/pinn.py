@@ -68,7 +68,8 @@ def derivatives(u_fn: Field, x: Tensor, second: Sequence[int] = (), method: str 
 
     The results keep their graph, so a loss built from them can be differentiated with respect to
     the network's parameters. `method` is "autograd" (reverse mode on the batch: one backward pass
-    per derivative) or "func" (torch.func: vmap over points of jacrev/hessian of u at one point).
+    per derivative; the default, faster in bench/pinn_derivatives.py) or "func" (torch.func: vmap
+    over points of jacrev for the gradient and jacfwd(jacrev) for the Hessian of u at one point).
     u_fn must treat points independently (no batch norm), as every PINN does.
     """
     _check_points(x)
