@@ -201,3 +201,32 @@ def test_layers_gather_the_same_filter_bank_as_the_bank_functions(group):
     lift, conv = gcnn.LiftingConv(2, 3, 5, group=group), gcnn.GroupConv(2, 3, 3, group=group)
     assert torch.equal(lift.filter_bank(), gcnn.lifting_filter_bank(lift.weight, group).flatten(0, 1))
     assert torch.equal(conv.filter_bank(), gcnn.group_filter_bank(conv.weight, group).flatten(2, 3).flatten(0, 1))
+
+
+def _field_types_all_trivial(gs, channels):
+    trivial = lambda n: enn.FieldType(gs, n * [gs.trivial_repr])  # noqa: E731
+    return trivial(1), [trivial(c) for c in channels], trivial(channels[-1])
+
+
+NEAR_MISSES = {
+    "gcnn.lifting_bank": lambda w: torch.stack([torch.rot90(w, -r, dims=(-2, -1)) for r in range(4)], dim=1),
+    "gcnn.act_on_group_maps": lambda k, f: torch.rot90(torch.roll(f, -k, dims=-3), k, dims=(-2, -1)),
+    "gcnn.c4_invariance_error": lambda model, x: max(float((model(torch.rot90(x, k, dims=(-2, -1))) - model(x)).norm())
+                                                     for k in range(4)),
+    "gcnn.field_types": _field_types_all_trivial,
+}
+
+
+@pytest.mark.parametrize("name", sorted(NEAR_MISSES))
+def test_self_checks_accept_the_reference_and_reject_near_misses(name):
+    from course_lib.checks import exercise, verify
+
+    assert verify(name, exercise(name).reference).passed
+    assert verify(name, NEAR_MISSES[name]).status == "fail"
+
+
+def test_action_check_wants_a_value_error_for_tensors_that_are_not_group_maps():
+    from course_lib.checks import verify
+
+    no_check = lambda k, f: torch.rot90(torch.roll(f, k, dims=-3), k, dims=(-2, -1))  # noqa: E731
+    assert verify("gcnn.act_on_group_maps", no_check).status == "fail"
