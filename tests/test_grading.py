@@ -428,3 +428,16 @@ def test_another_chapters_notebook_is_the_wrong_chapter():
         nb.metadata.course.chapter = "groups"
         with pytest.raises(grading.Ungradable, match=f"those of '{other}'"):
             grading.identify_chapter(nb, Path("hw.ipynb"), sources)
+
+
+def test_check_raises_only_under_nbgrader(monkeypatch, capsys):
+    """nbgrader scores a test cell by whether it raised: under nbgrader a failing check() raises."""
+    wrong, right = (lambda a, b, n: a), checks.exercise("groups.dihedral_compose").reference
+    monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
+    checks.check("groups.dihedral_compose", wrong)
+    assert "[FAIL]" in capsys.readouterr().out
+    monkeypatch.setenv("NBGRADER_EXECUTION", "autograde")
+    with pytest.raises(AssertionError, match="FAIL"):
+        checks.check("groups.dihedral_compose", wrong)
+    checks.check("groups.dihedral_compose", right)
+    assert "[PASS]" in capsys.readouterr().out

@@ -239,5 +239,12 @@ def verify(name: str, fn: Callable) -> Verdict:
 
 
 def check(name: str, fn: Callable) -> None:
-    """The learner's self-check: print PASS, FAIL with a hint, or NOT DONE YET for exercise `name`."""
-    print(verify(name, fn))
+    """The learner's self-check: print PASS, FAIL with a hint, or NOT DONE YET for exercise `name`.
+
+    Under nbgrader (which sets NBGRADER_EXECUTION to 'autograde' or 'validate') anything but a
+    pass also raises AssertionError, since nbgrader scores a test cell by whether it raised.
+    """
+    verdict = verify(name, fn)
+    print(verdict)
+    if not verdict.passed and os.environ.get("NBGRADER_EXECUTION") in ("autograde", "validate"):
+        raise AssertionError(str(verdict))
