@@ -227,7 +227,8 @@ def read_submission(path: Path) -> nbformat.NotebookNode:
             raise Ungradable("invalid", f"the file is larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
         raw = json.loads(path.read_bytes().decode("utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as e:
-        raise Ungradable("invalid", f"not a notebook: the file is not readable JSON ({type(e).__name__}: {str(e)[:120]})") from None
+        why = f"{type(e).__name__}: {str(e)[:120]}"
+        raise Ungradable("invalid", f"not a notebook: the file is not readable JSON ({why})") from None
     cells = raw.get("cells") if isinstance(raw, dict) else None
     if not isinstance(cells, list) or not all(
             isinstance(c, dict) and isinstance(c.get("cell_type"), str) and isinstance(c.get("source", ""), (str, list))
@@ -275,7 +276,8 @@ def identify_chapter(nb: nbformat.NotebookNode, path: Path, sources: dict[str, S
     if claimed is not None and claimed not in sources:
         raise Ungradable("wrong chapter", f"its metadata names chapter {claimed!r}, which has no source here (known: {known})")
     if claimed is not None and by_content not in (None, claimed):
-        raise Ungradable("wrong chapter", f"its metadata says chapter {claimed!r} but its exercise cells are those of {by_content!r}")
+        raise Ungradable("wrong chapter",
+                         f"its metadata says chapter {claimed!r} but its exercise cells are those of {by_content!r}")
     chapter = claimed or by_content or by_name
     if chapter is None:
         raise Ungradable("wrong chapter", f"no chapter found in its metadata, cells or file name (known: {known})")
@@ -284,7 +286,8 @@ def identify_chapter(nb: nbformat.NotebookNode, path: Path, sources: dict[str, S
     how = "metadata" if claimed else "cells" if by_content else "file name"
     note = "" if how == "metadata" else f"chapter {chapter!r} found from its {how}"
     if by_name not in (None, chapter):
-        note = f"its file name suggests chapter {by_name!r}, its {how} say {chapter!r}: the content decides"
+        says = "say" if how == "cells" else "says"
+        note = f"its file name suggests chapter {by_name!r}, its {how} {says} {chapter!r}: the content decides"
     return chapter, note
 
 
