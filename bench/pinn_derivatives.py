@@ -7,11 +7,13 @@ its mean square to the weights, with `course_lib.pinn.derivatives(..., method=..
     autograd   reverse mode on the whole batch: one extra backward pass per derivative
     func       torch.func: vmap over points of jacrev (gradient) and jacfwd(jacrev) (Hessian)
 
-Run:  .venv/bin/python bench/pinn_derivatives.py   (prints milliseconds per step and the winner)
+Run:  .venv/bin/python bench/pinn_derivatives.py [threads]   (default 1 thread, as the chapter uses)
+It prints the median milliseconds per step and the winner.
 """
 
 from __future__ import annotations
 
+import sys
 import time
 
 import torch
@@ -32,8 +34,9 @@ def time_step(residual, net: torch.nn.Module, x: torch.Tensor, repeats: int = 5)
 
 
 def main() -> None:
+    torch.set_num_threads(int(sys.argv[1]) if len(sys.argv) > 1 else 1)
     torch.manual_seed(0)
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} thread(s)")
     problems = {
         "Poisson (Laplacian)": (lambda net, x, m: pinn.derivatives(net, x, (0, 1), method=m).second.sum(1),
                                 pinn.UNIT_SQUARE),
