@@ -439,9 +439,11 @@ _KERNEL_ENV = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TERM", "SHELL",
                "LD_LIBRARY_PATH", "PYTHONPATH", "JUPYTER_PATH", "JUPYTER_CONFIG_DIR", "JUPYTER_DATA_DIR"}
 
 
-def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[str]) -> Run:
-    """Run `nb` in a fresh sandboxed kernel in a scratch folder and collect the records."""
-    scratch = Path(tempfile.mkdtemp(prefix="course-grade-"))
+def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[str],
+            scratch_root: Path | None = None) -> Run:
+    """Run `nb` in a fresh sandboxed kernel in a new scratch folder (under `scratch_root`, else the
+    system's temp directory) and collect the records; the scratch folder is removed afterwards."""
+    scratch = Path(tempfile.mkdtemp(prefix="course-grade-", dir=scratch_root))
     work, records = scratch / "work", scratch / "records"
     work.mkdir()
     records.mkdir()
@@ -607,7 +609,7 @@ def judge_test(test: TestCell, run: Run, found: dict[str, str], source: Source, 
 
 
 def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Limits,
-                   expected: str | None = None) -> Row:
+                   expected: str | None = None, scratch_root: Path | None = None) -> Row:
     """Grade one submitted notebook: read, rebuild, run in a sandboxed kernel, judge."""
     path = Path(path)
     row = Row(key=key, student=student_of(path, sources), file=path.name)
@@ -626,7 +628,7 @@ def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Lim
         row.status, row.complete = "not attempted", True
         row.reason = "; ".join(s for s in ["no solution cell differs from the exercise's stub", note] if s)
         return row
-    run = execute(rebuilt, limits, [n for t in source.tests for n in t.exercises])
+    run = execute(rebuilt, limits, [n for t in source.tests for n in t.exercises], scratch_root)
     row.tests = [judge_test(t, run, found, source, limits) for t in source.tests]
     row.total = sum(t.points for t in row.tests)
     for grade_id, index in source.solutions.items():
@@ -690,19 +692,20 @@ def collect(paths: Iterable[Path]) -> list[tuple[Path, str]]:
 _WORKER_SOURCES: dict[tuple, dict[str, Source]] = {}
 
 
-def _busy_marker(busy: str, key: str) -> Path:
-    return Path(busy, hashlib.sha1(key.encode()).hexdigest())
+def _busy_marker(batch: str, key: str) -> Path:
+    return Path(batch, hashlib.sha1(key.encode()).hexdigest() + ".busy")
 
 
 def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
-                     expected: str | None, busy: str) -> Row:
-    """In a worker process: grade one submission, leaving a marker in `busy` while at it."""
-    marker = _busy_marker(busy, key)
+                     expected: str | None, batch: str) -> Row:
+    """In a worker process: grade one submission, with a marker in the `batch` folder while at it
+    (kernels' scratch folders go there too, so that a killed worker leaves nothing behind)."""
+    marker = _busy_marker(batch, key)
     marker.touch()
     try:
         if source_paths not in _WORKER_SOURCES:
             _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
-        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected)
+        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected, Path(batch))
     except Exception as e:  # a grader bug must cost one row, not the batch
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
@@ -814,8 +817,8 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     # Workers are processes, so that a kernel which kills its parent takes down a worker, not the batch.
     # Then every unfinished submission is graded again: those queued as before, those that were being
     # graded one at a time; one that takes down its worker when alone gets an 'error' row.
-    with tempfile.TemporaryDirectory(prefix="course-grade-busy-") as busy:
-        args = (source_paths, limits, expected, busy)
+    with tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
+        args = (source_paths, limits, expected, batch)
         queued, suspects = subs, []
         while queued or suspects:
             alone = not queued
@@ -823,8 +826,8 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
             lost = _pool_round(round_subs, 1 if alone else jobs, args, finish)
             queued = []
             for path, key in lost:
-                was_busy = _busy_marker(busy, key).exists()
-                _busy_marker(busy, key).unlink(missing_ok=True)
+                was_busy = _busy_marker(batch, key).exists()
+                _busy_marker(batch, key).unlink(missing_ok=True)
                 if alone:
                     finish(Row(key=key, student=student_of(path, sources), file=path.name, status="error",
                                reason="grading it killed the grading process (twice)"))

@@ -13,6 +13,8 @@ import copy
 import csv
 import io
 import json
+import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
@@ -193,9 +195,19 @@ def write(path: Path, nb_or_text) -> None:
     path.write_text(nb_or_text if isinstance(nb_or_text, str) else nbformat.writes(nb_or_text))
 
 
+@dataclass
+class Batch:
+    out: Path  # the --out folder
+    rows: dict  # gradebook.json's rows by submission name
+    code: int  # the exit code of `course grade`
+    stdout: str
+    submitted: Path
+    leftovers: set  # scratch folders left in the temp directory
+
+
 @pytest.fixture(scope="module")
-def batch(tmp_path_factory):
-    """The whole corpus graded in one run of `course grade -j 2`: (out folder, rows by name, exit code, stdout)."""
+def batch(tmp_path_factory) -> Batch:
+    """The whole corpus graded in one run of `course grade -j 2`."""
     root = tmp_path_factory.mktemp("grading")
     sources = root / "sources"
     sources.mkdir()
@@ -211,17 +223,19 @@ def batch(tmp_path_factory):
     write(subs / "writes_files.ipynb", prefixed("dihedral_compose", f"OUT = {str(out)!r}\n" + WRITE_EVERYWHERE))
     write(subs / "named_twin.ipynb", solution_nb())
     stdout = io.StringIO()
+    scratch_before = set(Path(tempfile.gettempdir()).glob("course-grade-*"))
     with contextlib.redirect_stdout(stdout), contextlib.chdir(root):
         code = cli.main(["grade", "submitted", "--out", "out", "-j", "2", "--source", "sources",
                          "--cell-timeout", str(LIMITS["cell_timeout"]), "--timeout", str(LIMITS["timeout"]),
                          "--memory", str(LIMITS["memory"])])
     rows = {Path(r["key"]).stem: r for r in json.loads((out / "gradebook.json").read_text())["rows"]}
-    return out, rows, code, stdout.getvalue(), subs
+    leftovers = set(Path(tempfile.gettempdir()).glob("course-grade-*")) - scratch_before
+    return Batch(out, rows, code, stdout.getvalue(), subs, leftovers)
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
 def test_corpus_verdict(batch, name):
-    _, rows, _, _, _ = batch
+    rows = batch.rows
     _, points, status = CORPUS[name]
     row = rows[name]
     assert (row["total"], row["status"]) == (points, status), row
@@ -230,7 +244,7 @@ def test_corpus_verdict(batch, name):
 
 
 def test_batch_graded_every_submission_once(batch):
-    out, rows, code, stdout, subs = batch
+    out, rows, code, stdout = batch.out, batch.rows, batch.code, batch.stdout
     assert sorted(rows) == sorted(CORPUS)
     with open(out / "gradebook.csv", newline="") as f:
         table = list(csv.DictReader(f))
@@ -247,7 +261,7 @@ def test_batch_graded_every_submission_once(batch):
 
 
 def test_reasons_say_what_happened(batch):
-    _, rows, _, _, _ = batch
+    rows = batch.rows
     assert "SIGSEGV" in rows["segfault"]["reason"]
     assert "exited with code 1" in rows["os_exit"]["reason"]
     assert "ignored the interrupt" in rows["stubborn_loop"]["reason"]
@@ -265,7 +279,8 @@ def test_reasons_say_what_happened(batch):
 
 
 def test_hostile_writes_stay_in_the_scratch_folder(batch):
-    out, rows, _, _, subs = batch
+    out, subs = batch.out, batch.submitted
+    assert not batch.leftovers  # every scratch folder is gone, even those of killed workers
     assert sorted(p.name for p in out.iterdir()) == ["feedback", "gradebook.csv", "gradebook.json"]
     assert "HACKED" not in (out / "gradebook.csv").read_text()
     assert not (subs / "junk.txt").exists() and not (REPO / "junk.txt").exists()
@@ -273,7 +288,7 @@ def test_hostile_writes_stay_in_the_scratch_folder(batch):
 
 
 def test_rerun_replaces_a_row_and_keeps_the_others(batch, tmp_path):
-    out, rows, _, _, subs = batch
+    out, subs = batch.out, batch.submitted
     before = json.loads((out / "gradebook.json").read_text())["rows"]
     write(subs / "untouched.ipynb", "not json any more")
     sources = grading.find_sources([subs.parent / "sources"])
@@ -288,7 +303,7 @@ def test_rerun_replaces_a_row_and_keeps_the_others(batch, tmp_path):
 
 def test_self_check_gives_the_graders_verdicts(batch):
     """What check() says in the learner's own notebook is what the grader gives."""
-    _, rows, _, _, _ = batch
+    rows = batch.rows
     nb = CORPUS["partial"][0]()
     namespace: dict = {}
     first_code = next(c for c in nb.cells if c.cell_type == "code")
