@@ -186,3 +186,17 @@ def test_train_pinn_errors():
         pinn.train_pinn(net, lambda m: {}, adam_steps=0, lbfgs_steps=0)
     with pytest.raises(ValueError, match="schedule"):
         pinn.train_pinn(net, lambda m: {}, schedule="step")
+
+
+def test_exercises_pass_with_the_reference_and_catch_the_recipes_mistakes():
+    from course_lib.checks import verify
+    from course_lib.checks.pinn import EXERCISES
+
+    for short, ex in EXERCISES.items():
+        assert verify(f"pinn.{short}", ex.reference).passed, short
+    inside = lambda n, generator: torch.rand(n, 2, generator=generator)  # noqa: E731  the recipe's sampler
+    assert verify("pinn.square_boundary", inside).status == "fail"
+    one_side_twice = lambda n, generator: torch.stack([torch.zeros(n), torch.rand(n, generator=generator)], 1)  # noqa: E731
+    assert verify("pinn.square_boundary", one_side_twice).status == "fail"
+    first_only = lambda u_fn, x: pinn.derivatives(u_fn, x, second=(0,)).second[:, 0]  # noqa: E731
+    assert verify("pinn.laplacian", first_only).status == "fail"
