@@ -194,6 +194,8 @@ class MLP(nn.Module):
         super().__init__()
         if in_dim < 1 or width < 1 or depth < 1:
             raise ValueError(f"in_dim, width and depth must be >= 1, got {in_dim}, {width}, {depth}")
+        if (low is None) != (high is None):
+            raise ValueError(f"give both low and high (the input box) or neither, got low={low}, high={high}")
         lo, hi = _bounds(low, high) if low is not None else (-torch.ones(in_dim), torch.ones(in_dim))
         if len(lo) != in_dim:
             raise ValueError(f"low/high must have in_dim={in_dim} entries, got {len(lo)}")
@@ -329,7 +331,8 @@ def train_pinn(
     Adam steps). Every `every` steps (and at the end) `error_fn(model)` is recorded, and
     `resample(model)` may replace the collocation points (adaptive sampling); L-BFGS runs in
     chunks of `every` iterations, restarted after each resample since its curvature memory
-    belongs to the old points. `seed` seeds torch before training.
+    belongs to the old points. `seed` seeds torch before training. Nothing here assumes a device:
+    put the model and the points on `course_lib.device()` to train on a GPU.
     """
     if adam_steps < 0 or lbfgs_steps < 0 or adam_steps + lbfgs_steps == 0:
         raise ValueError(f"need adam_steps, lbfgs_steps >= 0, not both 0, got {adam_steps}, {lbfgs_steps}")

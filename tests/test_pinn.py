@@ -180,6 +180,16 @@ def test_training_solves_poisson_with_a_hard_constraint(one_thread):
     assert h.final_error < 2e-2 and h.seconds > 0
 
 
+def test_mlp_maps_its_box_to_the_unit_cube_and_checks_arguments():
+    net = pinn.MLP(2, 4, 1, low=(-1, 0), high=(1, 1))
+    assert torch.equal(net.center, torch.tensor([0.0, 0.5])) and torch.equal(net.half_width, torch.tensor([1.0, 0.5]))
+    assert net(torch.zeros(7, 2)).shape == (7,)
+    with pytest.raises(ValueError, match="both low and high"):
+        pinn.MLP(2, low=(0, 0))
+    with pytest.raises(ValueError, match="in_dim=3"):
+        pinn.MLP(3, low=(0, 0), high=(1, 1))
+
+
 def test_train_pinn_errors():
     net = pinn.MLP(2)
     with pytest.raises(ValueError, match="adam_steps"):
