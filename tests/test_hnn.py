@@ -47,15 +47,6 @@ def test_mass_spring_data_and_solution():
     assert hnn.energy_mse(exact, hnn.mass_spring_energy, hnn.mass_spring_energy(x0)) < 1e-28
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks train faster on one thread than on two that wait for each other."""
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 @pytest.mark.parametrize("model_class", [hnn.HNN, hnn.DerivativeNet])
 def test_training_learns_the_spring_and_is_seeded(model_class, one_thread):
     x, dxdt = hnn.mass_spring_data(n_trajectories=5, n_points=8, noise=0.0)

@@ -156,15 +156,6 @@ def test_relative_l2_and_grid():
     assert g.shape == (25, 2) and torch.equal(g[:5, 1], torch.zeros(5)) and torch.equal(g[:5, 0], torch.linspace(0, 1, 5))
 
 
-@pytest.fixture
-def one_thread():
-    """Tiny networks: one thread is as fast and does not slow to a crawl on a busy machine."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
-
 def test_training_solves_poisson_with_a_hard_constraint(one_thread):
     torch.manual_seed(0)
     u = pinn.HardConstraint(pinn.MLP(2, 12, 2, low=(0, 0), high=(1, 1)), pinn.square_distance).double()
