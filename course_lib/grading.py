@@ -10,9 +10,10 @@ A submission is untrusted code, so grading one goes like this:
    reason says so.
 2. **Rebuild** the notebook from the trusted source (`solutions/<chapter>.ipynb`, stubbed as in
    `exercises/`): every cell comes from the source except the solution cells (nbgrader
-   `solution: true`), which are the learner's, matched by `grade_id`. A cell without its
-   `grade_id` (an editor stripped the metadata) is matched by content: the learner's last code cell
-   that defines, at top level, the first function or class the source cell defines; failing that,
+   `solution: true`), which are the learner's, matched by `grade_id` (the last one when the learner
+   duplicated it). A cell without its `grade_id` (an editor stripped the metadata) is matched by
+   content: the learner's last code cell that defines, at top level, the first function or class
+   the source cell defines; failing that,
    by position when the learner kept the source's number of code cells. An unmatched solution
    cell stays the stub. Edited, deleted, duplicated or re-pointed test cells change nothing.
 3. **Run** it in a fresh kernel (nbclient), started through a wrapper that sets `RLIMIT_AS` (the
@@ -22,11 +23,14 @@ A submission is untrusted code, so grading one goes like this:
    the tests that need it). A cell past `cell_timeout` is interrupted, and killed with its kernel
    when it ignores the interrupt; the kernel is also killed at the total `timeout`.
 4. **Judge** outside the kernel: each test cell is `check("<chapter>.<exercise>", fn)`, which under
-   the grader writes the answers as JSON numbers to `$COURSE_RECORD_DIR/<exercise>.json`. This
+   the grader writes the answers as JSON numbers to `$COURSE_RECORD_DIR/<chapter>.<exercise>.json`. This
    process reads that file (nothing is unpickled, nothing the kernel wrote can run) and calls
    `checks.judge` with its own reference. A missing or malformed record fails the test with the
    reason; whatever the kernel did to `torch.allclose`, `assert` or `__eq__` is irrelevant.
    Warnings and stderr are never looked at.
+
+A row's status is one of `graded`, `not attempted`, `timeout`, `memory`, `kernel died`,
+`invalid`, `wrong chapter` or `error`, with the reason; `complete` says whether every test ran.
 
 `grade()` grades many submissions in worker processes (each drives its own kernel; a kernel that
 kills its worker costs only its own row: the others are graded again) and rewrites `gradebook.csv`
@@ -195,7 +199,7 @@ def find_sources(folders: Iterable[Path], problems: list[str] | None = None) -> 
         for path in sorted(Path(folder).glob("*.ipynb")):
             try:
                 src = load_source(path)
-            except (ValueError, OSError, nbformat.ValidationError) as e:
+            except (ValueError, SyntaxError, OSError, nbformat.ValidationError) as e:
                 if problems is None:
                     raise
                 problems.append(f"{path}: {e}")
