@@ -223,13 +223,18 @@ def batch(tmp_path_factory) -> Batch:
     write(subs / "writes_files.ipynb", prefixed("dihedral_compose", f"OUT = {str(out)!r}\n" + WRITE_EVERYWHERE))
     write(subs / "named_twin.ipynb", solution_nb())
     stdout = io.StringIO()
-    scratch_before = set(Path(tempfile.gettempdir()).glob("course-grade-*"))
-    with contextlib.redirect_stdout(stdout), contextlib.chdir(root):
-        code = cli.main(["grade", "submitted", "--out", "out", "-j", "2", "--source", "sources",
-                         "--cell-timeout", str(LIMITS["cell_timeout"]), "--timeout", str(LIMITS["timeout"]),
-                         "--memory", str(LIMITS["memory"])])
+    scratch = root / "tmp"  # the grader's temp directory for this batch, to see that it is left empty
+    scratch.mkdir()
+    saved, tempfile.tempdir = tempfile.tempdir, str(scratch)
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.chdir(root):
+            code = cli.main(["grade", "submitted", "--out", "out", "-j", "2", "--source", "sources",
+                             "--cell-timeout", str(LIMITS["cell_timeout"]), "--timeout", str(LIMITS["timeout"]),
+                             "--memory", str(LIMITS["memory"])])
+    finally:
+        tempfile.tempdir = saved
     rows = {Path(r["key"]).stem: r for r in json.loads((out / "gradebook.json").read_text())["rows"]}
-    leftovers = set(Path(tempfile.gettempdir()).glob("course-grade-*")) - scratch_before
+    leftovers = set(scratch.iterdir())
     return Batch(out, rows, code, stdout.getvalue(), subs, leftovers)
 
 
