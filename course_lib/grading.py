@@ -464,6 +464,7 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
     log = open(scratch / "kernel.log", "wb")
     try:
         with client.setup_kernel(cwd=str(work), env=env, stdout=log, stderr=log):
+            (scratch / "kernel.pid").write_text(str(client.km.provisioner.pid))  # for _kill_orphans
             _run_cells(client, run, limits)
     except (RuntimeError, TimeoutError) as e:  # raised by nbclient only while starting the kernel
         run.stopped_at, run.stop_status = 0, "kernel died"
@@ -718,6 +719,18 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
         marker.unlink(missing_ok=True)
 
 
+def _kill_orphans(batch: str) -> None:
+    """Kill the kernels (and their process groups) of workers that died before cleaning up."""
+    for pidfile in Path(batch).glob("*/kernel.pid"):
+        pid = int(pidfile.read_text() or 0)
+        try:
+            if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                _kill_group(pid)
+        except OSError:
+            pass
+        pidfile.unlink(missing_ok=True)
+
+
 def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple, finish: Callable[[Row], None]) -> list[tuple[Path, str]]:
     """Grade `subs` in a pool of `jobs` workers; the submissions left unfinished when a worker died."""
     lost = []
@@ -828,6 +841,7 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
             alone = not queued
             round_subs = [suspects.pop(0)] if alone else queued
             lost = _pool_round(round_subs, 1 if alone else jobs, args, finish)
+            _kill_orphans(batch)
             queued = []
             for path, key in lost:
                 was_busy = _busy_marker(batch, key).exists()

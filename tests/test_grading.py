@@ -13,6 +13,7 @@ import copy
 import csv
 import io
 import json
+import os
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -203,6 +204,7 @@ class Batch:
     stdout: str
     submitted: Path
     leftovers: set  # scratch folders left in the temp directory
+    scratch: Path  # that temp directory
 
 
 @pytest.fixture(scope="module")
@@ -235,7 +237,7 @@ def batch(tmp_path_factory) -> Batch:
         tempfile.tempdir = saved
     rows = {Path(r["key"]).stem: r for r in json.loads((out / "gradebook.json").read_text())["rows"]}
     leftovers = set(scratch.iterdir())
-    return Batch(out, rows, code, stdout.getvalue(), subs, leftovers)
+    return Batch(out, rows, code, stdout.getvalue(), subs, leftovers, scratch)
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
@@ -286,10 +288,21 @@ def test_reasons_say_what_happened(batch):
 def test_hostile_writes_stay_in_the_scratch_folder(batch):
     out, subs = batch.out, batch.submitted
     assert not batch.leftovers  # every scratch folder is gone, even those of killed workers
+    assert not processes_in(batch.scratch)  # and so is every kernel
     assert sorted(p.name for p in out.iterdir()) == ["feedback", "gradebook.csv", "gradebook.json"]
     assert "HACKED" not in (out / "gradebook.csv").read_text()
     assert not (subs / "junk.txt").exists() and not (REPO / "junk.txt").exists()
     assert not (subs.parent / "junk.txt").exists()
+
+
+def processes_in(folder: Path) -> list[int]:
+    """The processes whose working directory is under `folder`."""
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if os.readlink(proc / "cwd").startswith(str(folder)):
+                found.append(int(proc.name))
+    return found
 
 
 def test_rerun_replaces_a_row_and_keeps_the_others(batch, tmp_path):
