@@ -6,13 +6,14 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
 
-.PHONY: help setup book test lab bench bench-grade clean
+.PHONY: help setup book test lab bench bench-grade bench-pinn bench-gcnn clean
 
 help:
 	@echo "make book    build the HTML book (Jupyter Book 1.x, warnings are errors)"
 	@echo "make test    every check: library tests, notebooks (nbval), exercises, sync"
 	@echo "make lab     JupyterLab on exercises/"
 	@echo "make bench   seconds per notebook -> bench/notebooks.json"
+	@echo "make bench-grade | bench-pinn | bench-gcnn   the grader's, PINN derivatives' and G-CNN layers' benchmarks"
 
 setup: $(STAMP)
 
@@ -33,6 +34,15 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/notebooks.py --out bench/notebooks.json
+
+bench-grade: $(STAMP)
+	$(BIN)/python bench/grade.py --n 40 --jobs 2 --out bench/grade.json
+
+bench-pinn: $(STAMP)
+	$(BIN)/python bench/pinn_derivatives.py
+
+bench-gcnn: $(STAMP)
+	$(BIN)/python bench/gcnn_speed.py
 
 clean:
 	rm -rf book/_build
