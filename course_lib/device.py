@@ -7,6 +7,8 @@ import random
 import numpy as np
 import torch
 
+from course_lib.arguments import require_int
+
 
 def device() -> torch.device:
     """CUDA when it is present, the CPU otherwise; nothing in the course needs a GPU."""
@@ -18,8 +20,7 @@ def seed_everything(seed: int) -> torch.Generator:
 
     Raises ValueError for a seed that is not a non-negative int.
     """
-    if isinstance(seed, bool) or not isinstance(seed, int) or seed < 0:
-        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    require_int(seed, "seed", minimum=0)
     random.seed(seed)
     np.random.seed(seed)
     torch.manual_seed(seed)  # also seeds every CUDA device

@@ -26,6 +26,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib import groups
+from course_lib.arguments import require_int
 from course_lib.data import rotate_images
 from course_lib.equivariance import invariance_error
 
@@ -77,12 +78,6 @@ def group_filter_bank(weight: Tensor, group: str = "p4") -> Tensor:
     return torch.stack([act_on_group_maps(h, weight, group) for h in point_group(group).elements()], dim=1)
 
 
-def _check_int(value: int, what: str, minimum: int = 1) -> int:
-    if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
-        raise ValueError(f"{what} must be an int >= {minimum}, got {value!r}")
-    return value
-
-
 class _FilterBankConv(nn.Module):
     """What `LiftingConv` and `GroupConv` share: the point group, the channels, the padding, a weight
     with `planes_in` planes per input channel (1 for images, |G| for group maps) and one bias per
@@ -92,10 +87,10 @@ class _FilterBankConv(nn.Module):
                  bias: bool, planes_in: int):
         super().__init__()
         self.group, self.order = group, point_group(group).order
-        self.in_channels = _check_int(in_channels, "in_channels")
-        self.out_channels = _check_int(out_channels, "out_channels")
-        self.padding = _check_int(padding, "padding", 0)
-        k = _check_int(kernel_size, "kernel_size")
+        self.in_channels = require_int(in_channels, "in_channels")
+        self.out_channels = require_int(out_channels, "out_channels")
+        self.padding = require_int(padding, "padding", 0)
+        k = require_int(kernel_size, "kernel_size")
         filter_shape = ((planes_in,) if planes_in > 1 else ()) + (k, k)
         self.weight = nn.Parameter(torch.randn((out_channels, in_channels) + filter_shape)
                                    * math.sqrt(2 / (in_channels * planes_in * k * k)))

@@ -26,6 +26,8 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from course_lib.arguments import require_int
+
 Element = Any
 
 # --------------------------------------------------------------------------------------------
@@ -80,12 +82,6 @@ class FiniteGroup(Group):
         return np.array([[self.index(self.compose(a, b)) for b in els] for a in els])
 
 
-def _check_order(n: Any, what: str, minimum: int = 1) -> int:
-    if isinstance(n, bool) or not isinstance(n, int) or n < minimum:
-        raise ValueError(f"{what} must be an int >= {minimum}, got {n!r}")
-    return n
-
-
 # --------------------------------------------------------------------------------------------
 # Finite groups
 # --------------------------------------------------------------------------------------------
@@ -95,7 +91,7 @@ class CyclicGroup(FiniteGroup):
     """C_n, the rotations by multiples of 360°/n. The element k stands for r^k, k = 0..n-1."""
 
     def __init__(self, n: int):
-        self.n = _check_order(n, "the order n of C_n")
+        self.n = require_int(n, "the order n of C_n")
         self.name = f"C{n}"
 
     @property
@@ -129,7 +125,7 @@ class DihedralGroup(FiniteGroup):
     """
 
     def __init__(self, n: int):
-        self.n = _check_order(n, "the order n of D_n")
+        self.n = require_int(n, "the order n of D_n")
         self.name = f"D{n}"
 
     @property
@@ -168,7 +164,7 @@ class SymmetricGroup(FiniteGroup):
     composition is (p·q)[i] = p[q[i]] (first q, then p)."""
 
     def __init__(self, n: int):
-        self.n = _check_order(n, "the number n of permuted objects")
+        self.n = require_int(n, "the number n of permuted objects")
         self.name = f"S{n}"
         self._elements = [tuple(p) for p in itertools.permutations(range(n))]
 
@@ -204,7 +200,7 @@ class PeriodicTranslations(FiniteGroup):
     """Translations of a periodic grid of the given shape (Z_n1 × Z_n2 × ...): shifts mod shape."""
 
     def __init__(self, shape: Sequence[int]):
-        self.shape = tuple(_check_order(s, "each grid size") for s in shape)
+        self.shape = tuple(require_int(s, "each grid size") for s in shape)
         if not self.shape:
             raise ValueError("a periodic grid needs at least one dimension, got shape ()")
         self.name = "Z" + "×Z".join(str(s) for s in self.shape)
@@ -249,7 +245,7 @@ class Translations(ContinuousGroup):
     """Translations of R^d: an element is a vector t of shape (d,), acting as x ↦ x + t."""
 
     def __init__(self, d: int):
-        self.d = _check_order(d, "the dimension d of R^d")
+        self.d = require_int(d, "the dimension d of R^d")
         self.name = f"T({d})"
 
     @property

@@ -14,7 +14,7 @@ def test_seeding_makes_runs_repeatable():
 
 @pytest.mark.parametrize("bad", [-1, 1.5, "0", True])
 def test_bad_seed_is_rejected(bad):
-    with pytest.raises(ValueError, match="non-negative int"):
+    with pytest.raises(ValueError, match="seed must be an int >= 0, got"):
         seed_everything(bad)
 
 
