@@ -58,6 +58,32 @@ class Exercise:
     run: Callable[[Callable, Case], Any] = call
 
 
+def parameter_gradient(run: Callable[[Callable, Case], Any] = call) -> Callable[[Callable, Case], Any]:
+    """A `run` that returns (answer, gradient): the gradient of a fixed weighted sum of the answer
+    with respect to the parameters of every `torch.nn.Module` among the case's arguments (flat).
+
+    An answer that a network could not be trained through (computed without `create_graph=True`,
+    detached, or rebuilt from numbers) has no such gradient and raises ValueError, so that a check
+    built on it rejects the answer. Cases without a network return the answer alone.
+    """
+
+    def run_and_differentiate(fn: Callable, case: Case) -> Any:
+        value = run(fn, case)
+        params = [p for a in case.args if isinstance(a, torch.nn.Module) for p in a.parameters()]
+        if not params:
+            return value
+        if not isinstance(value, torch.Tensor) or not value.requires_grad:
+            raise ValueError("the answer is not differentiable with respect to the network's parameters, "
+                             "so a network could not be trained through it")
+        weights = torch.linspace(1.0, 2.0, value.numel(), dtype=value.dtype).reshape(value.shape)
+        grads = torch.autograd.grad((value * weights).sum(), params, allow_unused=True)
+        flat = torch.cat([torch.zeros(p.numel(), dtype=value.dtype) if g is None else g.reshape(-1).to(value.dtype)
+                          for p, g in zip(params, grads)])
+        return [value.detach(), flat]
+
+    return run_and_differentiate
+
+
 def by_short_name(*exercises: Exercise) -> dict[str, Exercise]:
     """A chapter's EXERCISES table: {"dihedral_compose": <Exercise groups.dihedral_compose>, ...}."""
     return {ex.name.split(".", 1)[1]: ex for ex in exercises}
