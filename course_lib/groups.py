@@ -119,9 +119,11 @@ class CyclicGroup(FiniteGroup):
 
 class DihedralGroup(FiniteGroup):
     """D_n, the 2n symmetries of a regular n-gon. The element (k, f) stands for r^k s^f:
-    first reflect (if f = 1) across the x-axis, then rotate by k·360°/n.
+    first reflect (if f = 1), then rotate by k·360°/n.
 
     Composition follows from s r = r^-1 s:  (k1, f1)·(k2, f2) = (k1 + (-1)^f1 k2, f1 xor f2).
+    Which mirror s is belongs to the action, not to the group: `dihedral_matrix` reflects the plane
+    in the x-axis (y → −y), `dihedral_act_image` flips images left-right (x → −x).
     """
 
     def __init__(self, n: int):
@@ -379,7 +381,12 @@ def rotate_image(x: Tensor, k: int) -> Tensor:
 
 
 def dihedral_act_image(x: Tensor, g: tuple[int, int]) -> Tensor:
-    """The action of (k, f) in D4 on square images (..., H, W): flip left-right if f, then rotate k·90°."""
+    """The action of (k, f) in D4 on square images (..., H, W): flip left-right if f, then rotate k·90°.
+
+    The flip is x → −x on the pixel coordinates (x to the right, y up), so (k, f) moves the point
+    at v to dihedral_matrix((k + 2f) mod 4, f) @ v: the matrices' s is the other mirror, y → −y.
+    Both obey s r = r^-1 s, so compositions agree; only the meaning of a given (k, 1) differs.
+    """
     k, f = DihedralGroup(4).validate(g)
     return rotate_image(torch.flip(x, dims=(-1,)) if f else x, k)
 
@@ -399,7 +406,8 @@ def translate_grid(x: Tensor, shift: Sequence[int]) -> Tensor:
 
 
 def dihedral_matrix(g: tuple[int, int], n: int) -> Tensor:
-    """The 2×2 matrix of (k, f) in D_n acting on the plane: rotation by 2πk/n after reflection in the x-axis."""
+    """The 2×2 matrix of (k, f) in D_n acting on the plane: rotation by 2πk/n after reflection in the
+    x-axis (y → −y). (`dihedral_act_image` flips images in the y-axis instead: see there.)"""
     k, f = DihedralGroup(n).validate(g)
     reflect = torch.diag(torch.tensor([1.0, -1.0 if f else 1.0], dtype=torch.float64))
     return rotation_2d(2 * math.pi * k / n) @ reflect
@@ -485,7 +493,13 @@ def su2_to_so3(u: Tensor) -> Tensor:
 
 @dataclass(frozen=True)
 class AxiomReport:
-    """Which axioms held on the elements checked, and the largest violation seen."""
+    """Which axioms held on the elements checked, and the largest violation seen.
+
+    closure: every product passes `validate`; associativity: (a·b)·c = a·(b·c) on the triples;
+    identity: e·a = a·e = a for the group's `identity` e; inverses: every a has some b with
+    a·b = b·a = e (searched among all elements of a finite group; for a continuous group, b is
+    the group's `inverse(a)`, since there is no list to search).
+    """
 
     group: str
     closure: bool
@@ -500,7 +514,7 @@ class AxiomReport:
 
 
 def check_group_axioms(group: Group, n_samples: int = 30, atol: float = 1e-9, seed: int = 0) -> AxiomReport:
-    """Check closure, associativity, identity and inverses.
+    """Check closure, associativity, identity and inverses (what each means: `AxiomReport`).
 
     Finite groups: on every element and every triple (a random 20,000 of them for large groups).
     Continuous groups: on n_samples random elements; matrix errors must stay below atol.
@@ -534,8 +548,8 @@ def check_group_axioms(group: Group, n_samples: int = 30, atol: float = 1e-9, se
         "associativity": [distance(group.compose(group.compose(a, b), c), group.compose(a, group.compose(b, c)))
                           for a, b, c in triples],
         "identity": [max(distance(group.compose(e, a), a), distance(group.compose(a, e), a)) for a in els],
-        "inverses": [max(distance(group.compose(a, group.inverse(a)), e), distance(group.compose(group.inverse(a), a), e))
-                     for a in els],
+        "inverses": [min(max(distance(group.compose(a, b), e), distance(group.compose(b, a), e))
+                         for b in (els if finite else [group.inverse(a)])) for a in els],
     }
     worst = {k: max(v) for k, v in errs.items()}
     return AxiomReport(

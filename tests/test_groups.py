@@ -27,10 +27,26 @@ class Subtraction(groups.CyclicGroup):
         return (a - b) % self.n
 
 
+class Multiplication(groups.CyclicGroup):
+    @property
+    def identity(self):
+        return 1
+
+    def compose(self, a, b):
+        return (a * b) % self.n
+
+
 def test_axiom_checker_catches_a_non_group():
     report = groups.check_group_axioms(Subtraction(4))
     assert not report
     assert report.closure and not report.associativity and not report.identity
+    assert report.inverses  # a − a = 0: each element is its own inverse, whatever `inverse` returns
+
+
+def test_axiom_checker_tests_that_inverses_exist():
+    report = groups.check_group_axioms(Multiplication(4))  # 0 and 2 have no inverse mod 4
+    assert report.closure and report.associativity and report.identity and not report.inverses
+    assert not groups.check_group_axioms(Multiplication(5)).inverses  # 1..4 are invertible mod 5, 0 is not
 
 
 class NonClosedSO3(groups.SO3):
@@ -73,6 +89,21 @@ def test_image_actions_are_actions(group):
     for a in group.elements():
         for b in group.elements():
             assert torch.equal(act(a, act(b, x)), act(group.compose(a, b), x))
+
+
+def test_image_flip_is_the_other_mirror_of_the_matrices():
+    """dihedral_act_image's (k, f) moves pixel coordinates by dihedral_matrix((k + 2f) mod 4, f)."""
+    size = 7
+    c = torch.arange(size, dtype=torch.float64) - (size - 1) / 2  # column -> x, row -> −y
+    for g in groups.DihedralGroup(4).elements():
+        image = torch.zeros(size, size)
+        image[1, 5] = 1.0  # the point (x, y) = (2, 2)
+        row, col = divmod(int(groups.dihedral_act_image(image, g).argmax()), size)
+        moved = torch.stack([c[col], -c[row]])
+        k, f = g
+        assert torch.allclose(groups.dihedral_matrix(((k + 2 * f) % 4, f), 4) @ torch.stack([c[5], -c[1]]), moved)
+        if f:
+            assert not torch.allclose(groups.dihedral_matrix(g, 4) @ torch.stack([c[5], -c[1]]), moved)
 
 
 def test_translations_of_a_grid_act_by_circular_shifts():

@@ -1,5 +1,7 @@
 """course_lib.hnn: Hamilton's equations by autograd, the spring data, and an HNN that conserves its own H."""
 
+import math
+
 import pytest
 import torch
 
@@ -19,16 +21,41 @@ def test_vector_field_of_known_hamiltonians():
 def test_hnn_field_is_divergence_free_and_conserves_its_own_hamiltonian():
     torch.manual_seed(0)
     model = hnn.HNN(hidden=16).double()
-    x = torch.randn(5, 2, dtype=F64, requires_grad=True)
-    field = model(x)
-    div = sum(torch.autograd.grad(field[:, i].sum(), x, retain_graph=True)[0][:, i] for i in range(2))
-    assert div.abs().max() < 1e-12  # Hamiltonian flows preserve phase-space area
-    model.float()
-    x0 = torch.tensor([0.5, 0.1], dtype=F64)
-    path = hnn.rollout(model, x0, torch.linspace(0, 5, 50, dtype=F64))
+    x = torch.randn(5, 2, dtype=F64)
+    assert hnn.divergence(model, x).abs().max() < 1e-12  # Hamiltonian flows preserve phase-space area
+    plain = hnn.DerivativeNet(hidden=16).double()
+    assert hnn.divergence(plain, x).abs().min() > 1e-6  # a generic field does not
+    x0 = torch.tensor([[0.5, 0.1], [-0.2, 0.7]], dtype=F64)
     with torch.no_grad():
-        h = model.hamiltonian(path.float())
-    assert (h - h[0]).abs().max() < 1e-4  # float32 network, RK45 at rtol 1e-9
+        h = model.hamiltonian(hnn.rollout(model, x0, dt=0.05, n_steps=2000))
+    gap = (h - h[0]).abs().max(dim=1).values
+    assert gap.max() < 1e-4 * h[0].abs().max()
+    assert gap.max() < 2 * gap[:200].max()  # bounded: no more after 2000 steps than after 200
+
+
+def test_implicit_midpoint_keeps_energy_and_lags_by_the_known_phase():
+    x0 = torch.tensor([[1.0, 0.0], [0.3, -0.4]], dtype=F64)
+    spring = lambda y: torch.stack([y[:, 1], -y[:, 0]], 1)
+    dt, n = 0.1, 1000
+    path = hnn.rollout(spring, x0, dt, n)
+    assert path.shape == (n + 1, 2, 2)
+    energy = hnn.mass_spring_energy(path)
+    assert (energy - energy[0]).abs().max() < 1e-11  # a quadratic H is kept, to the iterations' tol
+    exact = hnn.mass_spring_solution(x0, dt * torch.arange(n + 1, dtype=F64))
+    lag = hnn.phase_error(path, exact)[-1]  # each step turns by 2 atan(dt/2) instead of dt
+    assert torch.allclose(lag, torch.full((2,), n * (2 * math.atan(dt / 2) - dt), dtype=F64), atol=1e-9)
+    pendulum = lambda y: torch.stack([y[:, 1], -torch.sin(y[:, 0])], 1)
+    h = lambda y: 0.5 * y[..., 1] ** 2 - torch.cos(y[..., 0])
+    drift = (h(hnn.rollout(pendulum, x0, dt, 2000)) - h(x0)).abs()
+    assert drift.max() < 2e-3 and drift.max() < 1.5 * drift[:200].max()  # bounded, O(dt²)
+
+
+def test_phase_error_follows_the_timing_past_one_turn():
+    x0, t = torch.tensor([0.6, 0.2], dtype=F64), torch.linspace(0, 50, 2001, dtype=F64)
+    truth = hnn.mass_spring_solution(x0, t)
+    slow = hnn.mass_spring_solution(x0, 0.9 * t)  # runs behind by 0.1 t
+    assert torch.allclose(hnn.phase_error(slow, truth), -0.1 * t, atol=1e-9)
+    assert torch.allclose(hnn.phase_error(truth, slow), 0.1 * t, atol=1e-9)
 
 
 def test_mass_spring_data_and_solution():
@@ -43,7 +70,9 @@ def test_mass_spring_data_and_solution():
     exact = hnn.mass_spring_solution(x0, t)
     assert (hnn.mass_spring_energy(exact) - hnn.mass_spring_energy(x0)).abs().max() < 1e-14
     true_field = lambda y: torch.stack([y[:, 1], -y[:, 0]], 1)
-    assert (hnn.rollout(true_field, x0, t) - exact).abs().max() < 1e-6
+    dt = 6 / 600
+    fine = hnn.mass_spring_solution(x0, dt * torch.arange(601, dtype=F64))
+    assert (hnn.rollout(true_field, x0, dt, 600) - fine).abs().max() < 1e-4  # phase error 600 dt³/12
     assert hnn.energy_mse(exact, hnn.mass_spring_energy, hnn.mass_spring_energy(x0)) < 1e-28
 
 
@@ -67,4 +96,10 @@ def test_clear_errors_on_wrong_input():
     with pytest.raises(ValueError, match="same shape"):
         hnn.train_vector_field(hnn.HNN(), torch.zeros(5, 2), torch.zeros(4, 2), steps=1)
     with pytest.raises(ValueError, match="one state"):
-        hnn.rollout(hnn.HNN(), torch.zeros(4, 3, 2), torch.linspace(0, 1, 5))
+        hnn.rollout(hnn.HNN(), torch.zeros(4, 3, 2), 0.1, 5)
+    with pytest.raises(ValueError, match="dt"):
+        hnn.rollout(hnn.HNN(), torch.zeros(4, 2), 0.0, 5)
+    with pytest.raises(ValueError, match="same shape"):
+        hnn.phase_error(torch.zeros(5, 2), torch.zeros(4, 2))
+    with pytest.raises(RuntimeError, match="smaller dt"):
+        hnn.rollout(lambda y: 10 * y, torch.ones(1, 2), 1.0, 3)

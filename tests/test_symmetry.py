@@ -99,6 +99,12 @@ def _swapped_field(hamiltonian, x):
     return torch.cat([-dh[:, n:], dh[:, :n]], 1)  # the signs on the wrong half
 
 
+def _field_without_graph(hamiltonian, x):  # right values, but a network cannot be trained through them
+    x = x.detach().requires_grad_(True)
+    dh_dq, dh_dp = torch.autograd.grad(hamiltonian(x).sum(), x)[0].chunk(2, dim=1)
+    return torch.cat([dh_dp, -dh_dq], 1)
+
+
 @pytest.mark.parametrize("short, wrong", [
     ("angular_momentum", lambda q, p: q[:, 1] * p[:, 0] - q[:, 0] * p[:, 1]),
     ("angular_momentum", lambda q, p: (q * p).sum(1)),
@@ -106,6 +112,8 @@ def _swapped_field(hamiltonian, x):
     ("verlet_step", _euler_step),
     ("verlet_step", lambda q, p, force, dt, mass=1.0: mechanics.velocity_verlet_step(q, p, force, dt)),
     ("hamiltonian_vector_field", _swapped_field),
+    ("hamiltonian_vector_field", _field_without_graph),
+    ("hamiltonian_vector_field", lambda h, x: _field_without_graph(h, x).detach().requires_grad_(True)),
 ])
 def test_mistakes_fail(short, wrong):
     assert verify(f"symmetry.{short}", wrong).status == "fail"

@@ -66,23 +66,24 @@ EXERCISES = by_short_name(
         name="groups.dihedral_compose",
         reference=lambda a, b, n: groups.DihedralGroup(n).compose(a, b),
         cases=_dihedral_cases,
-        hint="(k1, f1)·(k2, f2) = (k1 + (-1)^f1 · k2 mod n, f1 xor f2), because s r = r^-1 s.",
+        hint="write a·b as r^k1 s^f1 r^k2 s^f2 and move s^f1 to the right past r^k2 with s r = r^-1 s: "
+        "what does a reflection do to the direction of the rotation after it? Two reflections cancel.",
         rtol=0, atol=0,
     ),
     Exercise(
         name="groups.homomorphism_error",
         reference=_homomorphism_reference,
         cases=_homomorphism_cases,
-        hint="loop over every pair (a, b) of group.elements() and take the largest entry of "
-        "|ρ(group.compose(a, b)) − ρ(a) @ ρ(b)|.",
+        hint="ρ(a·b) = ρ(a) ρ(b) must hold for every ordered pair (a, b), a = b included: compose the "
+        "elements with the group, multiply the matrices; report the largest entry of the gap, as a float.",
         rtol=1e-6, atol=1e-9,
     ),
     Exercise(
         name="groups.rotation_about",
         reference=groups.rotation_about,
         cases=_rotation_cases,
-        hint="normalise the axis to n, build the skew matrix [n]_× (groups.hat), then "
-        "torch.linalg.matrix_exp(angle * [n]_×).",
+        hint="the angle is the size of the Lie algebra element only for a unit axis; check the axis's "
+        "length and that the result is float64 (3, 3).",
         rtol=1e-6, atol=1e-9,
     ),
 )

@@ -7,7 +7,7 @@ import functools
 import torch
 
 from course_lib import hnn, mechanics
-from course_lib.checks import Case, Exercise
+from course_lib.checks import Case, Exercise, parameter_gradient
 from course_lib.groups import DihedralGroup, dihedral_act_image
 from course_lib.symmetry import d4_symmetry_mask
 
@@ -76,7 +76,7 @@ def _hamiltonian_cases() -> list[Case]:
     x2 = torch.randn(6, 2, generator=gen, dtype=F64)
     x4 = torch.randn(5, 4, generator=gen, dtype=F64)
     torch.manual_seed(0)
-    network = hnn.HNN(hidden=8).double()
+    network = hnn.HNN(hidden=8).double().net  # an nn.Module: H_θ (N, 2) -> (N, 1)
     return [
         Case("the spring H = (q² + p²)/2 on 6 states (6, 2)", (hnn.mass_spring_energy, x2)),
         Case("the pendulum H = p²/2 + 1 − cos q on 6 states (6, 2)",
@@ -84,7 +84,9 @@ def _hamiltonian_cases() -> list[Case]:
         Case("H = q p² (mixes q and p) on 6 states (6, 2)", (lambda x: x[:, 0] * x[:, 1] ** 2, x2)),
         Case("two coupled oscillators H = (p1² + p2²)/2 + (q1² + q2²)/2 + q1 q2, states (5, 4) = (q1, q2, p1, p2)",
              (lambda x: 0.5 * (x[:, 2:] ** 2).sum(1) + 0.5 * (x[:, :2] ** 2).sum(1) + x[:, 0] * x[:, 1], x4)),
-        Case("a small untrained HNN's H_θ returning shape (N,), states (6, 2)", (network.hamiltonian, x2)),
+        Case("a small network H_θ (an nn.Module returning shape (N, 1)), states (6, 2); the answer must "
+             "stay differentiable in the network's parameters, so that an HNN can be trained through it",
+             (network, x2)),
     ]
 
 
@@ -95,32 +97,35 @@ EXERCISES = {
             name="symmetry.angular_momentum",
             reference=mechanics.angular_momentum,
             cases=_angular_momentum_cases,
-            hint="for each time, L = x·p_y − y·p_x: q[:, 0] * p[:, 1] − q[:, 1] * p[:, 0], a tensor of shape (T,).",
+            hint="L is the z-component of the cross product q × p, one number per time: check which "
+                 "product comes first (a counter-clockwise orbit has L > 0) and that the shape is (T,).",
             rtol=1e-9, atol=1e-12,
         ),
         Exercise(
             name="symmetry.d4_symmetry_mask",
             reference=d4_symmetry_mask,
             cases=_pattern_cases,
-            hint="for each g in DihedralGroup(4).elements() (in that order), compare dihedral_act_image(pattern, g) "
-                 "with pattern; return torch.tensor of the 8 booleans.",
+            hint="transform the pattern by each element, in the order of DihedralGroup(4).elements(), and "
+                 "ask whether it came back unchanged within atol; the answer is 8 booleans.",
             rtol=0, atol=0,
         ),
         Exercise(
             name="symmetry.verlet_step",
             reference=mechanics.velocity_verlet_step,
             cases=_verlet_cases,
-            hint="half kick p + dt/2·force(q), then drift q + dt·p_half/mass, then the other half kick with "
-                 "force(q_new); return (q_new, p_new).",
+            hint="each half kick uses the force at the positions of that moment (old, then new), the drift "
+                 "uses the momentum after the first half kick, and the mass divides momentum only in the drift.",
             rtol=1e-9, atol=1e-12,
         ),
         Exercise(
             name="symmetry.hamiltonian_vector_field",
             reference=hnn.hamiltonian_vector_field,
             cases=_hamiltonian_cases,
-            hint="x = x.detach().requires_grad_(True); g = torch.autograd.grad(hamiltonian(x).sum(), x)[0]; "
-                 "split g into dH/dq (first half of the columns) and dH/dp (second half); return (dH/dp, −dH/dq).",
+            hint="the gradient of H with respect to the states holds ∂H/∂q in its first half of the columns "
+                 "and ∂H/∂p in the second: mind the order and the sign. To train a network through the "
+                 "answer, autograd must keep the graph of that gradient (see torch.autograd.grad's options).",
             rtol=1e-7, atol=1e-10,
+            run=parameter_gradient(),
         ),
     ]
 }
