@@ -1,70 +1,53 @@
 """Forward+backward time of the from-scratch p4 layers (course_lib.gcnn) against escnn's R2Conv
-with the same field types (regular fields of C4) and sizes: the layers of the chapter's GroupCNN.
+with the same field types (regular fields of C4) and sizes, and the time escnn takes to build the
+kernel bases of finer groups (C_N and D_N for N = 4, 8, 16).
 
-    .venv/bin/python bench/gcnn_speed.py [--repeats 30] [--threads N]
+    .venv/bin/python bench/gcnn_speed.py [--repeats 30] [--threads N] [--channels 8 16 16] [--size 24]
 
-Prints one row per layer: milliseconds per forward+backward for each, parameters, and the ratio
-escnn / ours (> 1 means ours is faster). Both rebuild their filters on every forward pass (escnn
-does so in training mode), so the comparison is the one that matters while training.
+The layer table is `course_lib.timing.p4_layers_against_escnn`, the one the chapter prints: one row
+per layer of GroupCNN(channels), milliseconds per forward+backward for each, the ratio escnn / ours
+(> 1 means ours is faster) and the parameters. Both rebuild their filters on every forward pass
+(escnn does so in training mode), so the comparison is the one that matters while training.
+
+The build table times `steerable_conv` from one image to 2 regular fields (5×5, "lift") and from
+2 regular fields to 2 (5×5, "regular"), in this process's order: escnn keeps what it solved in
+memory for the rest of the process and, through joblib, on disk in its package folder, so a fresh
+install pays the most and a second run of this script less.
 """
 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 
-from course_lib import gcnn
-from course_lib.steerable import enn, rotation_gspace
-
-# (name, c_in fields, c_out fields, kernel, size): GroupCNN((8, 16, 16)) on 24×24 images, batch 32
-LAYERS = [("lift 1->8, 5x5, 24x24", 1, 8, 5, 24), ("group 8->16, 5x5, 12x12", 8, 16, 5, 12),
-          ("group 16->16, 3x3, 6x6", 16, 16, 3, 6)]
-
-
-def forward_backward(layer: torch.nn.Module, x) -> float:
-    """Seconds for one forward + backward pass of `layer` on x."""
-    start = time.perf_counter()
-    out = layer(x)
-    (out.tensor if hasattr(out, "tensor") else out).square().sum().backward()
-    return time.perf_counter() - start
-
-
-def median(values: list[float]) -> float:
-    return sorted(values)[len(values) // 2]
+from course_lib.steerable import enn, rotation_gspace, steerable_conv
+from course_lib.timing import p4_layers_against_escnn, seconds_to_build
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--batch", type=int, default=32)
+    parser.add_argument("--channels", type=int, nargs=3, default=(8, 16, 16))
+    parser.add_argument("--size", type=int, default=24)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     args = parser.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    gs = rotation_gspace(4)
     print(f"batch {args.batch}, torch threads {torch.get_num_threads()}, median of {args.repeats} alternating runs")
     print(f"{'layer':26s} {'ours ms':>8s} {'escnn ms':>9s} {'escnn/ours':>10s} {'ours params':>12s} {'escnn params':>13s}")
-    for name, c_in, c_out, k, size in LAYERS:
-        lifting = c_in == 1
-        ours = (gcnn.LiftingConv(1, c_out, k, padding=k // 2) if lifting
-                else gcnn.GroupConv(c_in, c_out, k, padding=k // 2))
-        t_in = enn.FieldType(gs, [gs.trivial_repr] if lifting else c_in * [gs.regular_repr])
-        theirs = enn.R2Conv(t_in, enn.FieldType(gs, c_out * [gs.regular_repr]), k, padding=k // 2).train()
-        shape = (args.batch, 1, size, size) if lifting else (args.batch, c_in, 4, size, size)
-        x = torch.randn(shape, requires_grad=not lifting)  # inside a network, group maps need their gradient
-        gx = t_in(x.flatten(1, 2) if not lifting else x)
-        times_ours, times_theirs = [], []
-        for i in range(args.repeats + 3):  # alternate, so that a busy machine slows both alike
-            t_ours, t_theirs = forward_backward(ours, x), forward_backward(theirs, gx)
-            if i >= 3:  # the first passes warm up caches
-                times_ours.append(t_ours)
-                times_theirs.append(t_theirs)
-        t_ours, t_theirs = median(times_ours), median(times_theirs)
-        print(f"{name:26s} {1e3 * t_ours:8.2f} {1e3 * t_theirs:9.2f} {t_theirs / t_ours:10.2f} "
-              f"{gcnn.n_parameters(ours):12d} {gcnn.n_parameters(theirs):13d}")
+    for t in p4_layers_against_escnn(tuple(args.channels), args.size, args.batch, args.repeats):
+        print(f"{t.name:26s} {t.ours_ms:8.2f} {t.escnn_ms:9.2f} {t.ratio:10.2f} {t.ours_parameters:12d} "
+              f"{t.escnn_parameters:13d}")
+    print(f"\n{'group':6s} {'lift s':>7s} {'regular s':>10s}   (seconds to build the kernel basis, 5x5)")
+    for N in (4, 8, 16):
+        for flips in (False, True):
+            gs = rotation_gspace(N, flips)
+            image, hidden = enn.FieldType(gs, [gs.trivial_repr]), enn.FieldType(gs, 2 * [gs.regular_repr])
+            _, lift_s = seconds_to_build(lambda: steerable_conv(image, hidden, 5, padding=2))
+            _, regular_s = seconds_to_build(lambda: steerable_conv(hidden, hidden, 5, padding=2))
+            print(f"{('D' if flips else 'C') + str(N):6s} {lift_s:7.2f} {regular_s:10.2f}")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ gather) and call a single `F.conv2d`, so they cost one ordinary convolution with
 from __future__ import annotations
 
 import math
-from typing import Callable
+from typing import Callable, Iterable
 
 import torch
 import torch.nn.functional as F
@@ -28,22 +28,23 @@ from torch import Tensor, nn
 from course_lib import groups
 from course_lib.arguments import require_int
 from course_lib.data import rotate_images
-from course_lib.equivariance import invariance_error
 
-POINT_GROUPS = {"p4": groups.CyclicGroup(4), "p4m": groups.DihedralGroup(4)}
+POINT_GROUPS = {"p1": groups.CyclicGroup(1), "p4": groups.CyclicGroup(4), "p4m": groups.DihedralGroup(4)}
 
 
 def point_group(name: str) -> groups.FiniteGroup:
-    """The point group of a wallpaper group: C4 for "p4", D4 for "p4m"."""
+    """The point group of a wallpaper group: C1 for "p1" (translations only: a plain CNN), C4 for
+    "p4", D4 for "p4m"."""
     if name not in POINT_GROUPS:
-        raise ValueError(f"the group is 'p4' (rotations) or 'p4m' (rotations and flips), got {name!r}")
+        raise ValueError(f"the group is 'p1' (translations only), 'p4' (rotations) or 'p4m' (rotations "
+                         f"and flips), got {name!r}")
     return POINT_GROUPS[name]
 
 
 def act_on_image(g: groups.Element, x: Tensor, group: str = "p4") -> Tensor:
     """The point-group element g acting on images x (..., H, H): rotate by k·90° (p4: g = k),
     or flip left-right if f and then rotate (p4m: g = (k, f))."""
-    if group == "p4":
+    if group in ("p1", "p4"):
         return groups.rotate_image(x, point_group(group).validate(g))
     point_group(group)
     return groups.dihedral_act_image(x, g)
@@ -175,6 +176,7 @@ def spatial_max_pool(f: Tensor, size: int = 2) -> Tensor:
 
 class GroupCNN(nn.Module):
     """An invariant classifier on p4 or p4m: images (B, 1, H, W) -> logits (B, n_classes).
+    On p1 (one plane: ordinary convolutions) it is the plain CNN with the same pooled head.
 
     Three blocks conv -> batch norm -> ReLU (lifting conv first, then group convs; a 2×2 max-pool
     after the first two), then group pool (max over the planes) -> global spatial max -> linear.
@@ -205,7 +207,8 @@ class GroupCNN(nn.Module):
 
 
 class PlainCNN(nn.Module):
-    """The baseline: conv 5×5 -> batch norm -> ReLU -> pool 2, twice, then flatten -> MLP.
+    """The usual CNN: conv 5×5 -> batch norm -> ReLU -> pool 2, twice, then flatten -> MLP. Its
+    head sees where each feature is; `GroupCNN(group="p1")` is the plain CNN with a pooled head.
 
     Images (B, 1, size, size) -> logits (B, n_classes); size a multiple of 4.
     """
@@ -229,22 +232,33 @@ def n_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters() if p.requires_grad)
 
 
-def invariance_vs_angle(model: Callable[[Tensor], Tensor], x: Tensor, angles: Tensor) -> Tensor:
-    """Relative invariance error |f(R_θ x) − f(x)| / |f(x)| of a model for each angle θ (radians).
+def channels_for_parameters(make: Callable[[tuple[int, ...]], nn.Module], target: int,
+                            candidates: Iterable[tuple[int, ...]]) -> tuple[int, ...]:
+    """The channels among `candidates` whose model `make(channels)` has the parameter count
+    closest to `target`: how a finer group's model is given the same budget as a coarser one's."""
+    candidates = list(candidates)
+    if not candidates:
+        raise ValueError("channels_for_parameters needs at least one candidate, got none")
+    return min(candidates, key=lambda channels: abs(n_parameters(make(channels)) - target))
 
-    x (B, C, H, W) images, angles (A,) -> errors (A,). Rotation by `data.rotate_images` (bilinear).
-    """
-    if angles.dim() != 1:
-        raise ValueError(f"angles is a 1-d tensor of radians, got shape {tuple(angles.shape)}")
-    act = lambda theta, images: rotate_images(images, theta)  # noqa: E731
-    return torch.tensor([invariance_error(model, act, x, [float(a)]) for a in angles])
+
+def random_rotations(x: Tensor, generator: torch.Generator) -> Tensor:
+    """Data augmentation: rotate each image of x (N, C, H, H) by its own uniform random angle
+    (`data.rotate_images`, bilinear). The signature fits `train.fit(augment=...)`."""
+    angles = 2 * math.pi * torch.rand(len(x), generator=generator)
+    return rotate_images(x, angles)
 
 
 @torch.no_grad()
-def prediction_changes(model: Callable[[Tensor], Tensor], x: Tensor, angles: Tensor) -> Tensor:
-    """Fraction of images x (B, C, H, W) whose predicted class (argmax of the logits) changes when
-    the image is rotated by θ, for each angle θ in angles (A,) -> (A,)."""
+def rotation_sweep(model: Callable[[Tensor], Tensor], x: Tensor, angles: Tensor) -> tuple[Tensor, Tensor]:
+    """How a classifier answers images x (B, C, H, H) rotated by each angle θ of angles (A,), radians:
+    the relative change of the logits |f(R_θ x) − f(x)| / |f(x)| (norms over the whole batch) and
+    the fraction of images whose predicted class (argmax) changes, each (A,). Rotation by
+    `data.rotate_images` (bilinear)."""
     if angles.dim() != 1:
         raise ValueError(f"angles is a 1-d tensor of radians, got shape {tuple(angles.shape)}")
-    predicted = model(x).argmax(-1)
-    return torch.stack([(model(rotate_images(x, float(a))).argmax(-1) != predicted).float().mean() for a in angles])
+    logits = model(x)
+    rotated = [model(rotate_images(x, float(a))) for a in angles]
+    change = torch.stack([(r - logits).norm() / logits.norm() for r in rotated])
+    changed = torch.stack([(r.argmax(-1) != logits.argmax(-1)).float().mean() for r in rotated])
+    return change, changed

@@ -4,14 +4,21 @@ escnn makes the representation explicit: a `FieldType` lists the fields of a fea
 regular field of C_N is N channels that the rotations permute, like a group map of `gcnn`; an
 irrep field of SO(2) is a vector that rotates), and `R2Conv` solves for the filters that map one
 field type to another equivariantly. This module holds the one classifier the chapter trains, a
-wrapper that lets it take and return plain tensors, and the equivariance error measured with
-escnn's own `GeometricTensor.transform`.
+wrapper that lets it take and return plain tensors, the seed's `EquivariantNet` ported from e2cnn,
+and the equivariance error measured with escnn's own `GeometricTensor.transform`.
+
+escnn 1.0.11 solves for the kernel bases of D_N (and the Clebsch–Gordan coefficients behind them)
+with scikit-learn's `randomized_svd` on an `np.matrix`, which scikit-learn >= 1.2 rejects
+(TypeError: np.matrix is not supported). `exact_svd` lets escnn use scipy's exact SVD instead, for
+the duration of a `with` block only; `steerable_conv` builds an `R2Conv` inside it, and every layer
+of this module is built with `steerable_conv`.
 """
 
 from __future__ import annotations
 
+import contextlib
 import warnings
-from typing import Any, Iterable
+from typing import Any, Iterator, Iterable
 
 import torch
 from torch import Tensor, nn
@@ -23,10 +30,32 @@ with warnings.catch_warnings():  # escnn warns at import that py3nj (needed for 
     from escnn import gspaces
     from escnn import nn as enn
 
-# escnn 1.0.11 hands a numpy matrix to scikit-learn's randomized_svd, which recent scikit-learn rejects
-# (TypeError: np.matrix is not supported), so the kernel bases of flipRot2dOnR2 cannot be built.
-# Without randomized_svd escnn uses scipy's exact SVD, which accepts it.
-escnn.group._numerical.randomized_svd = None
+
+
+@contextlib.contextmanager
+def exact_svd() -> Iterator[None]:
+    """Within the block, escnn finds null spaces (kernel bases, Clebsch–Gordan coefficients) with
+    scipy's exact SVD, not scikit-learn's `randomized_svd`, which rejects the np.matrix escnn 1.0.11
+    hands it. escnn's own choice is restored on exit, also after an error."""
+    numerical = escnn.group._numerical
+    if not hasattr(numerical, "randomized_svd"):
+        raise RuntimeError("escnn.group._numerical.randomized_svd is gone: check whether exact_svd is "
+                           "still needed with this escnn")
+    chosen = numerical.randomized_svd
+    numerical.randomized_svd = None
+    try:
+        yield
+    finally:
+        numerical.randomized_svd = chosen
+
+
+def steerable_conv(in_type: enn.FieldType, out_type: enn.FieldType, kernel_size: int,
+                   **kwargs: Any) -> enn.R2Conv:
+    """escnn's `R2Conv(in_type, out_type, kernel_size, **kwargs)`, its kernel basis built under
+    `exact_svd` (so that D_N bases build with any scikit-learn). Maps fields (B, in_type.size, H, W)
+    to (B, out_type.size, H', W')."""
+    with exact_svd():
+        return enn.R2Conv(in_type, out_type, kernel_size, **kwargs)
 
 
 def rotation_gspace(N: int, flips: bool = False, maximum_frequency: int = 4) -> gspaces.GSpace2D:
@@ -78,7 +107,7 @@ class SteerableCNN(nn.Module):
         layers: list[enn.EquivariantModule] = []
         t_in = self.in_type
         for i, (t, k) in enumerate(zip(types, (5, 5, 3))):
-            layers += [enn.R2Conv(t_in, t, k, padding=k // 2), enn.InnerBatchNorm(t), enn.ReLU(t, inplace=True)]
+            layers += [steerable_conv(t_in, t, k, padding=k // 2), enn.InnerBatchNorm(t), enn.ReLU(t, inplace=True)]
             if i < 2:
                 layers.append(enn.PointwiseMaxPool2D(t, 2))
             t_in = t
@@ -97,6 +126,34 @@ class SteerableCNN(nn.Module):
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
+
+
+class EquivariantNet(nn.Module):
+    """The seed's e2cnn classifier, ported to escnn: images (B, 1, H, W) -> logits (B, n_classes),
+    H and W multiples of 4.
+
+    Two blocks R2Conv 5×5 -> ReLU -> 2×2 max-pool on `channels` regular fields of C_N, then the
+    average of every channel over the whole plane (`PointwiseAdaptiveAvgPool2D` to 1×1), then
+    `GroupPooling` (max over each field's N channels), then a linear layer. It pools over space
+    *before* pooling over the group, and it is still invariant to the grid's rotations: a rotation
+    moves each field over the plane and permutes its channels, the spatial average forgets where,
+    and the max over the channels forgets the permutation.
+    """
+
+    def __init__(self, N: int = 4, channels: tuple[int, int] = (8, 16), n_classes: int = 10):
+        super().__init__()
+        self.in_type, (t1, t2), invariant = field_types(rotation_gspace(N), channels)
+        self.body = enn.SequentialModule(
+            steerable_conv(self.in_type, t1, 5, padding=2), enn.ReLU(t1), enn.PointwiseMaxPool2D(t1, 2),
+            steerable_conv(t1, t2, 5, padding=2), enn.ReLU(t2), enn.PointwiseMaxPool2D(t2, 2),
+            enn.PointwiseAdaptiveAvgPool2D(t2, 1), enn.GroupPooling(t2))
+        self.head = nn.Linear(invariant.size, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != 1 or x.shape[-1] % 4 or x.shape[-2] % 4:
+            raise ValueError(f"EquivariantNet expects images (B, 1, H, W), H and W multiples of 4, "
+                             f"got {tuple(x.shape)}")
+        return self.head(self.body(self.in_type(x)).tensor.flatten(1))
 
 
 def escnn_equivariance_error(module: enn.EquivariantModule, x: Tensor, elements: Iterable[Any] | None = None) -> float:
@@ -119,4 +176,5 @@ def escnn_equivariance_error(module: enn.EquivariantModule, x: Tensor, elements:
     return max(errors)
 
 
-__all__ = ["escnn", "enn", "gspaces", "rotation_gspace", "field_types", "SteerableCNN", "escnn_equivariance_error"]
+__all__ = ["escnn", "enn", "gspaces", "exact_svd", "steerable_conv", "rotation_gspace", "field_types", "SteerableCNN",
+           "EquivariantNet", "escnn_equivariance_error"]

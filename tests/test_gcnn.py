@@ -10,7 +10,8 @@ import torch.nn.functional as F
 
 from course_lib import data, gcnn, groups
 from course_lib.equivariance import equivariance_error, invariance_error
-from course_lib.steerable import SteerableCNN, enn, escnn_equivariance_error, field_types, rotation_gspace
+from course_lib.steerable import (EquivariantNet, SteerableCNN, enn, escnn_equivariance_error, field_types,
+                                  rotation_gspace, steerable_conv)
 
 GROUPS = ["p4", "p4m"]
 TOL = 1e-5  # relative error in float32
@@ -146,10 +147,40 @@ def test_rotate_images_agrees_with_rot90_and_keeps_digits_whole():
         data.rotate_images(torch.randn(2, 1, 8, 9), 0.3)
 
 
-def test_invariance_vs_angle_is_small_at_right_angles_only():
+def test_rotation_sweep_is_small_at_right_angles_only_and_counts_changed_classes():
     model = gcnn.GroupCNN((2, 3, 4)).eval()
-    errors = gcnn.invariance_vs_angle(model, torch.rand(4, 1, 24, 24), torch.tensor([0.0, math.pi / 2, math.pi / 5]))
-    assert errors[0] < 1e-4 and errors[1] < 1e-4 and errors[2] > 1e-3
+    change, _ = gcnn.rotation_sweep(model, torch.rand(4, 1, 24, 24), torch.tensor([0.0, math.pi / 2, math.pi / 5]))
+    assert change[0] < 1e-4 and change[1] < 1e-4 and change[2] > 1e-3
+    x = torch.rand(6, 1, 8, 8)
+    top_heavy = lambda t: torch.stack([t[..., :4, :].sum((-1, -2, -3)), t[..., 4:, :].sum((-1, -2, -3))], -1)  # noqa: E731
+    _, changed = gcnn.rotation_sweep(top_heavy, x, torch.tensor([0.0, math.pi]))
+    expected = (top_heavy(x).argmax(-1) != top_heavy(torch.rot90(x, 2, dims=(-2, -1))).argmax(-1)).float().mean()
+    assert changed[0] == 0 and torch.isclose(changed[1], expected, atol=1e-6)
+    with pytest.raises(ValueError, match="1-d"):
+        gcnn.rotation_sweep(top_heavy, x, torch.zeros(2, 2))
+
+
+def test_p1_group_cnn_is_a_plain_cnn_with_the_pooled_head():
+    model = gcnn.GroupCNN((2, 3, 4), group="p1").eval()
+    assert model.lift.filter_bank().shape == (2, 1, 5, 5)  # one plane: ordinary convolutions
+    x = torch.randn(3, 1, 16, 16)
+    assert invariance_error(model, image_action("p4"), x, range(4)) > 1e-2
+
+
+def test_random_rotations_rotate_each_image_by_its_own_angle():
+    x = data.padded_digits(16, 11)[0][:8]
+    rotated = gcnn.random_rotations(x, torch.Generator().manual_seed(0))
+    angles = 2 * math.pi * torch.rand(8, generator=torch.Generator().manual_seed(0))
+    torch.testing.assert_close(rotated, data.rotate_images(x, angles))
+    assert not torch.allclose(rotated, x, atol=1e-2)
+
+
+def test_channels_for_parameters_picks_the_closest_count():
+    make = lambda channels: gcnn.GroupCNN(channels)  # noqa: E731
+    target = gcnn.n_parameters(gcnn.GroupCNN((3, 5, 5)))
+    assert gcnn.channels_for_parameters(make, target, [(1, 2, 2), (3, 5, 5), (8, 8, 8)]) == (3, 5, 5)
+    with pytest.raises(ValueError, match="candidate"):
+        gcnn.channels_for_parameters(make, target, [])
 
 
 def test_steerable_cnn_pooled_head_is_invariant_flattened_head_is_not():
@@ -166,7 +197,7 @@ def test_steerable_cnn_pooled_head_is_invariant_flattened_head_is_not():
 def test_escnn_layer_is_exactly_equivariant_to_right_angles_only():
     gs = rotation_gspace(8)
     in_type, (hidden,), _ = field_types(gs, [3])
-    conv = enn.R2Conv(in_type, hidden, 5, padding=2)
+    conv = steerable_conv(in_type, hidden, 5, padding=2)
     x = torch.randn(2, 1, 15, 15)
     right_angles = [gs.fibergroup.element(k) for k in (0, 2, 4, 6)]
     assert escnn_equivariance_error(conv, x, right_angles) < TOL
@@ -184,16 +215,6 @@ def test_field_types_sizes_and_errors():
         SteerableCNN(4, head="linear")
     with pytest.raises(ValueError, match="N is"):
         rotation_gspace(0)
-
-
-def test_prediction_changes_counts_changed_classes():
-    x = torch.rand(6, 1, 8, 8)
-    top_heavy = lambda t: torch.stack([t[..., :4, :].sum((-1, -2, -3)), t[..., 4:, :].sum((-1, -2, -3))], -1)  # noqa: E731
-    changes = gcnn.prediction_changes(top_heavy, x, torch.tensor([0.0, math.pi]))
-    expected = (top_heavy(x).argmax(-1) != top_heavy(torch.rot90(x, 2, dims=(-2, -1))).argmax(-1)).float().mean()
-    assert changes[0] == 0 and torch.isclose(changes[1], expected, atol=1e-6)
-    with pytest.raises(ValueError, match="1-d"):
-        gcnn.prediction_changes(top_heavy, x, torch.zeros(2, 2))
 
 
 @pytest.mark.parametrize("group", GROUPS)
