@@ -1,0 +1,276 @@
+"""Predictive uncertainty, judged by calibration (chapter "Uncertainty").
+
+A regressor that says how sure it is predicts a distribution, here a Gaussian N(mean, var) at
+every input. Four ways to get one, all on the same network body:
+
+* `GaussianMLP` + `train_gaussian`: one network with a mean head and a variance head, trained by
+  the Gaussian negative log-likelihood (`gaussian_nll`): it learns the noise in the data;
+* a deep ensemble (Lakshminarayanan et al., 2017): M such networks from different seeds, combined
+  as an equal mixture (`mixture_moments`), so that their disagreement adds to the variance;
+* MC dropout (Gal & Ghahramani, 2016): dropout kept on at test time, samples combined the same way
+  (`predict_mc_dropout`);
+* `LastLayerLaplace`: a Gaussian posterior over the last layer's weights of a trained network,
+  its prior precision and noise level chosen by the marginal likelihood (MacKay, 1992; Daxberger
+  et al., 2021).
+
+Whether the variance is right is measured, not assumed: `interval_coverage`,
+`calibration_curve`, and `std_scale`, the one factor on the standard deviation that a
+validation split asks for (recalibration).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Callable, Sequence
+
+import torch
+from torch import Tensor, nn
+
+from course_lib.arguments import require_int
+from course_lib.train import History, fit
+
+# --------------------------------------------------------------------------------------------
+# The toy problem of Lakshminarayanan et al. (2017)
+# --------------------------------------------------------------------------------------------
+
+
+def cubic_data(n: int = 20, seed: int = 0, low: float = -4.0, high: float = 4.0,
+               noise: float = 3.0) -> tuple[Tensor, Tensor]:
+    """x ~ U[low, high] (n, 1) and y = x³ + N(0, noise²) (n,), float32."""
+    require_int(n, "n")
+    if not low < high or noise < 0:
+        raise ValueError(f"need low < high and noise >= 0, got low={low}, high={high}, noise={noise}")
+    gen = torch.Generator().manual_seed(seed)
+    x = low + (high - low) * torch.rand(n, 1, generator=gen)
+    return x, x[:, 0] ** 3 + noise * torch.randn(n, generator=gen)
+
+
+# --------------------------------------------------------------------------------------------
+# Scores of a Gaussian prediction
+# --------------------------------------------------------------------------------------------
+
+
+def _check_prediction(mean: Tensor, spread: Tensor, y: Tensor, what: str) -> None:
+    if mean.dim() != 1 or mean.shape != spread.shape or mean.shape != y.shape:
+        raise ValueError(f"mean, {what} and y must be 1-D of the same length, got shapes "
+                         f"{tuple(mean.shape)}, {tuple(spread.shape)} and {tuple(y.shape)}")
+    if bool((spread <= 0).any()):
+        raise ValueError(f"{what} must be positive everywhere, got a minimum of {float(spread.min()):.3g}")
+
+
+def gaussian_nll(mean: Tensor, var: Tensor, y: Tensor) -> Tensor:
+    """Mean over points of −log N(y | mean, var) = ½ log(2π var) + (y − mean)² / (2 var).
+
+    mean, var, y (N,) -> a scalar tensor, differentiable in mean and var.
+    """
+    _check_prediction(mean, var, y, "var")
+    return 0.5 * (torch.log(2 * math.pi * var) + (y - mean) ** 2 / var).mean()
+
+
+def _z(level: float) -> float:
+    """The half-width, in standard deviations, of the central interval holding `level` of N(0, 1)."""
+    if not 0 < level < 1:
+        raise ValueError(f"a coverage level must lie strictly between 0 and 1, got {level}")
+    return float(torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.5 + level / 2, dtype=torch.float64)))
+
+
+def interval_coverage(mean: Tensor, std: Tensor, y: Tensor, level: float = 0.95) -> Tensor:
+    """The fraction of y (N,) inside the central `level` interval mean ± z·std of N(mean, std²).
+
+    z is the (1 + level)/2 quantile of N(0, 1) (1.96 for 95 %). Returns a scalar tensor in [0, 1].
+    """
+    _check_prediction(mean, std, y, "std")
+    return ((y - mean).abs() <= _z(level) * std).double().mean()
+
+
+def calibration_curve(mean: Tensor, std: Tensor, y: Tensor, levels: Sequence[float]) -> Tensor:
+    """Observed coverage (L,) of the central intervals at each expected level in `levels` (L,).
+
+    A calibrated prediction gives observed ≈ expected at every level (the diagonal).
+    """
+    return torch.stack([interval_coverage(mean, std, y, level) for level in levels])
+
+
+def std_scale(mean: Tensor, std: Tensor, y: Tensor) -> Tensor:
+    """The factor s that minimises the Gaussian NLL of y under N(mean, (s·std)²): the root mean
+    square of the standardised residuals (y − mean)/std. Fitted on a validation split, s·std is
+    the recalibrated standard deviation. mean, std, y (N,) -> a scalar tensor.
+    """
+    _check_prediction(mean, std, y, "std")
+    return (((y - mean) / std) ** 2).mean().sqrt()
+
+
+def mixture_moments(means: Tensor, variances: Tensor) -> tuple[Tensor, Tensor]:
+    """Mean and variance of an equal mixture of M Gaussians, at N points each.
+
+    means, variances (M, N) -> mean (N,), var (N,), with
+    mean = (1/M) Σ_m mean_m  and  var = (1/M) Σ_m (var_m + mean_m²) − mean²
+    (the members' average variance plus the spread of their means: the law of total variance).
+    """
+    if means.dim() != 2 or means.shape != variances.shape:
+        raise ValueError(f"means and variances must both be (M, N), got {tuple(means.shape)} "
+                         f"and {tuple(variances.shape)}")
+    mean = means.mean(0)
+    return mean, variances.mean(0) + ((means - mean) ** 2).mean(0)
+
+
+# --------------------------------------------------------------------------------------------
+# A network that predicts a Gaussian, ensembles and MC dropout
+# --------------------------------------------------------------------------------------------
+
+
+class GaussianMLP(nn.Module):
+    """x (N, d) -> (mean (N,), var (N,)): ReLU layers of widths `hidden`, each followed by dropout
+    with probability `dropout` (0: none), then a linear layer to the mean and to the variance
+    (through softplus, plus `min_var` so that it stays positive)."""
+
+    def __init__(self, in_features: int = 1, hidden: Sequence[int] = (50,), dropout: float = 0.0,
+                 min_var: float = 1e-6):
+        super().__init__()
+        if not 0 <= dropout < 1 or min_var <= 0:
+            raise ValueError(f"need 0 <= dropout < 1 and min_var > 0, got {dropout}, {min_var}")
+        widths = [require_int(in_features, "in_features"), *[require_int(h, "a hidden width") for h in hidden]]
+        layers: list[nn.Module] = []
+        for a, b in zip(widths[:-1], widths[1:]):
+            layers += [nn.Linear(a, b), nn.ReLU()] + ([nn.Dropout(dropout)] if dropout else [])
+        self.in_features, self.min_var = in_features, min_var
+        self.body = nn.Sequential(*layers)
+        self.head = nn.Linear(widths[-1], 2)
+
+    def forward(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        if x.dim() != 2 or x.shape[1] != self.in_features:
+            raise ValueError(f"GaussianMLP expects points (N, {self.in_features}), got shape {tuple(x.shape)}")
+        out = self.head(self.body(x))
+        return out[:, 0], nn.functional.softplus(out[:, 1]) + self.min_var
+
+
+def train_gaussian(model: nn.Module, x: Tensor, y: Tensor, steps: int = 2000, lr: float = 1e-2,
+                   seed: int = 0) -> History:
+    """Fit model(x) = (mean, var) to y (N,) by the Gaussian NLL with Adam (`train.fit`), each step on
+    N examples drawn with replacement. Leaves the model in eval mode, on the CPU."""
+    history = fit(model, x, y, loss_fn=lambda out, target: gaussian_nll(*out, target), steps=steps,
+                  batch_size=len(x), lr=lr, seed=seed)
+    model.cpu()
+    return history
+
+
+def train_ensemble(make_model: Callable[[], nn.Module], x: Tensor, y: Tensor, members: int = 5,
+                   seed: int = 0, **train_kwargs) -> list[nn.Module]:
+    """`members` networks, member m initialised and trained with seed `seed + m` (`train_gaussian`)."""
+    require_int(members, "members")
+    models = []
+    for m in range(members):
+        torch.manual_seed(seed + m)
+        model = make_model()
+        train_gaussian(model, x, y, seed=seed + m, **train_kwargs)
+        models.append(model)
+    return models
+
+
+@torch.no_grad()
+def predict_ensemble(models: Sequence[nn.Module], x: Tensor) -> tuple[Tensor, Tensor]:
+    """The ensemble's predictive mean and variance at x: the moments of the equal mixture of its
+    members' Gaussians (`mixture_moments`). -> mean (N,), var (N,)."""
+    if not models:
+        raise ValueError("an ensemble needs at least one member, got none")
+    outs = [model.eval()(x) for model in models]
+    return mixture_moments(torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs]))
+
+
+@torch.no_grad()
+def predict_mc_dropout(model: nn.Module, x: Tensor, samples: int = 100, seed: int = 0) -> tuple[Tensor, Tensor]:
+    """MC dropout: `samples` forward passes with dropout on, combined as an equal mixture.
+
+    -> mean (N,), var (N,). The global RNG is left untouched and the model in eval mode.
+    """
+    require_int(samples, "samples")
+    if not any(isinstance(m, nn.Dropout) and m.p > 0 for m in model.modules()):
+        raise ValueError("MC dropout needs a model with dropout (an nn.Dropout with p > 0), found none")
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        model.train()
+        outs = [model(x) for _ in range(samples)]
+    model.eval()
+    return mixture_moments(torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs]))
+
+
+# --------------------------------------------------------------------------------------------
+# The Laplace approximation of the last layer
+# --------------------------------------------------------------------------------------------
+
+
+class LastLayerLaplace:
+    """A Gaussian posterior over the last linear layer of a trained regression network.
+
+    `features(x)` maps x (N, ...) to the input of `head`, an nn.Linear(H, 1), so that the network is
+    f(x) = head(features(x)). With the body fixed, f is linear in the head's P = H + 1 weights θ
+    (bias included), and for the likelihood y ~ N(f(x), σ²) and the prior θ ~ N(0, I/δ) the
+    posterior is exactly Gaussian, centred on the trained weights when they are the MAP, with precision
+
+        Λ = Φᵀ Φ / σ² + δ I,        Φ = [features(x), 1]  (N, P),
+
+    (Φᵀ Φ / σ² is the generalised Gauss–Newton matrix, here the exact Hessian). The predictive
+    distribution at x* is N(f(x*), φ*ᵀ Λ⁻¹ φ* + σ²). The prior precision δ and noise σ are chosen
+    by maximising the evidence (`fit_hyperparameters`). All linear algebra is in float64.
+    """
+
+    def __init__(self, features: Callable[[Tensor], Tensor], head: nn.Linear, x: Tensor, y: Tensor,
+                 prior_precision: float = 1.0, sigma_noise: float = 1.0):
+        if not isinstance(head, nn.Linear) or head.out_features != 1:
+            raise ValueError(f"head must be an nn.Linear with one output, got {head!r}")
+        if y.dim() != 1 or len(y) != len(x):
+            raise ValueError(f"y must be (N,) with N = len(x) = {len(x)}, got shape {tuple(y.shape)}")
+        self.features, self.head = features, head
+        self.prior_precision, self.sigma_noise = float(prior_precision), float(sigma_noise)
+        with torch.no_grad():
+            phi = self._design(x)
+            self.theta = torch.cat([head.weight[0], head.bias]).double()
+            self.residual_sq = float(((y.double() - phi @ self.theta) ** 2).sum())
+        self.n = len(x)
+        self.gram_eigenvalues, self.gram_eigenvectors = torch.linalg.eigh(phi.T @ phi)
+
+    def _design(self, x: Tensor) -> Tensor:
+        phi = self.features(x).double()
+        if phi.dim() != 2 or phi.shape[1] != self.head.in_features:
+            raise ValueError(f"features(x) must be (N, {self.head.in_features}), got shape {tuple(phi.shape)}")
+        return torch.cat([phi, torch.ones(len(phi), 1, dtype=phi.dtype)], 1)
+
+    def log_marginal_likelihood(self, prior_precision: Tensor | float | None = None,
+                                sigma_noise: Tensor | float | None = None) -> Tensor:
+        """The Laplace evidence log p(y | δ, σ) (a scalar tensor, differentiable in δ and σ):
+
+        log N(y | Φθ, σ²I) − ½ δ |θ|² − ½ log det Λ + ½ P log δ.
+        """
+        delta = torch.as_tensor(self.prior_precision if prior_precision is None else prior_precision,
+                                dtype=torch.float64)
+        sigma = torch.as_tensor(self.sigma_noise if sigma_noise is None else sigma_noise, dtype=torch.float64)
+        log_lik = -0.5 * self.n * torch.log(2 * math.pi * sigma**2) - 0.5 * self.residual_sq / sigma**2
+        log_det = torch.log(self.gram_eigenvalues.clamp_min(0) / sigma**2 + delta).sum()
+        p = len(self.theta)
+        return log_lik - 0.5 * delta * (self.theta @ self.theta) - 0.5 * log_det + 0.5 * p * torch.log(delta)
+
+    def fit_hyperparameters(self, steps: int = 500, lr: float = 0.1) -> LastLayerLaplace:
+        """Set δ and σ to maximise `log_marginal_likelihood` (Adam on their logarithms); returns self."""
+        require_int(steps, "steps")
+        log_delta = torch.tensor(math.log(self.prior_precision), dtype=torch.float64, requires_grad=True)
+        log_sigma = torch.tensor(math.log(self.sigma_noise), dtype=torch.float64, requires_grad=True)
+        opt = torch.optim.Adam([log_delta, log_sigma], lr=lr)
+        for _ in range(steps):
+            opt.zero_grad()
+            (-self.log_marginal_likelihood(log_delta.exp(), log_sigma.exp())).backward()
+            opt.step()
+        self.prior_precision = float(log_delta.detach().exp())
+        self.sigma_noise = float(log_sigma.detach().exp())
+        return self
+
+    def posterior_covariance(self) -> Tensor:
+        """Λ⁻¹ (P, P), from the eigendecomposition of Φᵀ Φ."""
+        u, lam = self.gram_eigenvectors, self.gram_eigenvalues.clamp_min(0)
+        return (u / (lam / self.sigma_noise**2 + self.prior_precision)) @ u.T
+
+    @torch.no_grad()
+    def predict(self, x: Tensor) -> tuple[Tensor, Tensor]:
+        """Predictive mean f(x) and variance φᵀ Λ⁻¹ φ + σ² at x: each (N,), float64."""
+        phi = self._design(x)
+        f_var = ((phi @ self.posterior_covariance()) * phi).sum(1)
+        return phi @ self.theta, f_var + self.sigma_noise**2

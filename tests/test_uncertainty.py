@@ -1,0 +1,304 @@
+"""course_lib.uncertainty: scores that agree with their definitions, mixtures that agree with
+sampling, a Laplace posterior that agrees with Bayesian linear regression, and exercises whose
+references pass while plausible mistakes fail."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from course_lib import uncertainty as u
+from course_lib.checks import verify
+from course_lib.checks.uncertainty import EXERCISES
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ----- scores -----
+
+def test_gaussian_nll_is_torchs_full_gaussian_nll():
+    g = gen()
+    mean, y, var = torch.randn(50, generator=g), torch.randn(50, generator=g), 0.1 + torch.rand(50, generator=g)
+    expected = nn.GaussianNLLLoss(full=True)(mean, y, var)
+    assert torch.allclose(u.gaussian_nll(mean, var, y), expected, rtol=1e-6)
+
+
+def test_gaussian_nll_is_smallest_at_the_true_variance():
+    y = 2.0 * torch.randn(20000, generator=gen(1), dtype=torch.float64)
+    zero = torch.zeros_like(y)
+    nll = {s: float(u.gaussian_nll(zero, torch.full_like(y, s**2), y)) for s in (1.5, 2.0, 2.5)}
+    assert nll[2.0] < nll[1.5] and nll[2.0] < nll[2.5]
+
+
+@pytest.mark.parametrize("level", [0.5, 0.8, 0.95])
+def test_coverage_of_well_specified_samples_is_the_level(level):
+    n = 40000
+    g = gen(2)
+    mean, std = torch.randn(n, generator=g, dtype=torch.float64), 0.5 + torch.rand(n, generator=g, dtype=torch.float64)
+    y = mean + std * torch.randn(n, generator=g, dtype=torch.float64)
+    binomial_std = math.sqrt(level * (1 - level) / n)
+    assert abs(float(u.interval_coverage(mean, std, y, level)) - level) < 4 * binomial_std
+
+
+def test_coverage_uses_the_two_sided_quantile():
+    zero, one = torch.zeros(2), torch.ones(2)
+    assert float(u.interval_coverage(zero, one, torch.tensor([1.95, -1.95]), 0.95)) == 1.0
+    assert float(u.interval_coverage(zero, one, torch.tensor([1.97, -1.97]), 0.95)) == 0.0
+
+
+def test_calibration_curve_is_monotone_and_diagonal_when_calibrated():
+    g = gen(3)
+    y = torch.randn(20000, generator=g, dtype=torch.float64)
+    levels = [0.1, 0.3, 0.5, 0.7, 0.9]
+    zero, one = torch.zeros_like(y), torch.ones_like(y)
+    curve = u.calibration_curve(zero, one, y, levels)
+    assert torch.all(curve[1:] >= curve[:-1])
+    assert torch.allclose(curve, torch.tensor(levels, dtype=curve.dtype), atol=0.015)
+    overconfident = u.calibration_curve(zero, 0.5 * one, y, levels)
+    assert torch.all(overconfident < curve - 0.02)
+
+
+def test_std_scale_finds_the_missing_factor_and_lowers_the_nll():
+    g = gen(4)
+    mean, std = torch.randn(5000, generator=g, dtype=torch.float64), 0.5 + torch.rand(5000, generator=g,
+                                                                                        dtype=torch.float64)
+    y = mean + 3.0 * std * torch.randn(5000, generator=g, dtype=torch.float64)
+    s = u.std_scale(mean, std, y)
+    assert abs(float(s) - 3.0) < 0.1
+    before, after = u.gaussian_nll(mean, std**2, y), u.gaussian_nll(mean, (s * std) ** 2, y)
+    assert after < before
+    for nearby in (0.9 * s, 1.1 * s):  # s is the minimiser
+        assert u.gaussian_nll(mean, (nearby * std) ** 2, y) > after
+
+
+def test_scores_reject_bad_input():
+    with pytest.raises(ValueError, match="same length"):
+        u.gaussian_nll(torch.zeros(3), torch.ones(2), torch.zeros(3))
+    with pytest.raises(ValueError, match="positive"):
+        u.interval_coverage(torch.zeros(2), torch.tensor([1.0, 0.0]), torch.zeros(2))
+    with pytest.raises(ValueError, match="strictly between 0 and 1"):
+        u.interval_coverage(torch.zeros(2), torch.ones(2), torch.zeros(2), level=95)
+
+
+# ----- mixtures, ensembles, dropout -----
+
+def test_mixture_moments_match_samples_from_the_mixture():
+    means, variances = torch.tensor([[-1.0], [2.0], [0.5]], dtype=torch.float64), \
+        torch.tensor([[0.2], [1.0], [3.0]], dtype=torch.float64)
+    g = gen(5)
+    member = torch.randint(3, (200000,), generator=g)
+    samples = means[member, 0] + variances[member, 0].sqrt() * torch.randn(200000, generator=g, dtype=torch.float64)
+    mean, var = u.mixture_moments(means, variances)
+    assert abs(float(mean[0]) - float(samples.mean())) < 0.02
+    assert abs(float(var[0]) - float(samples.var())) < 0.03
+    one_mean, one_var = u.mixture_moments(means[:1], variances[:1])
+    assert torch.equal(one_mean, means[0]) and torch.equal(one_var, variances[0])
+
+
+def test_ensemble_is_more_uncertain_away_from_the_data(one_thread):
+    x, y = u.cubic_data(20, seed=0)
+    models = u.train_ensemble(lambda: u.GaussianMLP(1, (50,)), x, y, members=3, steps=600)
+    _, var_in = u.predict_ensemble(models, torch.linspace(-4, 4, 50)[:, None])
+    _, var_out = u.predict_ensemble(models, torch.linspace(6, 8, 50)[:, None])
+    assert var_out.sqrt().mean() > 1.5 * var_in.sqrt().mean()
+
+
+def test_train_gaussian_lowers_the_nll(one_thread):
+    x, y = u.cubic_data(20, seed=1)
+    torch.manual_seed(0)
+    model = u.GaussianMLP(1, (20,))
+    with torch.no_grad():
+        before = u.gaussian_nll(*model(x), y)
+    u.train_gaussian(model, x, y, steps=300)
+    with torch.no_grad():
+        assert u.gaussian_nll(*model(x), y) < before - 1.0
+
+
+def test_mc_dropout_is_random_in_its_samples_but_reproducible_and_leaves_eval_mode():
+    torch.manual_seed(0)
+    model = u.GaussianMLP(1, (30,), dropout=0.2)
+    x = torch.linspace(-1, 1, 7)[:, None]
+    state = torch.get_rng_state()
+    a, b = u.predict_mc_dropout(model, x, samples=20, seed=3), u.predict_mc_dropout(model, x, samples=20, seed=3)
+    assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
+    assert torch.equal(torch.get_rng_state(), state) and not model.training
+    torch.manual_seed(3)  # the same draws by hand: 20 passes with dropout on, combined as a mixture
+    model.train()
+    with torch.no_grad():
+        outs = [model(x) for _ in range(20)]
+    model.eval()
+    means = torch.stack([o[0] for o in outs])
+    assert means.std(0).min() > 0  # the passes differ: dropout was on
+    by_hand = u.mixture_moments(means, torch.stack([o[1] for o in outs]))
+    assert torch.allclose(a[0], by_hand[0]) and torch.allclose(a[1], by_hand[1])
+    assert not torch.allclose(a[0], u.predict_mc_dropout(model, x, samples=20, seed=4)[0])
+    with pytest.raises(ValueError, match="dropout"):
+        u.predict_mc_dropout(u.GaussianMLP(1, (4,)), x)
+
+
+def test_gaussian_mlp_shapes_and_errors():
+    mean, var = u.GaussianMLP(2, (5, 5))(torch.randn(4, 2))
+    assert mean.shape == var.shape == (4,) and torch.all(var > 0)
+    with pytest.raises(ValueError, match=r"points \(N, 2\)"):
+        u.GaussianMLP(2, (5,))(torch.randn(4, 3))
+    with pytest.raises(ValueError, match="dropout"):
+        u.GaussianMLP(1, (5,), dropout=1.0)
+
+
+# ----- the last-layer Laplace approximation -----
+
+def _linear_laplace(x, y, delta, sigma):
+    head = nn.Linear(1, 1).double()
+    design = torch.cat([x, torch.ones_like(x)], 1)
+    with torch.no_grad():  # the MAP of Bayesian linear regression, so the Laplace posterior is exact
+        a = design.T @ design / sigma**2 + delta * torch.eye(2, dtype=torch.float64)
+        theta = torch.linalg.solve(a, design.T @ y / sigma**2)
+        head.weight[0, 0], head.bias[0] = theta[0], theta[1]
+    return u.LastLayerLaplace(lambda t: t, head, x, y, delta, sigma), design, a
+
+
+def test_laplace_on_a_linear_model_is_bayesian_linear_regression():
+    g = gen(6)
+    x = torch.randn(30, 1, generator=g, dtype=torch.float64)
+    y = 2 * x[:, 0] - 1 + 0.5 * torch.randn(30, generator=g, dtype=torch.float64)
+    la, design, a = _linear_laplace(x, y, delta=0.7, sigma=0.5)
+    x_new = torch.tensor([[-3.0], [0.0], [5.0]], dtype=torch.float64)
+    phi = torch.cat([x_new, torch.ones_like(x_new)], 1)
+    mean, var = la.predict(x_new)
+    assert torch.allclose(mean, phi @ torch.linalg.solve(a, design.T @ y / 0.25), rtol=1e-10)
+    assert torch.allclose(var, (phi @ torch.linalg.inv(a) * phi).sum(1) + 0.25, rtol=1e-10)
+    # the evidence of a linear-Gaussian model is exactly N(y | 0, Φ Φᵀ/δ + σ² I)
+    cov = design @ design.T / 0.7 + 0.25 * torch.eye(30, dtype=torch.float64)
+    exact = torch.distributions.MultivariateNormal(torch.zeros(30, dtype=torch.float64), cov).log_prob(y)
+    assert torch.allclose(la.log_marginal_likelihood(), exact, rtol=1e-10)
+
+
+def test_laplace_hyperparameters_maximise_the_evidence():
+    x, y = u.cubic_data(40, seed=7)
+    torch.manual_seed(0)
+    features = nn.Sequential(nn.Linear(1, 20), nn.ReLU())
+    head = nn.Linear(20, 1)
+    la = u.LastLayerLaplace(features, head, x, y).fit_hyperparameters(steps=1500)
+    best = float(la.log_marginal_likelihood())
+    for factor in (0.5, 2.0):
+        assert float(la.log_marginal_likelihood(la.prior_precision * factor, la.sigma_noise)) < best
+        assert float(la.log_marginal_likelihood(la.prior_precision, la.sigma_noise * factor)) < best
+
+
+def test_laplace_variance_grows_away_from_the_data_and_never_below_the_noise():
+    g = gen(8)
+    x = torch.rand(30, 1, generator=g, dtype=torch.float64)
+    y = x[:, 0] + 0.1 * torch.randn(30, generator=g, dtype=torch.float64)
+    la, _, _ = _linear_laplace(x, y, delta=1.0, sigma=0.1)
+    _, var = la.predict(torch.tensor([[0.5], [3.0], [10.0]], dtype=torch.float64))
+    assert var[0] < var[1] < var[2] and torch.all(var > 0.1**2)
+
+
+def test_laplace_rejects_a_head_with_several_outputs():
+    with pytest.raises(ValueError, match="one output"):
+        u.LastLayerLaplace(lambda t: t, nn.Linear(1, 2), torch.zeros(3, 1), torch.zeros(3))
+
+
+def test_laplace_agrees_with_laplace_torch():
+    laplace = pytest.importorskip("laplace")
+    x, y = u.cubic_data(20, seed=9)
+    torch.manual_seed(0)
+    net = nn.Sequential(nn.Linear(1, 20), nn.ReLU(), nn.Linear(20, 1))
+    ours = u.LastLayerLaplace(net[:-1], net[-1], x, y, prior_precision=0.3, sigma_noise=2.0)
+    theirs = laplace.Laplace(net, "regression", subset_of_weights="last_layer", hessian_structure="full",
+                             prior_precision=0.3, sigma_noise=2.0)
+    theirs.fit(torch.utils.data.DataLoader(torch.utils.data.TensorDataset(x, y[:, None]), batch_size=20))
+    x_new = torch.linspace(-6, 6, 25)[:, None]
+    f_mean, f_var = theirs(x_new, pred_type="glm")
+    mean, var = ours.predict(x_new)
+    assert torch.allclose(mean.float(), f_mean[:, 0], rtol=1e-4, atol=1e-4)
+    assert torch.allclose(var.float(), f_var[:, 0, 0] + 4.0, rtol=1e-4)
+    assert abs(float(ours.log_marginal_likelihood()) - float(theirs.log_marginal_likelihood())) < 1e-3
+
+
+def test_cubic_data_is_seeded_and_in_range():
+    x, y = u.cubic_data(100, seed=3)
+    x2, _ = u.cubic_data(100, seed=3)
+    assert torch.equal(x, x2) and x.shape == (100, 1) and y.shape == (100,)
+    assert float(x.min()) >= -4 and float(x.max()) <= 4
+    assert 2.0 < float((y - x[:, 0] ** 3).std()) < 4.0
+    with pytest.raises(ValueError, match="low < high"):
+        u.cubic_data(5, low=1.0, high=0.0)
+
+
+# ----- the exercises: the references pass, plausible mistakes fail -----
+
+@pytest.mark.parametrize("short", sorted(EXERCISES))
+def test_reference_passes(short):
+    assert verify(f"uncertainty.{short}", EXERCISES[short].reference).passed
+
+
+def _nll_without_constant(mean, var, y):
+    return 0.5 * (torch.log(var) + (y - mean) ** 2 / var).mean()
+
+
+def _nll_summed(mean, var, y):
+    return 0.5 * (torch.log(2 * math.pi * var) + (y - mean) ** 2 / var).sum()
+
+
+def _nll_of_std(mean, std, y):
+    return 0.5 * (torch.log(2 * math.pi * std**2) + (y - mean) ** 2 / std**2).mean()
+
+
+def _nll_as_a_number(mean, var, y):
+    return float(u.gaussian_nll(mean.detach(), var.detach(), y))
+
+
+def _coverage_always_196(mean, std, y, level):
+    return ((y - mean).abs() <= 1.96 * std).double().mean()
+
+
+def _coverage_one_sided_quantile(mean, std, y, level):
+    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(level, dtype=torch.float64))
+    return ((y - mean).abs() <= z * std).double().mean()
+
+
+def _coverage_with_variance(mean, std, y, level):
+    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.5 + level / 2, dtype=torch.float64))
+    return ((y - mean).abs() <= z * std**2).double().mean()
+
+
+def _mixture_average_variance(means, variances):
+    return means.mean(0), variances.mean(0)
+
+
+def _mixture_unbiased(means, variances):
+    return means.mean(0), variances.mean(0) + means.var(0)
+
+
+def _mixture_detached(means, variances):
+    mean, var = u.mixture_moments(means.detach(), variances.detach())
+    return mean, var
+
+
+def _scale_mean_abs(mean, std, y):
+    return ((y - mean) / std).abs().mean()
+
+
+def _scale_no_root(mean, std, y):
+    return (((y - mean) / std) ** 2).mean()
+
+
+def _scale_ratio_of_averages(mean, std, y):
+    return ((y - mean) ** 2).mean().sqrt() / std.mean()
+
+
+@pytest.mark.parametrize("short, wrong", [
+    ("gaussian_nll", _nll_without_constant), ("gaussian_nll", _nll_summed), ("gaussian_nll", _nll_of_std),
+    ("gaussian_nll", _nll_as_a_number),
+    ("interval_coverage", _coverage_always_196), ("interval_coverage", _coverage_one_sided_quantile),
+    ("interval_coverage", _coverage_with_variance),
+    ("mixture_moments", _mixture_average_variance), ("mixture_moments", _mixture_unbiased),
+    ("mixture_moments", _mixture_detached),
+    ("std_scale", _scale_mean_abs), ("std_scale", _scale_no_root), ("std_scale", _scale_ratio_of_averages),
+], ids=lambda v: getattr(v, "__name__", v))
+def test_plausible_mistakes_fail(short, wrong):
+    assert verify(f"uncertainty.{short}", wrong).status == "fail"
