@@ -80,15 +80,17 @@ EXERCISES = {
             name="gcnn.lifting_bank",
             reference=lambda w: gcnn.lifting_filter_bank(w, "p4"),
             cases=_lifting_cases,
-            hint="stack torch.rot90(weight, k, dims=(-2, -1)) for k = 0, 1, 2, 3 along a new dim=1.",
+            hint="copy k of the bank is the filter rotated by k·90° counter-clockwise (k = 0 first), "
+                 "and the copies sit on a new axis right after C_out; rotate only the last two axes.",
             rtol=0, atol=0,
         ),
         Exercise(
             name="gcnn.act_on_group_maps",
             reference=lambda k, f: gcnn.act_on_group_maps(k, f, "p4"),
             cases=_action_cases,
-            hint="(r^k·F)(h) = rot_k F(h − k): roll the group axis (dim −3) by +k, then rotate the last two "
-                 "dims by k·90°; raise ValueError when dim −3 is not 4.",
+            hint="(r^k·F)(h) = r^k·F(h − k): the planes move along the group axis (dim −3) as well as "
+                 "rotating; check the direction of the move on one plane. Group maps have 4 planes; "
+                 "anything else is a ValueError.",
             rtol=0, atol=0,
             run=_value_error_or_answer,
         ),
@@ -96,8 +98,8 @@ EXERCISES = {
             name="gcnn.c4_invariance_error",
             reference=_c4_invariance_reference,
             cases=_invariance_cases,
-            hint="with torch.no_grad(): compute y = model(x), then for k in 0..3 the norm of "
-                 "model(rot90(x, k)) − y over the whole batch, divided by the norm of y; return the largest.",
+            hint="the error is relative (divide by the size of the unrotated output), measured over the "
+                 "whole batch at once, and the worst of the four rotations; return a float.",
             rtol=1e-3, atol=1e-6,
             run=_call_without_grad,
         ),
