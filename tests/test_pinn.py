@@ -6,7 +6,7 @@ import pytest
 import torch
 from torch import nn
 
-from course_lib import pinn
+from course_lib import burgers, pinn
 
 METHODS = ["autograd", "func"]
 
@@ -201,3 +201,69 @@ def test_exercises_pass_with_the_reference_and_catch_the_recipes_mistakes():
     assert verify("pinn.square_boundary", one_side_twice).status == "fail"
     first_only = lambda u_fn, x: pinn.derivatives(u_fn, x, second=(0,)).second[:, 0]  # noqa: E731
     assert verify("pinn.laplacian", first_only).status == "fail"
+
+
+def _second_without_graph(u_fn, x):
+    """∇u (with its graph) and the pure second derivatives computed WITHOUT create_graph."""
+    x = x.detach().requires_grad_(True)
+    u = u_fn(x)
+    g = torch.autograd.grad(u.sum(), x, create_graph=True)[0]
+    second = [torch.autograd.grad(g[:, i].sum(), x, retain_graph=True, allow_unused=True,
+                                  materialize_grads=True)[0][:, i] for i in range(x.shape[1])]
+    return u, g, torch.stack(second, 1)
+
+
+def test_derivative_checks_reject_answers_a_network_cannot_be_trained_through():
+    from course_lib.checks import verify
+
+    def laplacian_no_graph(u_fn, x):
+        return _second_without_graph(u_fn, x)[2].sum(1)
+
+    def residual_no_graph(u_fn, xt, nu):
+        u, g, second = _second_without_graph(u_fn, xt)
+        return g[:, 1] + u * g[:, 0] - nu * second[:, 0]
+
+    def laplacian_detached(u_fn, x):
+        return pinn.laplacian(u_fn, x).detach()
+
+    # the values are right: only differentiability tells these apart from the reference
+    torch.manual_seed(0)
+    net, x = pinn.MLP(2, 8, 2).double(), torch.rand(5, 2, dtype=torch.float64)
+    assert torch.allclose(laplacian_no_graph(net, x), pinn.laplacian(net, x))
+    assert torch.allclose(residual_no_graph(net, x, 0.1), burgers.residual(net, x, 0.1))
+    for name, bad in [("laplacian", laplacian_no_graph), ("laplacian", laplacian_detached),
+                      ("burgers_residual", residual_no_graph)]:
+        assert verify(f"pinn.{name}", bad).status == "fail", (name, bad.__name__)
+
+
+def _ignores_generator(n, generator):
+    return pinn.box_boundary(n, *pinn.UNIT_SQUARE)  # the global random state, not `generator`
+
+
+def _snapped_to_nearest_side(n, generator):
+    x = torch.rand(n, 2, generator=generator)
+    side = torch.stack([x[:, 0], 1 - x[:, 0], x[:, 1], 1 - x[:, 1]], 1).argmin(1)
+    x[side == 0, 0], x[side == 1, 0], x[side == 2, 1], x[side == 3, 1] = 0.0, 1.0, 0.0, 1.0
+    return x
+
+
+def _fixed_seed(n, generator):
+    return pinn.box_boundary(n, *pinn.UNIT_SQUARE, generator=torch.Generator().manual_seed(0))
+
+
+def test_boundary_check_rejects_samplers_that_are_not_reproducible_or_not_uniform():
+    from course_lib.checks import verify
+
+    # the snapped sampler's points lie on the boundary, a quarter per side, but few near corners
+    x = _snapped_to_nearest_side(4000, torch.Generator().manual_seed(0))
+    along = torch.cat([x[x[:, 0] == 0, 1], x[x[:, 0] == 1, 1], x[x[:, 1] == 0, 0], x[x[:, 1] == 1, 0]])
+    near_corner = float(((along < 0.1) | (along > 0.9)).double().mean())
+    assert near_corner < 0.08
+    uniform = pinn.box_boundary(4000, *pinn.UNIT_SQUARE, generator=torch.Generator().manual_seed(0))
+    u_along = torch.where((uniform[:, 0] == 0) | (uniform[:, 0] == 1), uniform[:, 1], uniform[:, 0])
+    assert abs(float(((u_along < 0.1) | (u_along > 0.9)).double().mean()) - 0.2) < 0.03
+    for bad, fragment in [(_ignores_generator, "same seed"), (_fixed_seed, "another seed"),
+                          (_snapped_to_nearest_side, "uniform along it")]:
+        verdict = verify("pinn.square_boundary", bad)
+        assert verdict.status == "fail", bad.__name__
+        assert fragment in verdict.message, (bad.__name__, verdict.message)

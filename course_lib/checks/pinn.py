@@ -7,7 +7,7 @@ import math
 import torch
 
 from course_lib import burgers, pinn
-from course_lib.checks import Case, Exercise
+from course_lib.checks import Case, Exercise, parameter_gradient
 
 
 def _points(n: int, d: int, seed: int, low: float = -1.0, high: float = 1.0) -> torch.Tensor:
@@ -32,30 +32,66 @@ def _laplacian_cases() -> list[Case]:
     ]
 
 
-def _boundary_facts(fn, case: Case) -> list[float]:
-    """Facts any correct sampler of the unit square's boundary shows (n = 4000): shape, the largest
-    distance to the boundary, whether every point is in the square, and whether each of the four
-    sides, and each half of every side, gets its share of the points (within 5 %)."""
-    n, seed = case.args
+SIDES = ("left", "right", "bottom", "top")
+
+
+def _sample(fn, n: int, seed: int) -> torch.Tensor:
     x = fn(n, torch.Generator().manual_seed(seed))
     if not isinstance(x, torch.Tensor) or x.shape != (n, 2):
         shape = tuple(x.shape) if isinstance(x, torch.Tensor) else type(x).__name__
         raise ValueError(f"expected a tensor of shape ({n}, 2), got {shape}")
-    x = x.double()
-    distance = torch.stack([x[:, 0], 1 - x[:, 0], x[:, 1], 1 - x[:, 1]], 1).abs().min(1).values
-    inside = float(((x >= 0) & (x <= 1)).all())
-    sides = [x[:, 0] == 0, x[:, 0] == 1, x[:, 1] == 0, x[:, 1] == 1]
-    fair = [float(abs(float(s.double().mean()) - 0.25) < 0.05) for s in sides]
-    along = [x[s][:, 1 if i < 2 else 0] for i, s in enumerate(sides)]
-    spread = [float(len(a) > 0 and abs(float((a < 0.5).double().mean()) - 0.5) < 0.1) for a in along]
-    return [float(distance.max()), inside, *fair, *spread]
+    return x.detach().double()
+
+
+def _along_sides(x: torch.Tensor) -> list[torch.Tensor]:
+    """The position along each side (left, right, bottom, top) of the points that lie on it."""
+    on = [x[:, 0] == 0, x[:, 0] == 1, x[:, 1] == 0, x[:, 1] == 1]
+    return [x[s][:, 1 if i < 2 else 0] for i, s in enumerate(on)]
+
+
+def _boundary_facts(fn, case: Case) -> list[float]:
+    """Facts any correct sampler of the unit square's boundary shows; which ones, the case says.
+
+    Points uniform on the boundary put a quarter of the points on each side, a fifth of each
+    side's points in each fifth of it, and a fifth of all points within 0.1 of a corner (a sampler
+    that snaps interior points to the nearest side puts about 5 % there). The tolerances are four
+    to six standard deviations of a correct sampler's fluctuations at these n.
+    """
+    fact, n, seed = case.args
+    x = _sample(fn, n, seed)
+    if fact == "on the boundary":
+        distance = torch.stack([x[:, 0], 1 - x[:, 0], x[:, 1], 1 - x[:, 1]], 1).abs().min(1).values
+        return [float(distance.max()), float(((x >= 0) & (x <= 1)).all())]
+    if fact == "reproducible":
+        again, other = _sample(fn, n, seed), _sample(fn, n, seed + 1)
+        return [float(torch.equal(x, again)), float(not torch.equal(x, other))]
+    along = _along_sides(x)
+    if fact == "sides":
+        return [float(abs(len(a) / n - 0.25) < 0.05) for a in along]
+    if fact == "along":
+        fifths = [torch.histc(a, bins=5, min=0, max=1) / max(len(a), 1) for a in along]
+        return [float(len(a) > 0 and bool(((f - 0.2).abs() < 0.06).all())) for a, f in zip(along, fifths)]
+    if fact == "corners":
+        near = sum(int(((a < 0.1) | (a > 0.9)).sum()) for a in along)
+        return [float(abs(near / n - 0.2) < 0.04)]
+    raise ValueError(f"unknown fact {fact!r}")
 
 
 def _boundary_cases() -> list[Case]:
-    facts = ("the answer lists [largest distance to the boundary, 1 if all points are in the square, "
-             "1 per side (left, right, bottom, top) that gets about a quarter of the points, "
-             "1 per side whose two halves get about half each]")
-    return [Case(f"n = 4000 points, generator seeded with {s} ({facts})", (4000, s)) for s in (0, 1)]
+    n = 4000
+    return [
+        Case(f"n = {n}, generator seeded with 0: the answer lists [largest distance of a point to the "
+             "boundary, 1 if every point lies in the square]", ("on the boundary", n, 0)),
+        Case("n = 1000, drawn twice with a generator seeded with 5 and once with seed 6: the answer "
+             "lists [1 if the same seed gives the same points, 1 if another seed gives other points]",
+             ("reproducible", 1000, 5)),
+        Case(f"n = {n}, seed 1: the answer lists 1 per side ({', '.join(SIDES)}) that holds a "
+             "quarter of the points (± 0.05)", ("sides", n, 1)),
+        Case(f"n = {n}, seed 2: the answer lists 1 per side ({', '.join(SIDES)}) whose points are "
+             "uniform along it (each fifth of the side holds a fifth of them, ± 0.06)", ("along", n, 2)),
+        Case(f"n = {n}, seed 3: the answer is 1 if the points within 0.1 of a corner are a fifth of "
+             "all points (± 0.04), as for points uniform on the boundary", ("corners", n, 3)),
+    ]
 
 
 def _loss_reference(u_fn, x_interior, x_boundary, source, boundary_weight):
@@ -105,6 +141,8 @@ def _residual_cases() -> list[Case]:
         Case("u = sin(πx) e^{−t}, ν = 0.01/π",
              (lambda p: torch.sin(math.pi * p[:, 0]) * torch.exp(-p[:, 1]), xt, burgers.NU)),
         Case("u = a small tanh network, ν = 0.05", (_small_net(3), xt, 0.05)),
+        Case("u = the odd hard ansatz around a small tanh network, ν = 0.01/π",
+             (burgers.hard_ansatz(_small_net(4), odd=True), xt, burgers.NU)),
     ]
 
 
@@ -115,9 +153,11 @@ EXERCISES = {
             name="pinn.laplacian",
             reference=pinn.laplacian,
             cases=_laplacian_cases,
-            hint="make x require grad, u = u_fn(x); g = torch.autograd.grad(u.sum(), x, create_graph=True)[0] "
-                 "is ∇u (N, d); then add up, for each i, torch.autograd.grad(g[:, i].sum(), x, "
-                 "create_graph=True)[0][:, i].",
+            run=parameter_gradient(),
+            hint="the gradient of u.sum() with respect to x holds ∇u at every point at once; "
+                 "differentiate each of its columns again for the diagonal of the Hessian. Every "
+                 "derivative on the way must keep its graph (create_graph=True): the check "
+                 "backpropagates through your answer to the network's weights, as training does.",
             rtol=1e-8, atol=1e-10,
         ),
         Exercise(
@@ -125,33 +165,38 @@ EXERCISES = {
             reference=lambda n, generator: pinn.box_boundary(n, *pinn.UNIT_SQUARE, generator=generator),
             cases=_boundary_cases,
             run=_boundary_facts,
-            hint="draw a side for each point (torch.randint(4, ...)) and a position t = torch.rand along it; "
-                 "a point on the left side is (0, t), on the right (1, t), bottom (t, 0), top (t, 1). "
-                 "torch.rand(n, 2) gives points *inside* the square.",
+            hint="choose a side for each point, then a uniform position along that side, and pass "
+                 "`generator` to every random draw. torch.rand(n, 2) gives points inside the square, "
+                 "and moving such points onto their nearest side leaves the corners nearly empty.",
             rtol=0, atol=1e-12,
         ),
         Exercise(
             name="pinn.poisson_loss",
             reference=_loss_reference,
             cases=_loss_cases,
-            hint="mean((−Δu − f)²) over x_interior plus boundary_weight · mean(u²) over x_boundary "
-                 "(u = 0 on the boundary); use your laplacian.",
+            run=parameter_gradient(),
+            hint="the two terms of the formula above, each a mean over its own points (u = 0 on the "
+                 "boundary); build it from a Laplacian that keeps its graph, so that the loss can be "
+                 "backpropagated to the network's weights.",
             rtol=1e-8, atol=1e-10,
         ),
         Exercise(
             name="pinn.burgers_ansatz",
             reference=_ansatz_reference,
             cases=_ansatz_cases,
-            run=_ansatz_run,
-            hint="u(x, t) = −sin(πx) + t (1 − x²) N(x, t), with x = xt[:, 0], t = xt[:, 1].",
+            run=parameter_gradient(_ansatz_run),
+            hint="x and t are the columns of xt; whatever N returns, your u must equal −sin(πx) at "
+                 "t = 0 and 0 at x = ±1 (try N = 1 by hand).",
             rtol=1e-10, atol=1e-12,
         ),
         Exercise(
             name="pinn.burgers_residual",
             reference=burgers.residual,
             cases=_residual_cases,
-            hint="u_t + u u_x − ν u_xx: one torch.autograd.grad of u.sum() gives (u_x, u_t) as columns; "
-                 "a second one, of u_x.sum(), gives u_xx in its column 0. Keep create_graph=True.",
+            run=parameter_gradient(),
+            hint="one gradient of u gives both first derivatives, as columns; u_xx is a derivative "
+                 "of u_x. Each derivative must keep its graph (create_graph=True): the check "
+                 "backpropagates through your residual to the network's weights, as training does.",
             rtol=1e-8, atol=1e-10,
         ),
     ]
