@@ -1,7 +1,13 @@
-"""One training loop for the course's classifiers and regressors, with a progress bar and a history."""
+"""One training loop for the course's classifiers and regressors, with a progress bar and a history.
+
+Given a validation split, `fit` also stops early: it scores the model on the validation data every
+`eval_every` steps, keeps the best weights, and stops after `patience` scores without improvement
+(chapter "Why symmetry matters in machine learning": every model trained to convergence).
+"""
 
 from __future__ import annotations
 
+import copy
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -15,11 +21,32 @@ from course_lib.device import device as default_device
 
 @dataclass
 class History:
-    """What a training run returns: the loss per step, wall time and any final metrics."""
+    """What a training run returns: the loss per step, wall time and any final metrics.
+
+    With a validation split: `val_steps` and `val_score` (higher is better) at each evaluation, and
+    `best_step`, the step whose weights the model was left with (else the last step).
+    """
 
     loss: list[float] = field(default_factory=list)
     seconds: float = 0.0
     metrics: dict[str, float] = field(default_factory=dict)
+    val_steps: list[int] = field(default_factory=list)
+    val_score: list[float] = field(default_factory=list)
+    best_step: int = 0
+
+
+Score = Callable[[nn.Module, Tensor, Tensor], float]  # (model, x, y) -> a number, higher is better
+
+
+def negative_loss(loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Score:
+    """The score -loss_fn(model(x), y) (the default validation score of `fit`)."""
+
+    @torch.no_grad()
+    def score(model: nn.Module, x: Tensor, y: Tensor) -> float:
+        dev = next(model.parameters()).device
+        return -float(loss_fn(model(x.to(dev)), y.to(dev)))
+
+    return score
 
 
 def fit(
@@ -34,23 +61,40 @@ def fit(
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
     progress: bool = False,
     device: torch.device | None = None,
+    validation: tuple[Tensor, Tensor] | None = None,
+    eval_every: int = 50,
+    patience: int = 5,
+    score: Score | None = None,
 ) -> History:
     """Train `model` with Adam on minibatches of (x (N, ...), y (N, ...)) for `steps` steps.
 
     `augment(batch, generator)` may transform each input batch (data augmentation). The model is
     left on `device` (CUDA when present) and in eval mode.
+
+    Early stopping: with `validation = (x_val, y_val)`, `steps` is the most steps; every `eval_every`
+    steps the model is scored by `score(model, x_val, y_val)` (default: minus the validation loss),
+    training stops after `patience` scores in a row that do not beat the best, and the model is left
+    with the best-scoring weights. Without it, the run is the same as before early stopping existed.
     """
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must hold the same nonzero number of examples, got {len(x)} and {len(y)}")
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
+    if validation is not None and (len(validation) != 2 or len(validation[0]) != len(validation[1])
+                                   or len(validation[0]) == 0):
+        raise ValueError("validation must be a pair (x_val, y_val) of the same nonzero length, got "
+                         f"{[tuple(v.shape) for v in validation]}")
+    if eval_every < 1 or patience < 1:
+        raise ValueError(f"eval_every and patience must be >= 1, got {eval_every} and {patience}")
     dev = device or default_device()
     gen = torch.Generator().manual_seed(seed)
+    score = score or negative_loss(loss_fn)
     model.to(dev).train()
     opt = torch.optim.Adam(model.parameters(), lr=lr)
     history = History()
+    best_state, since_best = None, 0
     start = time.perf_counter()
-    for _ in tqdm(range(steps), disable=not progress, desc="training"):
+    for step in tqdm(range(1, steps + 1), disable=not progress, desc="training"):
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
         xb = x[idx] if augment is None else augment(x[idx], gen)
         loss = loss_fn(model(xb.to(dev)), y[idx].to(dev))
@@ -58,6 +102,23 @@ def fit(
         loss.backward()
         opt.step()
         history.loss.append(loss.item())
+        history.best_step = step
+        if validation is None or step % eval_every:
+            continue
+        model.eval()
+        value = float(score(model, *validation))
+        model.train()
+        history.val_steps.append(step)
+        history.val_score.append(value)
+        if best_state is None or value > max(history.val_score[:-1]):
+            best_state, best_step, since_best = copy.deepcopy(model.state_dict()), step, 0
+        else:
+            since_best += 1
+            if since_best >= patience:
+                break
+    if best_state is not None:
+        model.load_state_dict(best_state)
+        history.best_step = best_step
     history.seconds = time.perf_counter() - start
     model.eval()
     return history
@@ -80,6 +141,8 @@ class LearningCurve:
     seeds: list[int]
     accuracy: dict[str, Tensor]
     seconds: float = 0.0
+    best_step: Tensor | None = None  # (len(sizes), len(seeds)): the step each model was left at
+    steps_run: Tensor | None = None  # (len(sizes), len(seeds)): the steps each run took
 
     def mean_std(self, test: str) -> tuple[Tensor, Tensor]:
         """Mean and standard deviation over seeds, each (len(sizes),)."""
@@ -103,13 +166,16 @@ def learning_curve(
     if not sizes or not seeds or max(sizes) > len(x) or min(sizes) < 1:
         raise ValueError(f"sizes must be in 1..{len(x)} and seeds non-empty, got sizes={sizes}, seeds={seeds}")
     acc = {name: torch.zeros(len(sizes), len(seeds)) for name in tests}
+    best_step = torch.zeros(len(sizes), len(seeds), dtype=torch.long)
+    steps_run = torch.zeros_like(best_step)
     start = time.perf_counter()
     for j, seed in enumerate(seeds):
         order = torch.randperm(len(x), generator=torch.Generator().manual_seed(seed))
         for i, n in enumerate(sizes):
             torch.manual_seed(seed)
             model = make_model()
-            fit(model, x[order[:n]], y[order[:n]], seed=seed, **fit_kwargs)
+            history = fit(model, x[order[:n]], y[order[:n]], seed=seed, **fit_kwargs)
+            best_step[i, j], steps_run[i, j] = history.best_step, len(history.loss)
             for name, (xt, yt) in tests.items():
                 acc[name][i, j] = accuracy(model, xt, yt)
-    return LearningCurve(list(sizes), list(seeds), acc, time.perf_counter() - start)
+    return LearningCurve(list(sizes), list(seeds), acc, time.perf_counter() - start, best_step, steps_run)

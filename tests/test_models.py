@@ -88,3 +88,72 @@ def test_learning_curve_is_seeded_and_shaped():
     assert mean.shape == std.shape == (2,)
     with pytest.raises(ValueError, match="sizes"):
         learning_curve(make, x, y, tests, [41], [0])
+
+
+def _data(n=40):
+    gen = torch.Generator().manual_seed(0)
+    return torch.randn(n, 1, 5, 5, generator=gen), torch.randint(0, 3, (n,), generator=gen)
+
+
+def test_fit_without_validation_runs_every_step_as_before():
+    from course_lib.train import fit
+
+    x, y = _data()
+    torch.manual_seed(0)
+    history = fit(ConvNet(1, (2,), 3), x, y, steps=7, batch_size=8)
+    assert len(history.loss) == history.best_step == 7 and history.val_score == []
+
+
+def test_early_stopping_stops_after_patience_and_keeps_the_best_weights():
+    from course_lib.train import fit
+
+    x, y = _data()
+    scores = iter([1.0, 3.0, 2.0, 3.0, 2.5, 9.0])  # best at the 2nd evaluation; 3.0 again is no gain
+    states = []
+
+    def score(model, xv, yv):
+        states.append({k: v.clone() for k, v in model.state_dict().items()})
+        return next(scores)
+
+    torch.manual_seed(0)
+    model = ConvNet(1, (2,), 3)
+    history = fit(model, x, y, steps=100, batch_size=8, validation=(x[:10], y[:10]), eval_every=2,
+                  patience=3, score=score)
+    assert history.val_steps == [2, 4, 6, 8, 10] and history.best_step == 4
+    assert len(history.loss) == 10  # stopped after 3 evaluations without a new best
+    assert all(torch.equal(v, states[1][k]) for k, v in model.state_dict().items())
+    assert not torch.equal(states[1]["head.weight"], states[-1]["head.weight"])
+
+
+def test_early_stopping_default_score_is_minus_the_validation_loss():
+    from course_lib.train import fit
+
+    x, y = _data()
+    torch.manual_seed(0)
+    model = ConvNet(1, (2,), 3)
+    history = fit(model, x, y, steps=20, batch_size=8, validation=(x, y), eval_every=5, patience=10)
+    with torch.no_grad():
+        best = -float(torch.nn.functional.cross_entropy(model(x), y))
+    assert history.val_steps == [5, 10, 15, 20]
+    assert best == pytest.approx(max(history.val_score), rel=1e-6)
+
+
+def test_fit_rejects_bad_validation_and_patience():
+    from course_lib.train import fit
+
+    x, y = _data()
+    with pytest.raises(ValueError, match="validation"):
+        fit(ConvNet(1, (2,), 3), x, y, steps=2, validation=(x[:5], y[:4]))
+    with pytest.raises(ValueError, match="patience"):
+        fit(ConvNet(1, (2,), 3), x, y, steps=2, validation=(x, y), patience=0)
+
+
+def test_learning_curve_records_the_steps_kept_and_run():
+    from course_lib.train import accuracy, learning_curve
+
+    x, y = _data()
+    lc = learning_curve(lambda: ConvNet(1, (2,), 3), x, y, {"a": (x, y)}, [10, 40], [0, 1], steps=30,
+                        batch_size=8, validation=(x, y), eval_every=5, patience=2, score=accuracy)
+    assert lc.best_step.shape == lc.steps_run.shape == (2, 2)
+    assert (lc.best_step <= lc.steps_run).all() and (lc.steps_run <= 30).all()
+    assert (lc.best_step % 5 == 0).all()
