@@ -133,6 +133,19 @@ def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512) -> f
     return correct / len(x)
 
 
+def intersection_over_union(predicted: Tensor, target: Tensor) -> float:
+    """|P ∩ T| / |P ∪ T| of two boolean masks of the same shape (e.g. (N, H, W): the pixels
+    predicted and known to be of one class), over the whole batch (chapter "Invariance and
+    equivariance"). Unlike pixel accuracy it ignores the pixels both call background, so an
+    all-background prediction scores 0. 1.0 when both masks are empty.
+    """
+    if predicted.shape != target.shape or predicted.dtype != torch.bool or target.dtype != torch.bool:
+        raise ValueError("expected two boolean masks of the same shape, got "
+                         f"{predicted.dtype} {tuple(predicted.shape)} and {target.dtype} {tuple(target.shape)}")
+    union = int((predicted | target).sum())
+    return int((predicted & target).sum()) / union if union else 1.0
+
+
 @dataclass
 class LearningCurve:
     """Test accuracy against training-set size: accuracy[test_name] is (len(sizes), len(seeds))."""

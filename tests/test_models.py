@@ -157,3 +157,19 @@ def test_learning_curve_records_the_steps_kept_and_run():
     assert lc.best_step.shape == lc.steps_run.shape == (2, 2)
     assert (lc.best_step <= lc.steps_run).all() and (lc.steps_run <= 30).all()
     assert (lc.best_step % 5 == 0).all()
+
+
+def test_intersection_over_union_sees_only_the_class():
+    from course_lib.train import intersection_over_union as iou
+
+    target = torch.zeros(2, 4, 4, dtype=torch.bool)
+    target[0, 1, 1:3] = True  # 2 ink pixels out of 32: an all-background guess is 94% "accurate"
+    assert iou(torch.zeros_like(target), target) == 0.0
+    assert iou(target.clone(), target) == 1.0
+    half = target.clone()
+    half[0, 1, 1] = False
+    half[1, 0, 0] = True
+    assert iou(half, target) == pytest.approx(1 / 3)  # 1 shared pixel, 3 in the union
+    assert iou(torch.zeros_like(target), torch.zeros_like(target)) == 1.0
+    with pytest.raises(ValueError, match="boolean masks"):
+        iou(target.long(), target)
