@@ -100,3 +100,44 @@ def test_tolerance_is_respected():
     assert checks.mismatch(expected, expected + 1e-9, rtol=0, atol=1e-8) is None
     assert checks.mismatch(expected, expected + 1e-6, rtol=0, atol=1e-8) is not None
     assert checks.mismatch(np.array([1, 2]), np.array([1, 3]), 0, 0) == "expected [1 2], got [1 3]"
+
+
+def _mlp_count_without_biases(widths):
+    return sum(a * b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _cnn_count_forgetting_the_head(in_channels, channels, kernel_size, n_classes):
+    widths = [in_channels, *channels]
+    return sum(a * b * kernel_size**2 + b for a, b in zip(widths[:-1], widths[1:]))
+
+
+def _one_shift_for_the_batch(x, generator, max_shift):
+    dy, dx = torch.randint(-max_shift, max_shift + 1, (2,), generator=generator).tolist()
+    return torch.roll(x, (dy, dx), dims=(-2, -1))
+
+
+def _shifts_missing_the_top_end(x, generator, max_shift):
+    s = torch.randint(-max_shift, max(max_shift, -max_shift + 1), (len(x), 2), generator=generator)
+    return torch.stack([torch.roll(i, tuple(t.tolist()), dims=(-2, -1)) for i, t in zip(x, s)])
+
+
+def _shift_errors_along_the_width_only(layer, x):
+    from course_lib.equivariance import equivariance_error, shift_action
+
+    return equivariance_error(layer, shift_action, shift_action, x, [(0, s) for s in range(x.shape[-1])])
+
+
+@pytest.mark.parametrize("name, near_miss", [
+    ("why_symmetry.mlp_parameters", _mlp_count_without_biases),
+    ("why_symmetry.cnn_parameters", _cnn_count_forgetting_the_head),
+    ("why_symmetry.place_digit", lambda digit, size, row, col: torch.nn.functional.pad(
+        digit, (col, size - col - digit.shape[1], row, size - row - digit.shape[0])).T),
+    ("why_symmetry.random_shifts", _one_shift_for_the_batch),
+    ("why_symmetry.random_shifts", _shifts_missing_the_top_end),
+    ("invariance.circular_shift", lambda x, shift: torch.roll(x, tuple(-s for s in shift), dims=(-2, -1))),
+    ("invariance.layer_shift_error", _shift_errors_along_the_width_only),
+    ("invariance.invariant_head", lambda f, w, b: f.sum(dim=(-2, -1)) @ w.T + b),
+    ("invariance.set_pool", lambda x: torch.cat([x.amax(dim=1), x.mean(dim=1)], dim=-1)),
+])
+def test_why_symmetry_and_invariance_checks_reject_near_misses(name, near_miss):
+    assert checks.verify(name, near_miss).status == "fail"

@@ -80,32 +80,32 @@ EXERCISES = {
             name="invariance.circular_shift",
             reference=translate_grid,
             cases=_shift_cases,
-            hint="torch.roll(x, shifts=(dy, dx), dims=(-2, -1)) moves entry [i, j] to [i + dy, j + dx], "
-                 "wrapping around.",
+            hint="entry [i, j] must land at [(i + dy) mod H, (j + dx) mod W]; torch can roll a "
+                 "tensor along chosen dimensions.",
             rtol=0, atol=0,
         ),
         Exercise(
             name="invariance.layer_shift_error",
             reference=_layer_error_reference,
             cases=_layer_cases,
-            hint="call equivariance_error(layer, act, act, x, shifts) with act(g, x) = circular_shift(x, g) "
-                 "(element first!) and shifts = every (dy, dx) with 0 <= dy < H and 0 <= dx < W.",
+            hint="the same shift acts on the input and on the output; an action takes the group "
+                 "element first; 'all shifts' means every (dy, dx) of the H×W grid.",
             rtol=1e-3, atol=1e-5,
         ),
         Exercise(
             name="invariance.invariant_head",
             reference=_head_reference,
             cases=_head_cases,
-            hint="average the features over the two spatial dimensions (-2, -1) to get (B, C), then "
-                 "pooled @ weight.T + bias.",
+            hint="an average over all positions does not depend on where a feature sits; pool "
+                 "first, then apply the affine map.",
             rtol=1e-5, atol=1e-5,
         ),
         Exercise(
             name="invariance.set_pool",
             reference=_set_pool_reference,
             cases=_set_pool_cases,
-            hint="x.mean(dim=1) and x.amax(dim=1) are both unchanged by reordering the points; "
-                 "concatenate them along the last dimension (mean first).",
+            hint="a reduction over the points' dimension ignores their order; the answer holds "
+                 "the mean first, then the maximum.",
             rtol=1e-6, atol=1e-6,
         ),
     ]

@@ -87,16 +87,16 @@ EXERCISES = {
             name="why_symmetry.place_digit",
             reference=_place_reference,
             cases=_place_cases,
-            hint="start from torch.zeros(size, size) and assign the digit to the slice "
-                 "[row:row + h, col:col + w].",
+            hint="the canvas is blank (zeros) except for one h×w block whose top-left entry "
+                 "is [row, col]; a pair of slices selects such a block.",
             rtol=0, atol=0,
         ),
         Exercise(
             name="why_symmetry.random_shifts",
             reference=random_shifts,
             cases=_shift_cases,
-            hint="draw one (dy, dx) per image with torch.randint(-max_shift, max_shift + 1, ..., "
-                 "generator=generator) and torch.roll each image by it over dims (-2, -1).",
+            hint="each image needs its own (dy, dx), drawn with the given generator; mind that "
+                 "both ends, -max_shift and max_shift, are allowed.",
             rtol=0, atol=1e-9,
             run=_shift_properties,
         ),
