@@ -11,7 +11,7 @@ STAMP  := $(VENV)/.course-installed
 help:
 	@echo "make book    build the HTML book (Jupyter Book 1.x, warnings are errors)"
 	@echo "make test    every check: library tests, notebooks (nbval), exercises, sync"
-	@echo "make lab     JupyterLab on exercises/"
+	@echo "make lab     JupyterLab on exercises/ (no news pop-up)"
 	@echo "make bench   seconds per notebook -> bench/notebooks.json"
 	@echo "make bench-grade | bench-pinn | bench-gcnn   the grader's, PINN derivatives' and G-CNN layers' benchmarks"
 
@@ -29,8 +29,11 @@ test: $(STAMP)
 	$(BIN)/python -m pytest tests book solutions --nbval-lax --nbval-current-env \
 		--ignore=book/_build -p no:cacheprovider -q
 
+# scripts/jupyter/labconfig/page_config.json turns off JupyterLab's news/announcements pop-up;
+# tests/test_browser.py starts JupyterLab with the same folder on JUPYTER_CONFIG_PATH.
 lab: $(STAMP)
-	$(BIN)/jupyter lab --notebook-dir=exercises $(if $(filter 0,$(shell id -u)),--allow-root)
+	JUPYTER_CONFIG_PATH=$(CURDIR)/scripts/jupyter$(if $(JUPYTER_CONFIG_PATH),:$(JUPYTER_CONFIG_PATH)) \
+		$(BIN)/jupyter lab --notebook-dir=exercises $(if $(filter 0,$(shell id -u)),--allow-root)
 
 bench: $(STAMP)
 	$(BIN)/python bench/notebooks.py --out bench/notebooks.json

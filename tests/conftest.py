@@ -1,9 +1,14 @@
 """Shared test set-up."""
 
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+import yaml
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -15,3 +20,39 @@ def one_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(threads)
+
+
+BOOK = REPO / "book"
+
+
+def book_chapters() -> list[str]:
+    """The pages of book/_toc.yml after the root page, in reading order."""
+    toc = yaml.safe_load((BOOK / "_toc.yml").read_text())
+    return [c["file"] for part in toc["parts"] for c in part["chapters"]]
+
+
+def book_pages() -> list[str]:
+    """Every page a reader reaches from the table of contents: the root page, then the chapters."""
+    return [yaml.safe_load((BOOK / "_toc.yml").read_text())["root"], *book_chapters()]
+
+
+@dataclass
+class BuiltBook:
+    """One `jupyter-book build` of book/: its exit code, its log and its HTML folder."""
+
+    returncode: int
+    log: str
+    html: Path
+
+
+@pytest.fixture(scope="session")
+def built_book(tmp_path_factory) -> BuiltBook:
+    """The book built once per test session (Sphinx warnings are errors), shared by test_book.py
+    and test_browser.py. COURSE_BUILT_BOOK=<folder with index.html> reuses a finished build."""
+    if os.environ.get("COURSE_BUILT_BOOK"):
+        return BuiltBook(0, "reused COURSE_BUILT_BOOK", Path(os.environ["COURSE_BUILT_BOOK"]))
+    out = tmp_path_factory.mktemp("book")
+    jb = Path(sys.executable).with_name("jupyter-book")
+    result = subprocess.run([str(jb), "build", str(BOOK), "--path-output", str(out),
+                             "--warningiserror", "--keep-going"], capture_output=True, text=True)
+    return BuiltBook(result.returncode, result.stdout + result.stderr, out / "_build" / "html")
