@@ -9,17 +9,19 @@ Without Chromium or Playwright these tests are skipped with a message saying how
 in CI (CI=true), where .ci/run installs Chromium, they fail instead.
 """
 
+import json
 import os
 import re
 import secrets
 import shutil
 import socket
+import subprocess
 
 import nbformat
 import pytest
 
-from browser import (CHROMIUM_FLAGS, HOW_TO_GET_CHROMIUM, SCREENSHOTS, JupyterLab, LabFailed,
-                     PageWatch, StaticSite, find_chromium, free_port)
+from browser import (CHROMIUM_FLAGS, HOW_TO_GET_CHROMIUM, LAB_CONFIG, SCREENSHOTS, JupyterLab,
+                     LabFailed, PageWatch, StaticSite, find_chromium, free_port)
 from conftest import REPO, book_chapters, book_pages
 
 WIDTH, HEIGHT = 1280, 900
@@ -113,7 +115,7 @@ def code_wider_than_column(page) -> list[str]:
 
 
 @pytest.mark.parametrize("name", book_pages())
-def test_page_reads_offline_with_typeset_math_and_code_that_fits(name, site, page):
+def test_page_reads_offline_with_typeset_math_and_code_that_fits(name, browser, site, page):
     watch = PageWatch(allowed=site.base)
     watch.attach(page)
     page.goto(site.base + f"{name}.html", wait_until="load")
@@ -132,7 +134,7 @@ def test_page_reads_offline_with_typeset_math_and_code_that_fits(name, site, pag
     assert not problems, f"{name}.html:\n" + "\n".join(problems)
 
 
-def test_math_is_typeset_by_the_books_own_mathjax(site, page):
+def test_math_is_typeset_by_the_books_own_mathjax(browser, site, page):
     """The PINN page, whose formulas a reader without internet once saw as raw TeX."""
     watch = PageWatch(allowed=site.base)
     watch.attach(page)
@@ -151,7 +153,7 @@ def title_word(page) -> str:
 
 
 @pytest.mark.parametrize("name", book_chapters())
-def test_search_finds_the_chapter_by_a_word_of_its_text(name, site, page):
+def test_search_finds_the_chapter_by_a_word_of_its_text(name, browser, site, page):
     watch = PageWatch(allowed=site.base)
     watch.attach(page)
     page.goto(site.base + f"{name}.html", wait_until="load")
@@ -202,6 +204,15 @@ def lab(tmp_path):
         assert not server.kernels(), "a kernel of JupyterLab still runs after stop()"
 
 
+def test_make_lab_opens_the_exercises_with_the_tested_no_popup_config():
+    """`make lab` puts on JUPYTER_CONFIG_PATH the folder the JupyterLab test runs with."""
+    dry_run = subprocess.run(["make", "-n", "lab"], cwd=REPO, capture_output=True, text=True)
+    assert f"JUPYTER_CONFIG_PATH={LAB_CONFIG}" in dry_run.stdout, dry_run.stdout + dry_run.stderr
+    assert "--notebook-dir=exercises" in dry_run.stdout
+    page_config = json.loads((LAB_CONFIG / "labconfig" / "page_config.json").read_text())
+    assert page_config["disabledExtensions"]["@jupyterlab/apputils-extension:announcements"]
+
+
 def cell_with(page, text: str):
     return page.locator(".jp-Notebook .jp-CodeCell").filter(has_text=text)
 
@@ -228,7 +239,7 @@ def run_exercise_and_check(page, source: str, verdict: str) -> str:
     return output_of(check)
 
 
-def test_jupyterlab_runs_the_exercises_and_checks_an_answer_typed_in_the_page(lab, browser):
+def test_jupyterlab_runs_the_exercises_and_checks_an_answer_typed_in_the_page(browser, lab):
     context = browser.new_context(viewport={"width": WIDTH, "height": HEIGHT})
     page = context.new_page()
     watch = PageWatch(allowed=lab.url(""))
