@@ -23,8 +23,19 @@ def _exercises(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from course_lib import grading  # imports torch: only for this command
+    from course_lib import grading, sandbox  # imports torch: only for this command
 
+    if args.no_isolation and args.require_isolation:
+        print("course grade: --no-isolation and --require-isolation contradict each other", file=sys.stderr)
+        return 2
+    isolation = sandbox.NO_ISOLATION if args.no_isolation else sandbox.isolation()
+    if args.require_isolation and not isolation.isolated:
+        print(f"course grade: refusing to grade (--require-isolation): kernels cannot be isolated here: "
+              f"{isolation.detail}", file=sys.stderr)
+        return 2
+    print(isolation.describe(), flush=True)
+    if not isolation.isolated:
+        print(f"WARNING: {isolation.describe()}", file=sys.stderr)
     folders = [Path(args.source)] if args.source else grading.default_source_dirs()
     problems: list[str] = []
     try:
@@ -48,12 +59,16 @@ def _grade(args: argparse.Namespace) -> int:
 
     try:
         rows = grading.grade([path for path, _ in submissions], Path(args.out), sources, limits, jobs=args.jobs,
-                             expected=args.chapter, on_row=progress)
+                             expected=args.chapter, on_row=progress, isolation=isolation)
     except ValueError as e:
         print(f"course grade: {e}", file=sys.stderr)
         return 2
     print(grading.score_table(rows))
     print(f"gradebook: {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}/")
+    if regrade := [r for r in rows if r.status == "regrade"]:
+        print(f"course grade: STOPPED, {len(submissions) - len(rows)} submission(s) not graded, "
+              f"{len(regrade)} to grade again: {regrade[0].reason}", file=sys.stderr)
+        return 3
     failed = [r for r in rows if not r.complete]
     if failed:
         print(f"{len(failed)} submission(s) could not be graded completely: see their status and reason",
@@ -79,6 +94,10 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--memory", type=_positive(int), default=4096, help="MB of address space per kernel (default 4096)")
     gr.add_argument("--chapter", help="the chapter being graded: other chapters' notebooks get 'wrong chapter'")
     gr.add_argument("--source", help="folder of source notebooks (default: solutions/, then exercises/)")
+    gr.add_argument("--require-isolation", action="store_true",
+                    help="refuse to grade when kernels cannot run under bubblewrap")
+    gr.add_argument("--no-isolation", action="store_true",
+                    help="run kernels without bubblewrap (to compare; unsafe for untrusted notebooks)")
     gr.set_defaults(func=_grade)
     return parser
 

