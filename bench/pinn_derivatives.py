@@ -8,7 +8,8 @@ its mean square to the weights, with `course_lib.pinn.derivatives(..., method=..
     func       torch.func: vmap over points of jacrev (gradient) and jacfwd(jacrev) (Hessian)
 
 Run:  .venv/bin/python bench/pinn_derivatives.py [threads]   (default 1 thread, as the chapter uses)
-It prints the median milliseconds per step and the winner.
+It prints the CPU milliseconds per step (mean ± std over the repeats) and which is faster, only
+when the gap exceeds both spreads (`course_lib.spread.compare`); otherwise "within noise".
 """
 
 from __future__ import annotations
@@ -19,18 +20,23 @@ import time
 import torch
 
 from course_lib import burgers, pinn
+from course_lib.spread import Spread, compare, spread
 
 
-def time_step(residual, net: torch.nn.Module, x: torch.Tensor, repeats: int = 5) -> float:
-    """Median milliseconds of: residual at x, mean square, backward to the weights."""
+def time_step(residual, net: torch.nn.Module, x: torch.Tensor, repeats: int = 5) -> Spread:
+    """CPU milliseconds of: residual at x, mean square, backward to the weights (after a warm-up).
+
+    CPU time (time.process_time), not wall time, so that other programs running at the same time
+    do not count; with one thread the two agree on an idle machine.
+    """
     times = []
     for _ in range(repeats + 1):
-        start = time.perf_counter()
+        start = time.process_time()
         loss = residual(net, x).pow(2).mean()
         net.zero_grad()
         loss.backward()
-        times.append(time.perf_counter() - start)
-    return 1000 * sorted(times[1:])[len(times[1:]) // 2]
+        times.append(1000 * (time.process_time() - start))
+    return spread(times[1:])
 
 
 def main() -> None:
@@ -47,9 +53,9 @@ def main() -> None:
         for n in (1000, 4000):
             x = pinn.box_interior(n, low, high, dtype=torch.float64)
             ms = {m: time_step(lambda net, x: residual(net, x, m), net, x) for m in ("autograd", "func")}
-            best = min(ms, key=ms.get)
-            print(f"{name:34s} N={n:5d}  autograd {ms['autograd']:7.1f} ms   func {ms['func']:7.1f} ms   "
-                  f"-> {best} is {max(ms.values()) / ms[best]:.1f}x faster")
+            verdict = compare(ms["autograd"], ms["func"], higher_is_better=False, names=("autograd", "func"))
+            print(f"{name:34s} N={n:5d}  autograd {ms['autograd'].format('.1f')} ms   "
+                  f"func {ms['func'].format('.1f')} ms   -> {verdict.replace('better', 'faster')}")
 
 
 if __name__ == "__main__":
