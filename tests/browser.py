@@ -78,11 +78,16 @@ class PageWatch:
         page.on("console", lambda m: m.type == "error" and self.problems.append(
             f"console error: {m.text} ({m.location.get('url')})"))
         page.on("pageerror", lambda e: self.problems.append(f"uncaught exception: {e}"))
-        page.on("requestfailed", lambda r: r.url.startswith(self.allowed) and self.problems.append(
-            f"request failed: {r.url} ({r.failure})"))
+        page.on("requestfailed", self._failed)
         page.on("response", lambda r: r.status >= 400 and self.problems.append(
             f"HTTP {r.status}: {r.url}"))
         page.route("**/*", self._only_allowed)
+
+    def _failed(self, request) -> None:
+        # ERR_ABORTED: cancelled by the page going elsewhere (or by _only_allowed, which reports
+        # it itself); a missing file answers 404 and is reported by the "response" handler.
+        if request.url.startswith(self.allowed) and request.failure != "net::ERR_ABORTED":
+            self.problems.append(f"request failed: {request.url} ({request.failure})")
 
     def _only_allowed(self, route) -> None:
         self.requests += 1

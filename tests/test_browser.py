@@ -218,7 +218,12 @@ def cell_with(page, text: str):
 
 
 def wait_for_kernel_idle(page) -> None:
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']", timeout=120_000)
+    """Until the status bar reads "<kernel> | Idle" ("No Kernel | Initializing" comes first, and
+    Run All in that state asks which kernel to start)."""
+    page.wait_for_function("""() => {
+        const status = document.querySelector(".jp-StatusBar-TextItem[title^='Change kernel']");
+        const text = status ? status.textContent.trim() : "";
+        return text.endsWith("| Idle") && !text.startsWith("No Kernel"); }""", timeout=120_000)
 
 
 def output_of(cell) -> str:
@@ -275,6 +280,7 @@ def test_jupyterlab_runs_the_exercises_and_checks_an_answer_typed_in_the_page(br
         page.screenshot(path=str(SCREENSHOTS / "jupyterlab-groups-fail.png"))
 
         assert page.get_by_text("official Jupyter news").count() == 0, "the news pop-up is back"
+        assert page.locator(".jp-Dialog").count() == 0, "a dialog is open"
         assert not watch.problems, "\n".join(watch.problems)
     except BaseException:
         page.screenshot(path=str(SCREENSHOTS / "jupyterlab-groups-failed-test.png"))
