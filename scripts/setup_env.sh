@@ -34,4 +34,11 @@ if command -v gfortran >/dev/null 2>&1; then
 else
     echo "setup: no gfortran, so no py3nj; escnn uses its numerical fallback (slower SO(3) only)"
 fi
+# The browser tests (tests/test_browser.py) drive the system's Chromium through Playwright, which
+# the test extra installs; Playwright's own browser download (`playwright install`) is never used.
+if command -v chromium >/dev/null 2>&1 || command -v chromium-browser >/dev/null 2>&1 || [ -n "${CHROMIUM:-}" ]; then
+    echo "setup: chromium found: the browser tests will run"
+else
+    echo "setup: no chromium, so the browser tests will be skipped (Debian/Ubuntu: sudo apt-get install chromium)"
+fi
 "$venv/bin/python" -c 'import torch, escnn, course_lib; print(f"setup: ready (torch {torch.__version__}, escnn {escnn.__version__})")'
