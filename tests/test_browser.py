@@ -213,6 +213,18 @@ def test_make_lab_opens_the_exercises_with_the_tested_no_popup_config():
     assert page_config["disabledExtensions"]["@jupyterlab/apputils-extension:announcements"]
 
 
+def test_a_jupyterlab_that_does_not_answer_in_time_fails_with_its_log(tmp_path):
+    server = JupyterLab(tmp_path, tmp_path / "lab", port=free_port(), token="t", timeout=0.2)
+    try:
+        with pytest.raises(LabFailed, match="did not answer within 0 s") as failure:
+            server.wait_until_ready()
+        log_in_message = str(failure.value).split(":\n", 1)[1]
+        assert server.log().startswith(log_in_message)  # the log as it was when it failed
+    finally:
+        server.stop()
+    assert server.process.poll() is not None and not server.kernels()
+
+
 def cell_with(page, text: str):
     return page.locator(".jp-Notebook .jp-CodeCell").filter(has_text=text)
 
