@@ -77,10 +77,12 @@ def test_book_notebook_starts_with_the_colab_install_cell(name):
     assert not first.outputs, "locally the cell is a no-op and prints nothing"
 
 
-def test_the_install_cell_pins_escnn_as_the_set_up_does():
+def test_colab_and_binder_install_escnn_as_the_set_up_does():
+    """Colab runs the install cell; Binder builds environment.yml, then runs postBuild."""
     pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
     for package in pyproject["tool"]["course"]["no-deps"]["packages"]:
         assert f'"{package}"' in colab_cell.TEMPLATE
+        assert f"pip install --no-deps {package}" in (REPO / "postBuild").read_text()
 
 
 def test_a_fork_changes_the_url_in_one_place_and_the_script_rewrites_every_cell(tmp_path):
