@@ -1,11 +1,14 @@
-"""Benchmark of `course grade`: N submissions of the pattern chapter, one at a time vs -j JOBS.
+"""Benchmark of `course grade`: N submissions of the pattern chapter, one at a time vs -j JOBS, and
+the cost of isolating kernels (bubblewrap) against none, in the same run.
 
-    .venv/bin/python bench/grade.py [--n 40] [--jobs 2] [--out bench/grade.json]
+    .venv/bin/python bench/grade.py [--n 40] [--jobs 2] [--reps 5] [--out bench/grade.json]
 
 The submissions cycle through correct, partly correct and broken (a syntax error, an exception)
-copies of solutions/groups.ipynb. Prints wall times, submissions per minute and the speed-up, and
-writes them (with the machine's load average, since other work on the machine inflates them) to
-the JSON file.
+copies of solutions/groups.ipynb. Three batches: one at a time isolated, one at a time without
+isolation, -j JOBS isolated. Then a one-cell notebook is run REPS times each way, alternating, to
+time a kernel's start and stop with and without the sandbox (medians). Prints wall times,
+submissions per minute, the speed-up and the isolation cost, and writes them (with the machine's
+load average, since other work on the machine inflates them) to the JSON file.
 """
 
 from __future__ import annotations
@@ -13,6 +16,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
+import statistics
+import subprocess
 import tempfile
 import time
 from collections import Counter
@@ -20,7 +26,7 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib import grading
+from course_lib import grading, sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -44,38 +50,83 @@ def make_submissions(folder: Path, n: int) -> None:
         (folder / f"student{i:02d}_{kind}.ipynb").write_text(nbformat.writes(nb))
 
 
-def timed_batch(folder: Path, out: Path, jobs: int, sources: dict) -> tuple[float, list[grading.Row]]:
+def timed_batch(folder: Path, out: Path, jobs: int, sources: dict,
+                isolation: sandbox.Isolation) -> tuple[float, list[grading.Row]]:
     limits = grading.Limits(threads=max(1, (os.cpu_count() or 1) // jobs))
     start = time.perf_counter()
-    rows = grading.grade([folder], out, sources, limits, jobs=jobs)
+    rows = grading.grade([folder], out, sources, limits, jobs=jobs, isolation=isolation)
     return time.perf_counter() - start, rows
+
+
+def kernel_seconds(isolations: dict[str, sandbox.Isolation], reps: int) -> dict[str, float]:
+    """Median seconds to start a kernel, run `pass` and stop it, per isolation (runs alternate)."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell("pass")]
+    times: dict[str, list[float]] = {name: [] for name in isolations}
+    for _ in range(reps):
+        for name, isolation in isolations.items():
+            start = time.perf_counter()
+            run = grading.execute(nb, grading.Limits(), [], isolation=isolation)
+            times[name].append(time.perf_counter() - start)
+            if run.stop_status:
+                raise RuntimeError(f"the kernel ({name}) failed: {run.stop_reason}")
+    return {name: round(statistics.median(t), 3) for name, t in times.items()}
+
+
+def sandbox_seconds(reps: int) -> float:
+    """Median seconds of `bwrap <the kernel's sandbox> true`: the sandbox's own set-up and tear-down."""
+    times = []
+    with tempfile.TemporaryDirectory(prefix="bench-bwrap-") as parent:
+        scratch = Path(parent, "k")
+        scratch.mkdir()
+        for _ in range(reps):
+            start = time.perf_counter()
+            subprocess.run(sandbox.bubblewrap_argv(scratch, ["true"]), check=True)
+            times.append(time.perf_counter() - start)
+    return round(statistics.median(times), 4)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=2)
+    parser.add_argument("--reps", type=int, default=5)
     parser.add_argument("--out", default=str(REPO / "bench" / "grade.json"))
     args = parser.parse_args()
-    sources = grading.find_sources([REPO / "solutions"])
+    isolated = sandbox.isolation()
+    if not isolated.isolated:
+        raise SystemExit(f"bench/grade.py measures the sandbox, which does not work here: {isolated.detail}")
     load_before = os.getloadavg()
     with tempfile.TemporaryDirectory(prefix="bench-grade-") as tmp:
-        folder = Path(tmp, "submitted")
+        folder, source = Path(tmp, "submitted"), Path(tmp, "source")
         folder.mkdir()
+        source.mkdir()
+        shutil.copy(REPO / "solutions" / "groups.ipynb", source)  # the batch's own copy of its source
+        sources = grading.find_sources([source])
         make_submissions(folder, args.n)
         results = {}
-        for jobs in (1, args.jobs):
-            seconds, rows = timed_batch(folder, Path(tmp, f"out{jobs}"), jobs, sources)
-            results[jobs] = {"seconds": round(seconds, 1), "per_minute": round(60 * args.n / seconds, 1),
-                             "statuses": dict(Counter(r.status for r in rows)),
-                             "points": dict(Counter(f"{r.total:g}/{r.max:g}" for r in rows))}
-            print(f"-j {jobs}: {args.n} submissions in {seconds:.1f} s = {60 * args.n / seconds:.1f} per minute; "
-                  f"{results[jobs]['points']}")
-    speedup = results[1]["seconds"] / results[args.jobs]["seconds"]
+        for label, jobs, isolation in [("one_at_a_time", 1, isolated),
+                                       ("one_at_a_time_without_isolation", 1, sandbox.NO_ISOLATION),
+                                       (f"jobs_{args.jobs}", args.jobs, isolated)]:
+            seconds, rows = timed_batch(folder, Path(tmp, label), jobs, sources, isolation)
+            results[label] = {"seconds": round(seconds, 1), "per_minute": round(60 * args.n / seconds, 1),
+                              "isolation": isolation.name, "statuses": dict(Counter(r.status for r in rows)),
+                              "points": dict(Counter(f"{r.total:g}/{r.max:g}" for r in rows))}
+            print(f"{label} (-j {jobs}, isolation {isolation.name}): {args.n} submissions in {seconds:.1f} s = "
+                  f"{60 * args.n / seconds:.1f} per minute; {results[label]['points']}")
+    kernel = kernel_seconds({"bubblewrap": isolated, "none": sandbox.NO_ISOLATION}, args.reps)
+    bare = sandbox_seconds(4 * args.reps)
+    speedup = results["one_at_a_time"]["seconds"] / results[f"jobs_{args.jobs}"]["seconds"]
+    per_submission = (results["one_at_a_time"]["seconds"] - results["one_at_a_time_without_isolation"]["seconds"]) / args.n
     print(f"speed-up with -j {args.jobs}: {speedup:.2f}x (target 1.7x); load average before: "
           f"{', '.join(f'{x:.1f}' for x in load_before)} on {os.cpu_count()} cores")
+    print(f"isolation: {per_submission:+.2f} s per submission in the batches; a one-cell kernel takes "
+          f"{kernel['bubblewrap']:.2f} s isolated, {kernel['none']:.2f} s not (medians of {args.reps}); "
+          f"`bwrap ... true` alone {1000 * bare:.0f} ms")
     report = {"submissions": args.n, "cores": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
-              "one_at_a_time": results[1], f"jobs_{args.jobs}": results[args.jobs], "speedup": round(speedup, 2)}
+              **results, "speedup": round(speedup, 2),
+              "isolation_cost": {"per_submission_s": round(per_submission, 2), "kernel_start_stop_median_s": kernel,
+                                 "kernel_reps": args.reps, "bwrap_true_median_s": bare, "bwrap": isolated.detail}}
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
 
 
