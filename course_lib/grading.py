@@ -839,7 +839,7 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
             return False
         if not tampered and (changed := fingerprint.changes()):
             suspects = [row.key] + sorted(m.read_text() for m in Path(batch).glob("*.busy"))
-            tampered.append(f"{_some_paths(changed)} changed while this batch graded {', '.join(suspects)} "
+            tampered.append(f"{tamper.some_paths(changed)} changed while this batch graded {', '.join(suspects)} "
                             f"(isolation: {isolation.name}); the batch stopped")
             Path(batch, "stopped").touch()
         if tampered:
@@ -879,14 +879,6 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
         _atomic_write(feedback_path(out, row.key), feedback_markdown(row))
     write_gradebook(out, book)
     return rows
-
-
-def _some_paths(paths: list[str], at_most: int = 3) -> str:
-    """'a, b, c and 2 more files', relative to the working directory where they are under it."""
-    cwd = Path.cwd().resolve()
-    shown = [Path(p).relative_to(cwd).as_posix() if Path(p).is_relative_to(cwd) else p for p in paths[:at_most]]
-    more = f" and {len(paths) - at_most} more files" if len(paths) > at_most else ""
-    return ", ".join(shown) + more
 
 
 def score_table(rows: Iterable[Row]) -> str:

@@ -66,3 +66,11 @@ def watched(notebooks: Iterable[Path]) -> Fingerprint:
     """The fingerprint of course_lib (its byte code compiled first) and of the given source notebooks."""
     compileall.compile_dir(library_folder(), quiet=2)
     return Fingerprint.take([library_folder(), *notebooks])
+
+
+def some_paths(paths: list[str], at_most: int = 3) -> str:
+    """'a, b, c and 2 more files', relative to the working directory where they are under it."""
+    cwd = Path.cwd().resolve()
+    shown = [Path(p).relative_to(cwd).as_posix() if Path(p).is_relative_to(cwd) else p for p in paths[:at_most]]
+    more = f" and {len(paths) - at_most} more files" if len(paths) > at_most else ""
+    return ", ".join(shown) + more
