@@ -271,7 +271,10 @@ def _mixture_average_variance(means, variances):
 
 
 def _mixture_unbiased(means, variances):
-    return means.mean(0), variances.mean(0) + means.var(0)
+    """Divides the spread by M - 1 (with one member: NaN, which the check also rejects)."""
+    members = means.shape[0]
+    spread = ((means - means.mean(0)) ** 2).sum(0) / (members - 1) if members > 1 else means[0] * float("nan")
+    return means.mean(0), variances.mean(0) + spread
 
 
 def _mixture_detached(means, variances):
