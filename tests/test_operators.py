@@ -1,0 +1,216 @@
+"""course_lib.operators: the spectral convolution is a truncated Fourier multiplier that acts on
+any grid, the FNO commutes with shifts of the periodic grid unless padding or coordinates break
+it, DeepONet learns the antiderivative, training lowers the relative L2 error, and the
+exercises' checks pass the references and reject near misses."""
+
+import math
+
+import pytest
+import torch
+
+from course_lib import operators as op
+from course_lib.checks import verify
+from course_lib.checks.operators import EXERCISES
+
+
+def gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+# ----- the metric and resampling -----
+
+def test_relative_l2_is_per_sample_then_averaged():
+    target = torch.tensor([[3.0, 4.0], [0.0, 10.0]])
+    prediction = torch.tensor([[3.0, 4.0 + 5.0], [0.0, 11.0]])
+    assert torch.isclose(op.relative_l2(prediction, target), torch.tensor((1.0 + 0.1) / 2))
+    with pytest.raises(ValueError, match="same shape"):
+        op.relative_l2(torch.zeros(2, 3), torch.zeros(2, 4))
+
+
+def test_fourier_resample_is_exact_for_band_limited_functions():
+    for s, n in ((16, 64), (15, 45)):
+        x, x_fine = torch.arange(s, dtype=torch.float64) / s, torch.arange(n, dtype=torch.float64) / n
+        f = lambda t: torch.sin(2 * math.pi * t) + 0.3 * torch.cos(6 * math.pi * t + 1)  # noqa: E731
+        assert torch.allclose(op.fourier_resample(f(x), n), f(x_fine), atol=1e-12)
+    u = torch.randn(3, 16, generator=gen(), dtype=torch.float64)
+    fine = op.fourier_resample(u, 64)
+    assert torch.allclose(fine[:, ::4], u, atol=1e-12)  # it interpolates
+    with pytest.raises(ValueError, match="n >= s"):
+        op.fourier_resample(u, 8)
+
+
+# ----- spectral convolution -----
+
+def test_spectral_conv_is_a_fourier_multiplier_of_the_kept_modes():
+    x = torch.arange(32, dtype=torch.float64) / 32
+    signal = (torch.cos(2 * math.pi * x) + torch.cos(2 * math.pi * 5 * x))[None, None]
+    weight = torch.tensor([[[0, 2j, 0]]], dtype=torch.complex128)  # multiply mode 1 by 2i
+    out = op.spectral_conv(signal, weight)
+    assert torch.allclose(out[0, 0], -2 * torch.sin(2 * math.pi * x), atol=1e-12)  # mode 5 dropped
+
+
+def test_spectral_conv_gives_the_same_function_on_a_finer_grid():
+    weight = torch.randn(2, 3, 6, generator=gen(1), dtype=torch.complex128)
+    noise = torch.randn(4, 2, 16, generator=gen(2), dtype=torch.float64)
+    u = torch.fft.irfft(torch.fft.rfft(noise)[..., :8], n=16)  # no Nyquist content
+    coarse, fine = op.spectral_conv(u, weight), op.spectral_conv(op.fourier_resample(u, 64), weight)
+    assert torch.allclose(fine[..., ::4], coarse, atol=1e-12)
+
+
+def test_spectral_conv_2d_matches_a_full_multiplier_on_the_kept_modes():
+    x = torch.randn(2, 3, 12, 10, generator=gen(3), dtype=torch.float64)
+    weight = torch.randn(2, 3, 4, 3, 2, generator=gen(4), dtype=torch.complex128)
+    out = op.spectral_conv_2d(x, weight)
+    x_hat = torch.fft.rfft2(x)
+    expected = torch.zeros(2, 4, 12, 6, dtype=torch.complex128)
+    for rows, w in ((slice(0, 3), weight[0]), (slice(9, 12), weight[1])):
+        expected[:, :, rows, :2] = torch.einsum("bixy,ioxy->boxy", x_hat[:, :, rows, :2], w)
+    assert torch.allclose(out, torch.fft.irfft2(expected, s=(12, 10)), atol=1e-12)
+    with pytest.raises(ValueError, match="weight"):
+        op.spectral_conv_2d(x, weight[0])
+
+
+# ----- FNO, CNN, DeepONet -----
+
+@pytest.mark.parametrize("dim", [1, 2])
+def test_fno_commutes_with_shifts_unless_padded_or_given_coordinates(dim):
+    shape = (2, 1) + (16,) * dim
+    x = torch.randn(shape, generator=gen(5))
+    errors = {}
+    for name, kwargs in {"plain": {}, "padded": {"padding": 4}, "positional": {"positional": True}}.items():
+        torch.manual_seed(0)
+        errors[name] = op.shift_equivariance_error(op.FNO(4, 8, 2, dim=dim, **kwargs), x, 3)
+    assert errors["plain"] < 1e-5
+    assert errors["padded"] > 1e-3 and errors["positional"] > 1e-3
+
+
+def test_fno_runs_on_any_grid_and_cnn_matches_its_parameter_count():
+    torch.manual_seed(0)
+    fno, cnn = op.FNO(8, 16), op.CNN(17, 16)
+    for s in (32, 64, 128):
+        assert fno(torch.randn(3, 1, s)).shape == cnn(torch.randn(3, 1, s)).shape == (3, 1, s)
+    # 2·8 real numbers per complex mode against 17 taps: one width² per layer apart
+    assert op.real_parameters(cnn) - op.real_parameters(fno) == 4 * 16 * 16
+    with pytest.raises(ValueError, match=r"expected \(B, 1, n\)"):
+        fno(torch.randn(3, 2, 32))
+    with pytest.raises(ValueError, match="odd"):
+        op.CNN(4, 16)
+
+
+def test_deeponet_learns_the_antiderivative(one_thread):
+    from course_lib.pde_data import grf_1d
+
+    s = 32
+    u = torch.tensor(grf_1d(600, s, seed=0), dtype=torch.float32)
+    y = (torch.arange(s, dtype=torch.float32) / s)[:, None]
+    antiderivative = torch.cumsum(u, 1) / s - u / (2 * s) - u[:, :1] / (2 * s)  # trapezoid from 0
+    torch.manual_seed(0)
+    model = op.DeepONet(s, basis=32, hidden=(64, 64))
+    predict = lambda m, v: m(v, y)  # noqa: E731
+    before = op.evaluate(model, u[500:], antiderivative[500:], predict=predict)
+    fit = op.train_operator(model, u[:500], antiderivative[:500], steps=600, lr=3e-3, predict=predict)
+    after = op.evaluate(model, u[500:], antiderivative[500:], predict=predict)
+    assert after < 0.1 * before and after < 0.1 and fit.losses[-1] < fit.losses[0]
+    with pytest.raises(ValueError, match="DeepONet expects"):
+        model(u[:, :10], y)
+
+
+def test_fno_learns_burgers_and_keeps_its_error_on_a_finer_grid(one_thread):
+    from course_lib.pde_data import burgers_dataset
+
+    u0, u1 = burgers_dataset(300, 128, seed=1, dt=1e-2)
+    x, y = torch.tensor(u0[:, None], dtype=torch.float32), torch.tensor(u1[:, None], dtype=torch.float32)
+    torch.manual_seed(0)
+    fno = op.FNO(12, 16, 3)
+    op.train_operator(fno, x[:250, :, ::2], y[:250, :, ::2], steps=300, lr=3e-3)
+    coarse, fine = op.evaluate(fno, x[250:, :, ::2], y[250:, :, ::2]), op.evaluate(fno, x[250:], y[250:])
+    assert coarse < 0.05 and abs(fine - coarse) < 0.2 * coarse
+
+
+# ----- the exercises: the references pass, near misses fail -----
+
+@pytest.mark.parametrize("short", sorted(EXERCISES))
+def test_reference_passes(short):
+    assert verify(f"operators.{short}", EXERCISES[short].reference).passed
+
+
+def _all_modes_kept(x, weight):
+    out = torch.fft.rfft(x).clone()
+    m = weight.shape[-1]
+    mixed = torch.einsum("bik,iok->bok", out[..., :m], weight[..., :min(m, out.shape[-1])])
+    return torch.fft.irfft(torch.cat([mixed, out[:, :weight.shape[1], m:]], -1), n=x.shape[-1])
+
+
+def _no_length(x, weight):
+    x_hat = torch.fft.rfft(x)
+    m = min(weight.shape[-1], x_hat.shape[-1])
+    out = torch.zeros(x.shape[0], weight.shape[1], x_hat.shape[-1], dtype=x_hat.dtype)
+    out[..., :m] = torch.einsum("bik,iok->bok", x_hat[..., :m], weight[..., :m])
+    return torch.fft.irfft(out)
+
+
+def _transposed(x, weight):  # reads the weight as (C_out, C_in, modes)
+    x_hat = torch.fft.rfft(x)
+    m = min(weight.shape[-1], x_hat.shape[-1])
+    out = torch.zeros(x.shape[0], weight.shape[0], x_hat.shape[-1], dtype=x_hat.dtype)
+    out[..., :m] = torch.einsum("bik,oik->bok", x_hat[..., :m], weight[..., :m])
+    return torch.fft.irfft(out, n=x.shape[-1])
+
+
+def _real_weights(x, weight):
+    return op.spectral_conv(x, weight.real.to(weight.dtype))
+
+
+def _full_fft(x, weight):
+    x_hat = torch.fft.fft(x)
+    m = min(weight.shape[-1], x.shape[-1] // 2 + 1)
+    out = torch.zeros(x.shape[0], weight.shape[1], x.shape[-1], dtype=x_hat.dtype)
+    out[..., :m] = torch.einsum("bik,iok->bok", x_hat[..., :m], weight[..., :m])
+    return torch.fft.ifft(out).real
+
+
+@pytest.mark.parametrize("wrong", [_all_modes_kept, _no_length, _transposed, _real_weights, _full_fft])
+def test_spectral_conv_check_rejects(wrong):
+    assert not verify("operators.spectral_conv", wrong).passed
+
+
+def _squared(p, t):
+    return (((p - t).flatten(1).norm(dim=1) / t.flatten(1).norm(dim=1)) ** 2).mean()
+
+
+def _whole_batch(p, t):
+    return (p - t).norm() / t.norm()
+
+
+def _by_prediction(p, t):
+    return ((p - t).flatten(1).norm(dim=1) / p.flatten(1).norm(dim=1)).mean()
+
+
+def _last_axis_only(p, t):
+    return ((p - t).norm(dim=-1) / t.norm(dim=-1)).mean()
+
+
+@pytest.mark.parametrize("wrong", [_squared, _whole_batch, _by_prediction, _last_axis_only])
+def test_relative_l2_check_rejects(wrong):
+    assert not verify("operators.relative_l2", wrong).passed
+
+
+def _nyquist_not_split(u, n):
+    return torch.fft.irfft(torch.fft.rfft(u), n=n) * n / u.shape[-1]
+
+
+def _not_rescaled(u, n):
+    return op.fourier_resample(u, n) * u.shape[-1] / n
+
+
+def _linear(u, n):
+    s = u.shape[-1]
+    t = torch.arange(n, dtype=u.dtype) * s / n
+    left = t.floor().long()
+    w = t - left
+    return u[..., left] * (1 - w) + u[..., (left + 1) % s] * w
+
+
+@pytest.mark.parametrize("wrong", [_nyquist_not_split, _not_rescaled, _linear])
+def test_fourier_resample_check_rejects(wrong):
+    assert not verify("operators.fourier_resample", wrong).passed
