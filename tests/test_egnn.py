@@ -1,0 +1,220 @@
+"""course_lib.egnn: an invariant energy whose forces are equivariant, an EGNN layer and model
+equivariant under rotations, reflections, translations and permutations (and a GNN that is not),
+the baselines of the n-body benchmark, and exercises whose references pass while near misses fail."""
+
+import pytest
+import torch
+
+from course_lib import egnn
+from course_lib.checks import verify
+from course_lib.checks.egnn import EXERCISES
+from course_lib.groups import O3
+from course_lib.nbody import charged_nbody
+
+
+def motions(k=4, seed=0):
+    """k random orthogonal matrices (at least one reflection) with random shifts, float32."""
+    g = torch.Generator().manual_seed(seed)
+    qs = O3().sample(k, g).float()
+    qs[0] = -qs[0] if torch.linalg.det(qs[0]) > 0 else qs[0]
+    return [(q, 3 * torch.randn(3, generator=g)) for q in qs]
+
+
+def points(b=6, n=5, seed=1):
+    g = torch.Generator().manual_seed(seed)
+    return torch.randn(b, n, 3, generator=g), torch.randn(b, n, 3, generator=g), \
+        torch.where(torch.rand(b, n, generator=g) < 0.5, -1.0, 1.0)
+
+
+def rel(a, b):
+    return float((a - b).detach().norm() / b.detach().norm())
+
+
+def test_energy_is_invariant_and_forces_equivariant():
+    torch.manual_seed(0)
+    energy, x = egnn.PairEnergy(), points()[0]
+    e, f = energy(x), egnn.forces(energy, x)
+    for q, t in motions():
+        moved = egnn.rigid_motion(x, q, t)
+        assert rel(energy(moved), e) < 1e-5
+        assert rel(egnn.forces(energy, moved), f @ q.T) < 1e-5    # forces turn, do not shift
+    perm = torch.randperm(5)
+    assert rel(energy(x[:, perm]), e) < 1e-5
+
+
+def test_a_coordinate_energy_is_not_invariant():
+    torch.manual_seed(0)
+    energy, x = egnn.CoordinateEnergy(5), points()[0]
+    q, t = motions()[1]
+    assert rel(energy(egnn.rigid_motion(x, q, t)), energy(x)) > 1e-2
+
+
+def test_forces_are_minus_the_gradient_and_trainable():
+    torch.manual_seed(0)
+    energy, x = egnn.PairEnergy(), points()[0].double()
+    energy = energy.double()
+    eps, k = 1e-6, (0, 2, 1)
+    up, down = x.clone(), x.clone()
+    up[k] += eps
+    down[k] -= eps
+    numeric = -(energy(up).sum() - energy(down).sum()) / (2 * eps)
+    assert abs(float(egnn.forces(energy, x, create_graph=False)[k] - numeric)) < 1e-6
+    loss = egnn.forces(energy, x).pow(2).sum()
+    weights = [p for name, p in energy.named_parameters() if name.endswith("weight")]
+    assert all(g.abs().sum() > 0 for g in torch.autograd.grad(loss, weights))
+
+
+@pytest.mark.parametrize("velocity", [False, True])
+def test_egcl_is_e3_and_permutation_equivariant(velocity):
+    torch.manual_seed(0)
+    layer = egnn.EGCL(8, 16, edge_features=2, velocity=velocity)
+    with torch.no_grad():   # a visible coordinate update, not the near-identity start
+        layer.phi_x[-1].weight.normal_()
+    x, v, q = points()
+    h = torch.randn(6, 5, 8)
+    edge = torch.randn(6, 5, 5, 2)
+    vv = v if velocity else None
+    h1, x1 = layer(h, x, edge, vv)
+    assert rel(x1, x) > 1e-2
+    for rot, t in motions():
+        h2, x2 = layer(h, egnn.rigid_motion(x, rot, t), edge, None if vv is None else vv @ rot.T)
+        assert rel(h2, h1) < 1e-5 and rel(x2, egnn.rigid_motion(x1, rot, t)) < 1e-5
+    perm = torch.randperm(5)
+    h3, x3 = layer(h[:, perm], x[:, perm], edge[:, perm][:, :, perm], None if vv is None else vv[:, perm])
+    assert rel(h3, h1[:, perm]) < 1e-5 and rel(x3, x1[:, perm]) < 1e-5
+
+
+def test_egnn_model_is_equivariant_and_gnn_is_not():
+    torch.manual_seed(0)
+    model, gnn = egnn.EGNN(hidden=16, layers=2), egnn.GNN(hidden=16, layers=2)
+    for layer in model.layers:
+        with torch.no_grad():
+            layer.phi_x[-1].weight.normal_()
+    x, v, q = points()
+    out, out_gnn = model(x, v, q), gnn(x, v, q)
+    for rot, t in motions():
+        moved = model(egnn.rigid_motion(x, rot, t), v @ rot.T, q)
+        assert rel(moved, egnn.rigid_motion(out, rot, t)) < 1e-5
+    perm = torch.randperm(5)
+    assert rel(model(x[:, perm], v[:, perm], q[:, perm]), out[:, perm]) < 1e-5
+    assert rel(gnn(x[:, perm], v[:, perm], q[:, perm]), out_gnn[:, perm]) < 1e-5   # permutations: yes
+    rot, t = motions()[1]
+    moved = gnn(egnn.rigid_motion(x, rot, t), v @ rot.T, q)
+    assert rel(moved, egnn.rigid_motion(out_gnn, rot, t)) > 1e-2                  # rotations: no
+
+
+def test_coordinate_update_by_hand():
+    x = torch.tensor([[[0.0, 0, 0], [1.0, 0, 0], [0.0, 2, 0]]])
+    w = torch.ones(1, 3, 3)
+    # x_0 + (1/2)((x_0 − x_1) + (x_0 − x_2)) = (−0.5, −1, 0)
+    assert torch.allclose(egnn.coordinate_update(x, w)[0, 0], torch.tensor([-0.5, -1.0, 0.0]))
+    assert torch.equal(egnn.coordinate_update(x, torch.zeros(1, 3, 3)), x)
+
+
+def test_linear_time_is_the_least_squares_fit():
+    data = charged_nbody(40, seed=0)
+    t = egnn.linear_time(data.x, data.v, data.target)
+
+    def err(s):
+        return float(((data.x + s * data.v - data.target) ** 2).mean())
+
+    assert err(t) < err(t + 0.01) and err(t) < err(t - 0.01)
+
+
+def test_fit_nbody_lowers_the_error_and_is_reproducible():
+    train, test = charged_nbody(60, seed=0), charged_nbody(30, seed=1)
+    runs = []
+    for _ in range(2):
+        torch.manual_seed(0)
+        runs.append(egnn.fit_nbody(egnn.EGNN(hidden=16, layers=2), train, epochs=3, batch_size=20,
+                                   test=test, eval_every=1))
+    assert runs[0].train_loss == runs[1].train_loss and runs[0].cpu_seconds > 0
+    assert runs[0].test_mse[-1][1] < runs[0].test_mse[0][1] or runs[0].train_loss[-1] < runs[0].train_loss[0]
+    assert len(runs[0].test_mse) == 3
+
+
+def test_bad_input_is_rejected():
+    x, v, q = points()
+    with pytest.raises(ValueError, match="weights"):
+        egnn.coordinate_update(x, torch.ones(6, 5, 4))
+    with pytest.raises(ValueError, match="velocity"):
+        egnn.EGCL(4, 8)(torch.zeros(6, 5, 4), x, v=v)
+    with pytest.raises(ValueError, match="edge_attr"):
+        egnn.EGCL(4, 8, edge_features=2)(torch.zeros(6, 5, 4), x)
+    with pytest.raises(ValueError, match="points"):
+        egnn.PairEnergy()(torch.zeros(5, 3))
+    with pytest.raises(ValueError, match="one number per system"):
+        egnn.forces(lambda y: y.sum(-1), x)
+
+
+@pytest.mark.parametrize("exercise", list(EXERCISES.values()), ids=lambda e: e.name)
+def test_reference_passes(exercise):
+    assert verify(exercise.name, exercise.reference).passed
+
+
+# ----- near misses the checks must reject -----
+
+def _forces_plus_gradient(energy, x):
+    return -egnn.forces(energy, x)
+
+
+def _forces_without_graph(energy, x):
+    return egnn.forces(energy, x, create_graph=False)
+
+
+def _forces_of_the_mean(energy, x):
+    x = x.detach().requires_grad_(True)
+    return -torch.autograd.grad(energy(x).mean(), x, create_graph=True)[0]
+
+
+def _update_wrong_sign(x, w):
+    return 2 * x - egnn.coordinate_update(x, w)
+
+
+def _update_over_n(x, w):
+    n = x.shape[1]
+    return x + (egnn.coordinate_update(x, w) - x) * (n - 1) / n
+
+
+def _update_transposed_weights(x, w):
+    return egnn.coordinate_update(x, w.transpose(1, 2))
+
+
+def _update_step_only(x, w):
+    return egnn.coordinate_update(x, w) - x
+
+
+def _error_with_q_not_qt(f, x, q, t):
+    return float((f(x @ q + t) - (f(x) @ q + t)).norm() / f(x).norm())
+
+
+def _error_output_not_shifted(f, x, q, t):
+    return float((f(x @ q.T + t) - f(x) @ q.T).norm() / f(x).norm())
+
+
+def _error_relative_to_moved_output(f, x, q, t):
+    return float((f(x @ q.T + t) - (f(x) @ q.T + t)).norm() / (f(x) @ q.T + t).norm())
+
+
+def _time_one(x, v, target):
+    return torch.tensor(1.0)
+
+
+def _time_without_x(x, v, target):
+    return (v * target).sum() / (v**2).sum()
+
+
+def _time_mean_of_ratios(x, v, target):
+    return ((v * (target - x)).sum((1, 2)) / (v**2).sum((1, 2))).mean()
+
+
+@pytest.mark.parametrize("short, wrong", [
+    ("forces", _forces_plus_gradient), ("forces", _forces_without_graph), ("forces", _forces_of_the_mean),
+    ("coordinate_update", _update_wrong_sign), ("coordinate_update", _update_over_n),
+    ("coordinate_update", _update_transposed_weights), ("coordinate_update", _update_step_only),
+    ("equivariance_error", _error_with_q_not_qt), ("equivariance_error", _error_output_not_shifted),
+    ("equivariance_error", _error_relative_to_moved_output),
+    ("linear_time", _time_one), ("linear_time", _time_without_x), ("linear_time", _time_mean_of_ratios),
+], ids=lambda v: getattr(v, "__name__", v))
+def test_plausible_mistakes_fail(short, wrong):
+    assert verify(f"egnn.{short}", wrong).status == "fail"
