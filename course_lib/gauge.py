@@ -7,6 +7,8 @@ at x, W(x) -> Ω(x) W(x) Ω(x)†. Three operations keep that law, for U(1) and 
 * parallel transport: U_{x→x+k·mu} W(x + k·mu) U_{x→x+k·mu}† brings a feature from a neighbour to x;
 * the L-Conv layer: a learned complex combination of transported features;
 * the L-Bilinear layer: learned combinations of products W_i(x) W'_j(x) (a product of loops at x is a loop);
+* a gauge-invariant rescaling, W / (‖W‖ + ε), which keeps products of many loops from blowing up
+  (an L-Act layer of Favoni et al.: W times a function of gauge invariants);
 
 and the trace turns them into gauge invariants, read by a 1×1 convolution head.
 """
@@ -85,6 +87,13 @@ class LConvBilinear(nn.Module):
         return self.bilinear(w, self.conv(links, w))
 
 
+def normalise(w: Tensor, eps: float = 1e-3) -> Tensor:
+    """W / (‖W‖ / √N + ε) per site and channel, ‖·‖ the Frobenius norm (gauge invariant, since Ω is unitary):
+    (B, C, L, L, N, N) -> the same shape; a unitary W keeps (almost) its value."""
+    norm = (w.abs() ** 2).sum((-2, -1), keepdim=True).div(w.shape[-1]).sqrt()
+    return w / (norm + eps)
+
+
 def trace_features(w: Tensor) -> Tensor:
     """The gauge invariants Re tr W / N and Im tr W / N of every channel: (B, C, L, L, N, N) -> (B, 2C, L, L)."""
     trace = w.diagonal(dim1=-2, dim2=-1).sum(-1) / w.shape[-1]
@@ -95,7 +104,7 @@ class LCNN(nn.Module):
     """links (B, 2, L, L, N, N) -> one real number per site (B, L, L), gauge invariant.
 
     Starts from the plaquettes P(x) and P(x)† (2 channels), applies L-CB layers with the given output
-    channels and kernel sizes, takes traces, and reads them with the head (a 1×1 convolution)."""
+    channels and kernel sizes, each followed by `normalise`, takes traces, and reads them with the head (a 1×1 convolution)."""
 
     def __init__(self, channels: tuple[int, ...] = (4, 4), kernel_sizes: tuple[int, ...] = (1, 1)):
         super().__init__()
@@ -111,7 +120,7 @@ class LCNN(nn.Module):
         p = plaquettes(links)
         w = torch.stack([p, dagger(p)], 1)
         for layer in self.layers:
-            w = layer(links, w)
+            w = normalise(layer(links, w))
         return self.head(trace_features(w))[:, 0]
 
 
