@@ -91,7 +91,8 @@ def _egnn_positions(seed: int) -> Callable[[Tensor], Tensor]:
     def positions(x: Tensor) -> Tensor:
         """An EGNN's predicted positions with the velocities held fixed: not equivariant,
         since the velocities do not turn with x."""
-        return model(x, v, q)
+        with torch.no_grad():
+            return model(x, v, q)
     return positions
 
 
