@@ -1,0 +1,185 @@
+"""Stage 6: the batch. `grade()` grades many submissions in worker processes and keeps the gradebook.
+
+Each worker drives its own kernel; a kernel that kills its worker costs only its own row (the
+others are graded again). After each submission the client (this process, the only writer) writes
+its feedback file and the whole gradebook atomically, replacing earlier rows with the same key.
+
+Tamper evidence (`course_lib.tamper`): course_lib and the source notebooks are hashed before a batch
+and after every submission; a change stops the batch, and the rows graded since get status
+`regrade`. Limits: POSIX only (`resource`, process groups); without bubblewrap the kernel runs as the
+grader's user with an allow-listed environment, and could change that user's files.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import hashlib
+import multiprocessing
+import tempfile
+import traceback
+from pathlib import Path
+from typing import Callable, Iterable
+
+from course_lib import sandbox, tamper
+from course_lib.grading.feedback import feedback_markdown, feedback_path
+from course_lib.grading.gradebook import atomic_write, read_gradebook, write_gradebook
+from course_lib.grading.judge import Row, grade_notebook
+from course_lib.grading.kernel import Limits, kill_group
+from course_lib.grading.sources import Source, load_source
+from course_lib.grading.submission import student_of
+
+
+def collect(paths: Iterable[Path]) -> list[tuple[Path, str]]:
+    """(notebook, key) for every file given and every *.ipynb under every folder given.
+
+    The key is the path relative to the working directory (absolute when outside it), so that
+    grading a folder and re-grading one file of it address the same row.
+    """
+    found: dict[str, Path] = {}
+    cwd = Path.cwd().resolve()
+    for p in map(Path, paths):
+        if p.is_dir():
+            files = sorted(f for f in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in f.parts)
+        elif p.exists():
+            files = [p]
+        else:
+            raise ValueError(f"no such submission file or folder: {p}")
+        for f in files:
+            full = f.resolve()
+            key = full.relative_to(cwd).as_posix() if full.is_relative_to(cwd) else full.as_posix()
+            found.setdefault(key, f)
+    return [(f, k) for k, f in found.items()]
+
+
+_WORKER_SOURCES: dict[tuple, dict[str, Source]] = {}
+
+
+def _busy_marker(batch: str, key: str) -> Path:
+    return Path(batch, hashlib.sha1(key.encode()).hexdigest() + ".busy")
+
+
+def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
+                     expected: str | None, batch: str, isolation: sandbox.Isolation) -> Row | None:
+    """In a worker process: grade one submission, with a marker (holding its key) in the `batch`
+    folder while at it (kernels' scratch folders go there too, so that a killed worker leaves
+    nothing behind); None, without grading, once the batch has stopped."""
+    if Path(batch, "stopped").exists():
+        return None
+    marker = _busy_marker(batch, key)
+    marker.write_text(key)
+    try:
+        if source_paths not in _WORKER_SOURCES:
+            _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
+        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected, Path(batch), isolation)
+    except Exception as e:  # a grader bug must cost one row, not the batch
+        last = traceback.format_exception_only(type(e), e)[-1].strip()
+        return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
+                   reason=f"the grader failed: {last[:300]}", isolation=isolation.name)
+    finally:
+        marker.unlink(missing_ok=True)
+
+
+def _kill_orphans(batch: str) -> None:
+    """Kill the kernels (and their process groups) of workers that died before cleaning up."""
+    for pidfile in Path(batch).glob("*/kernel.pid"):
+        pid = int(pidfile.read_text() or 0)
+        try:
+            if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
+                kill_group(pid)
+        except OSError:
+            pass
+        pidfile.unlink(missing_ok=True)
+
+
+def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
+                finish: Callable[[Row | None], bool]) -> list[tuple[Path, str]]:
+    """Grade `subs` in a pool of `jobs` workers, until the end or until `finish` says stop (then
+    only the submissions being graded finish); the submissions left unfinished when a worker died."""
+    lost = []
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_grade_in_worker, p, k, *args): (p, k) for p, k in subs}
+        for fut in concurrent.futures.as_completed(futures):
+            try:
+                go_on = finish(fut.result())
+            except concurrent.futures.CancelledError:
+                continue
+            except concurrent.futures.BrokenExecutor:  # a worker process died
+                lost.append(futures[fut])
+                continue
+            if not go_on:
+                for other in futures:
+                    other.cancel()
+    return lost
+
+
+
+def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: Limits = Limits(),
+          jobs: int = 1, expected: str | None = None, on_row: Callable[[Row], None] | None = None,
+          isolation: sandbox.Isolation | None = None) -> list[Row]:
+    """Grade every submission under `paths` into `out` with `jobs` worker processes; the new rows.
+
+    Kernels are isolated as `isolation` says (default: `sandbox.isolation()`, bubblewrap where it
+    works), recorded in every row. After each submission its feedback file and the whole gradebook
+    are rewritten atomically, so an interrupted batch keeps every finished row; rows of earlier
+    runs with other keys are kept. Tamper evidence: course_lib and the source notebooks are hashed
+    before the batch and after every submission; when they changed, the batch stops (queued
+    submissions are not graded), and the submission just finished, with those graded at the same
+    time, gets status 'regrade' with the changed files and the suspects in its reason.
+    """
+    if jobs < 1:
+        raise ValueError(f"expected jobs >= 1, got {jobs}")
+    isolation = isolation or sandbox.isolation()
+    subs = collect(paths)
+    out = Path(out)
+    (out / "feedback").mkdir(parents=True, exist_ok=True)
+    book = read_gradebook(out)
+    source_paths = tuple(str(s.path.resolve()) for s in sources.values())
+    fingerprint = tamper.watched(map(Path, source_paths))
+    rows: list[Row] = []
+    tampered: list[str] = []  # once a change is seen: what changed, while grading which submissions
+
+    def finish(row: Row | None) -> bool:
+        if row is None:  # not graded: the batch stopped
+            return False
+        if not tampered and (changed := fingerprint.changes()):
+            suspects = [row.key] + sorted(m.read_text() for m in Path(batch).glob("*.busy"))
+            tampered.append(f"{tamper.some_paths(changed)} changed while this batch graded {', '.join(suspects)} "
+                            f"(isolation: {isolation.name}); the batch stopped")
+            Path(batch, "stopped").touch()
+        if tampered:
+            was = f"{row.status}, {row.total:g}/{row.max:g}"
+            row.status, row.complete = "regrade", False
+            row.reason = f"{tampered[0]}: restore them, then grade this again (it was {was})"
+        book[row.key] = row
+        atomic_write(feedback_path(out, row.key), feedback_markdown(row))
+        write_gradebook(out, book)
+        rows.append(row)
+        if on_row:
+            on_row(row)
+        return not tampered
+
+    # Workers are processes, so that a kernel which kills its parent takes down a worker, not the batch.
+    # Then every unfinished submission is graded again: those queued as before, those that were being
+    # graded one at a time; one that takes down its worker when alone gets an 'error' row.
+    with tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
+        args = (source_paths, limits, expected, batch, isolation)
+        queued, suspects = subs, []
+        while (queued or suspects) and not tampered:
+            alone = not queued
+            round_subs = [suspects.pop(0)] if alone else queued
+            lost = _pool_round(round_subs, 1 if alone else jobs, args, finish)
+            _kill_orphans(batch)
+            queued = []
+            for path, key in lost:
+                was_busy = _busy_marker(batch, key).exists()
+                _busy_marker(batch, key).unlink(missing_ok=True)
+                if alone:
+                    finish(Row(key=key, student=student_of(path, sources), file=path.name, status="error",
+                               reason="grading it killed the grading process (twice)", isolation=isolation.name))
+                else:
+                    (suspects if was_busy else queued).append((path, key))
+    # once every kernel is gone, write it all again: what a kernel wrote into `out` is overwritten
+    for row in rows:
+        atomic_write(feedback_path(out, row.key), feedback_markdown(row))
+    write_gradebook(out, book)
+    return rows

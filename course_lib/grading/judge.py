@@ -1,0 +1,145 @@
+"""Stage 5: judging, in the grader's process, and the row of one submission.
+
+Each test cell is `check("<chapter>.<exercise>", fn)`, which under the grader writes the answers
+as JSON numbers to `$COURSE_RECORD_DIR/<chapter>.<exercise>.json`. This process reads that file
+(nothing is unpickled, nothing the kernel wrote can run) and calls `checks.judge` with its own
+reference. A missing or malformed record fails the test with the reason; whatever the kernel did to
+`torch.allclose`, `assert` or `__eq__` is irrelevant. Warnings and stderr are never looked at.
+
+A row's status is one of `STATUSES`, with the reason; `complete` says whether every test ran;
+`isolation` how its kernel was isolated.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import nbformat
+
+from course_lib import checks, sandbox
+from course_lib.grading.kernel import Limits, Run, cell_name, execute
+from course_lib.grading.rebuild import rebuild
+from course_lib.grading.sources import Source, TestCell
+from course_lib.grading.submission import Ungradable, identify_chapter, read_submission, student_of
+
+# Submission statuses. A row is `complete` when every test ran: never for the first four, and not
+# for a 'timeout' whose kernel had to be killed.
+# 'regrade': graded while course_lib or a source notebook changed (see `grade`).
+STATUSES = ("invalid", "wrong chapter", "error", "kernel died", "timeout", "memory", "not attempted", "graded",
+            "regrade")
+
+
+@dataclass
+class TestResult:
+    """One graded cell's outcome: status is 'pass', 'fail' or 'not attempted'."""
+
+    grade_id: str
+    status: str
+    points: float
+    max_points: float
+    message: str
+
+
+@dataclass
+class Row:
+    """One submission's line in the gradebook."""
+
+    key: str
+    student: str
+    file: str
+    chapter: str = ""
+    status: str = "error"
+    reason: str = ""
+    total: float = 0.0
+    max: float = 0.0
+    complete: bool = False  # every test ran: no verdict rests on a kernel that was stopped
+    isolation: str = ""  # how its kernel was isolated: 'bubblewrap' or 'none'
+    tests: list[TestResult] = field(default_factory=list)
+    cell_errors: list[str] = field(default_factory=list)
+
+
+def error_of(cell: nbformat.NotebookNode) -> str | None:
+    for out in cell.get("outputs", []):
+        if out.get("output_type") == "error":
+            return f"{out.get('ename')}: {str(out.get('evalue'))[:200]}"
+    return None
+
+
+def judge_test(test: TestCell, run: Run, found: dict[str, str], source: Source, limits: Limits) -> TestResult:
+    """A test cell's verdict from the recorded answers, judged against this process's reference."""
+    def result(status: str, message: str) -> TestResult:
+        return TestResult(test.grade_id, status, test.points if status == "pass" else 0.0, test.points, message)
+
+    verdicts = []
+    for name in test.exercises:
+        text = run.records.get(name)
+        if text is None:
+            mine = [g for g in source.solutions if set(source.defined_names(g)) & set(test.functions)]
+            if mine and all(found[g] in ("untouched", "missing") for g in mine):
+                return result("not attempted", "the solution cell is still the exercise's stub.")
+            cell = run.notebook.cells[test.index]
+            if run.stopped_at is not None and test.index >= run.stopped_at:
+                why = f"did not run: {run.stop_reason}"
+            elif test.index in run.timed_out:
+                why = f"timed out after {limits.cell_timeout:g} s and was interrupted"
+            elif (err := error_of(cell)) is not None:
+                why = f"the test cell raised {err}"
+            else:
+                why = "no answers were recorded"
+            return result("fail", f"{name}: {why}.")
+        try:
+            verdicts.append(checks.judge(checks.exercise(name), checks.answers_from_json(text.decode("utf-8"))))
+        except Exception as e:  # anything the kernel wrote that is not answers fails cleanly
+            return result("fail", f"{name}: the recorded answers are malformed ({type(e).__name__}).")
+    statuses = {v.status for v in verdicts}
+    status = "pass" if statuses == {"pass"} else "fail" if "fail" in statuses else "not attempted"
+    return result(status, " ".join(v.message if len(verdicts) == 1 else str(v) for v in verdicts))
+
+
+def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Limits,
+                   expected: str | None = None, scratch_root: Path | None = None,
+                   isolation: sandbox.Isolation | None = None) -> Row:
+    """Grade one submitted notebook: read, rebuild, run in a kernel isolated as `isolation` says
+    (default: `sandbox.isolation()`), judge."""
+    path = Path(path)
+    isolation = isolation or sandbox.isolation()
+    row = Row(key=key, student=student_of(path, sources), file=path.name, isolation=isolation.name)
+    try:
+        nb = read_submission(path)
+        row.chapter, note = identify_chapter(nb, path, sources, expected)
+    except Ungradable as e:
+        row.status, row.reason = e.status, e.reason
+        return row
+    source = sources[row.chapter]
+    row.max = source.max_points
+    rebuilt, found = rebuild(source, nb)
+    if all(how in ("untouched", "missing") for how in found.values()):
+        row.tests = [TestResult(t.grade_id, "not attempted", 0.0, t.points, "the solution cell is still the exercise's stub.")
+                     for t in source.tests]
+        row.status, row.complete = "not attempted", True
+        row.reason = "; ".join(s for s in ["no solution cell differs from the exercise's stub", note] if s)
+        return row
+    run = execute(rebuilt, limits, [n for t in source.tests for n in t.exercises], scratch_root, isolation)
+    row.tests = [judge_test(t, run, found, source, limits) for t in source.tests]
+    row.total = sum(t.points for t in row.tests)
+    for grade_id, index in source.solutions.items():
+        if (err := error_of(run.notebook.cells[index])) is not None:
+            row.cell_errors.append(f"your cell {grade_id!r} raised {err}")
+    notes = [note] + [f"solution {g!r} found by {h}" for g, h in found.items() if h in ("content", "position", "missing")]
+    memory = any("MemoryError" in m for m in row.cell_errors + [t.message for t in row.tests])
+    if run.stop_status:
+        row.status, reason = run.stop_status, run.stop_reason
+    elif run.timed_out:
+        row.status = "timeout"
+        cells = ", ".join(cell_name(run.notebook, i) for i in sorted(run.timed_out))
+        reason = f"{cells} ran past {limits.cell_timeout:g} s and was interrupted"
+    elif memory:
+        row.status, reason = "memory", f"a cell ran out of the {limits.memory_mb} MB memory limit"
+    elif all(t.status == "not attempted" for t in row.tests):
+        row.status, reason = "not attempted", "no exercise attempted"
+    else:
+        row.status, reason = "graded", ""
+    row.reason = "; ".join(s for s in [reason] + notes if s)
+    row.complete = run.stopped_at is None
+    return row
