@@ -398,3 +398,80 @@ def train_pinn(
     bar.close()
     record(adam_steps + lbfgs_steps)
     return history
+
+
+# --------------------------------------------------------------------------------------------
+# A D4-symmetric Poisson problem on [−1, 1]² (chapter "The frontier")
+# --------------------------------------------------------------------------------------------
+
+CENTRED_SQUARE = ((-1.0, -1.0), (1.0, 1.0))
+
+
+def d4_poisson_exact(x: Tensor) -> Tensor:
+    """u = c(1) + ½ c(3) with c(k) = cos(kπx/2) cos(kπy/2), at points (N, 2) of [−1, 1]²: values (N,).
+
+    Zero on the boundary and unchanged by the 8 symmetries of the square (D4)."""
+    _check_points(x)
+    c = lambda k: torch.cos(k * math.pi * x[:, 0] / 2) * torch.cos(k * math.pi * x[:, 1] / 2)  # noqa: E731
+    return c(1) + 0.5 * c(3)
+
+
+def d4_poisson_source(x: Tensor) -> Tensor:
+    """f = −Δu of `d4_poisson_exact`: (π²/2) c(1) + ½ (9π²/2) c(3), values (N,)."""
+    _check_points(x)
+    c = lambda k: torch.cos(k * math.pi * x[:, 0] / 2) * torch.cos(k * math.pi * x[:, 1] / 2)  # noqa: E731
+    return math.pi**2 / 2 * c(1) + 0.5 * 9 * math.pi**2 / 2 * c(3)
+
+
+def centred_square_distance(x: Tensor) -> Tensor:
+    """(1 − x²)(1 − y²) at points (N, 2): zero exactly on the boundary of [−1, 1]², D4-invariant."""
+    _check_points(x)
+    return (1 - x[:, 0] ** 2) * (1 - x[:, 1] ** 2)
+
+
+def d4_invariants(x: Tensor) -> Tensor:
+    """(x² + y², x²y²) at points (N, 2): two polynomials unchanged by D4 (they generate all
+    D4-invariant polynomials), (N, 2). A network of them is D4-invariant and smooth."""
+    _check_points(x)
+    sq = x**2
+    return torch.stack([sq.sum(1), sq.prod(1)], 1)
+
+
+class D4Invariant(nn.Module):
+    """u(x) = net(d4_invariants(x)): a D4-invariant field on the plane, points (N, 2) -> (N,)."""
+
+    def __init__(self, net: nn.Module):
+        super().__init__()
+        self.net = net
+
+    def forward(self, x: Tensor) -> Tensor:
+        return self.net(d4_invariants(x))
+
+
+def fold_to_fundamental_domain(x: Tensor) -> Tensor:
+    """The image (N, 2) of each point (N, 2) under the element of D4 that brings it into the
+    fundamental domain 0 ≤ y ≤ x (one eighth of the square): (max(|x|, |y|), min(|x|, |y|))."""
+    _check_points(x)
+    a = x.abs()
+    return torch.stack([a.max(1).values, a.min(1).values], 1)
+
+
+def fundamental_domain_interior(n: int, generator: torch.Generator | None = None,
+                                dtype: torch.dtype = torch.float32) -> Tensor:
+    """n points (n, 2) uniform in the triangle 0 ≤ y ≤ x ≤ 1 (uniform points of [−1, 1]², folded)."""
+    return fold_to_fundamental_domain(box_interior(n, *CENTRED_SQUARE, generator=generator, dtype=dtype))
+
+
+def fundamental_domain_mirrors(n: int, generator: torch.Generator | None = None,
+                               dtype: torch.dtype = torch.float32) -> tuple[Tensor, Tensor]:
+    """n points (n, 2) uniform on the two mirror edges of the triangle, y = 0 and y = x (0 ≤ x ≤ 1),
+    drawn by length, and the outward unit normals (n, 2) there. A D4-symmetric smooth u has ∇u · normal = 0
+    on them: the symmetry's boundary condition."""
+    _check_n(n)
+    t = torch.rand(n, generator=generator, dtype=torch.float64)
+    diagonal = torch.rand(n, generator=generator, dtype=torch.float64) < math.sqrt(2) / (1 + math.sqrt(2))
+    points = torch.stack([t, torch.where(diagonal, t, torch.zeros_like(t))], 1)
+    s = 1 / math.sqrt(2)
+    normals = torch.where(diagonal[:, None], torch.tensor([-s, s], dtype=torch.float64),
+                          torch.tensor([0.0, -1.0], dtype=torch.float64))
+    return points.to(dtype), normals.to(dtype)

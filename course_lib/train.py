@@ -65,6 +65,7 @@ def fit(
     eval_every: int = 50,
     patience: int = 5,
     score: Score | None = None,
+    batch_slice: slice | None = None,
 ) -> History:
     """Train `model` with Adam on minibatches of (x (N, ...), y (N, ...)) for `steps` steps.
 
@@ -75,6 +76,9 @@ def fit(
     steps the model is scored by `score(model, x_val, y_val)` (default: minus the validation loss),
     training stops after `patience` scores in a row that do not beat the best, and the model is left
     with the best-scoring weights. Without it, the run is the same as before early stopping existed.
+
+    `batch_slice`: train on only this part of every (augmented) batch; data-parallel processes
+    (`course_lib.distributed`) each take theirs. None, the default, trains on the whole batch.
     """
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must hold the same nonzero number of examples, got {len(x)} and {len(y)}")
@@ -96,8 +100,10 @@ def fit(
     start = time.perf_counter()
     for step in tqdm(range(1, steps + 1), disable=not progress, desc="training"):
         idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
-        xb = x[idx] if augment is None else augment(x[idx], gen)
-        loss = loss_fn(model(xb.to(dev)), y[idx].to(dev))
+        xb, yb = (x[idx] if augment is None else augment(x[idx], gen)), y[idx]
+        if batch_slice is not None:
+            xb, yb = xb[batch_slice], yb[batch_slice]
+        loss = loss_fn(model(xb.to(dev)), yb.to(dev))
         opt.zero_grad()
         loss.backward()
         opt.step()

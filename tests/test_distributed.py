@@ -1,0 +1,61 @@
+"""course_lib.distributed: a real two-process gloo run under torchrun ends with the same weights
+as single-process `train.fit`, and `fit` without the hook is unchanged."""
+
+import pytest
+import torch
+
+from course_lib import distributed
+from course_lib.data import digits
+from course_lib.train import fit
+
+
+def test_batch_slices_tile_the_batch():
+    parts = [distributed.batch_slice(64, r, 4) for r in range(4)]
+    covered = torch.cat([torch.arange(64)[p] for p in parts])
+    assert torch.equal(covered, torch.arange(64))
+    with pytest.raises(ValueError, match="multiple of world_size"):
+        distributed.batch_slice(63, 0, 2)
+    with pytest.raises(ValueError, match="rank"):
+        distributed.batch_slice(64, 2, 2)
+
+
+def test_fit_on_the_two_halves_of_every_batch_averages_to_the_whole():
+    """The arithmetic DDP relies on: the mean of the halves' gradients is the batch's gradient."""
+    x, y = digits()
+    model = distributed.digits_model(0)
+    idx = torch.randint(len(x), (64,), generator=torch.Generator().manual_seed(0))
+    grads = []
+    for part in [slice(None), distributed.batch_slice(64, 0, 2), distributed.batch_slice(64, 1, 2)]:
+        model.zero_grad()
+        torch.nn.functional.cross_entropy(model(x[idx][part]), y[idx][part]).backward()
+        grads.append(torch.cat([p.grad.reshape(-1) for p in model.parameters()]))
+    assert torch.allclose(grads[0], (grads[1] + grads[2]) / 2, atol=1e-7)
+    assert not torch.allclose(grads[0], grads[1], atol=1e-4)
+
+
+def test_fit_with_the_whole_batch_as_its_slice_is_plain_fit():
+    x, y = digits()
+    a, b = distributed.digits_model(1), distributed.digits_model(1)
+    cpu = torch.device("cpu")
+    fit(a, x, y, steps=20, seed=1, device=cpu)
+    fit(b, x, y, steps=20, seed=1, device=cpu, batch_slice=slice(None))
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+
+
+def test_fit_data_parallel_needs_a_process_group():
+    with pytest.raises(ValueError, match="process group"):
+        distributed.fit_data_parallel(distributed.digits_model(), *digits())
+
+
+def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
+    steps = 100
+    result = distributed.launch(2, tmp_path / "run.pt", steps=steps, batch_size=64, seed=0)
+    assert result["world_size"] == 2
+    torch.set_num_threads(1)
+    x, y = digits()
+    single = distributed.digits_model(0)
+    fit(single, x, y, steps=steps, batch_size=64, seed=0, device=torch.device("cpu"))
+    init = distributed.digits_model(0).state_dict()
+    for name, value in single.state_dict().items():
+        assert torch.allclose(result["state_dict"][name], value, atol=1e-5), name
+        assert not torch.allclose(init[name], value, atol=1e-3)  # it trained
