@@ -41,10 +41,10 @@ def batch_slice(batch_size: int, rank: int, world_size: int) -> slice:
     return slice(rank * part, (rank + 1) * part)
 
 
-def digits_model(seed: int = 0) -> nn.Module:
-    """The model of the demonstration: a seeded `MLP(64, (64,), 10)` on the 8×8 digits."""
+def digits_model(seed: int = 0, hidden: int = 64) -> nn.Module:
+    """The model of the demonstration: a seeded `MLP(64, (hidden,), 10)` on the 8×8 digits."""
     torch.manual_seed(seed)
-    return MLP(64, (64,), 10)
+    return MLP(64, (hidden,), 10)
 
 
 def fit_data_parallel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
@@ -60,13 +60,14 @@ def fit_data_parallel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
 
 
 def launch(nproc: int, out: Path, steps: int = 200, batch_size: int = 64, seed: int = 0,
-           timeout: float = 120.0) -> dict:
+           hidden: int = 64, timeout: float = 120.0) -> dict:
     """Run `torchrun --nproc_per_node nproc -m course_lib.distributed` and return what rank 0 saved:
     {"state_dict", "seconds", "world_size"}. Each worker uses one thread."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
            "--standalone", "-m", "course_lib.distributed", "--steps", str(steps),
-           "--batch-size", str(batch_size), "--seed", str(seed), "--out", str(out)]
+           "--batch-size", str(batch_size), "--seed", str(seed), "--hidden", str(hidden),
+           "--out", str(out)]
     subprocess.run(cmd, check=True, env=env, timeout=timeout, capture_output=True)
     return torch.load(out, weights_only=True)
 
@@ -77,6 +78,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=200)
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--backend", default="gloo")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> None:
     torch.distributed.init_process_group(args.backend)
     try:
         x, y = digits()
-        model = digits_model(args.seed)
+        model = digits_model(args.seed, args.hidden)
         history = fit_data_parallel(model, x, y, batch_size=args.batch_size, steps=args.steps, seed=args.seed)
         if torch.distributed.get_rank() == 0:
             torch.save({"state_dict": model.state_dict(), "seconds": history.seconds,

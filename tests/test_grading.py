@@ -462,7 +462,7 @@ def test_hostile_writes_stay_in_the_scratch_folder(batch):
     out, subs = batch.out, batch.submitted
     assert not batch.leftovers  # every scratch folder is gone, even those of killed workers
     assert not processes_in(batch.scratch)  # and so is every kernel
-    assert sorted(p.name for p in out.iterdir()) == ["feedback", "gradebook.csv", "gradebook.json"]
+    assert sorted(p.name for p in out.iterdir()) == ["feedback", "gradebook.csv", "gradebook.json", "report.html"]
     assert "HACKED" not in (out / "gradebook.csv").read_text()
     assert not (subs / "junk.txt").exists() and not (REPO / "junk.txt").exists()
     assert not (subs.parent / "junk.txt").exists()

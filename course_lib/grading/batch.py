@@ -25,6 +25,7 @@ from course_lib.grading.feedback import feedback_markdown, feedback_path
 from course_lib.grading.gradebook import atomic_write, read_gradebook, write_gradebook
 from course_lib.grading.judge import Row, grade_notebook
 from course_lib.grading.kernel import Limits, kill_group
+from course_lib.grading.report import write_class_report
 from course_lib.grading.sources import Source, load_source
 from course_lib.grading.submission import student_of
 
@@ -182,4 +183,5 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     for row in rows:
         atomic_write(feedback_path(out, row.key), feedback_markdown(row))
     write_gradebook(out, book)
+    write_class_report(out)  # report.html, from the whole gradebook
     return rows

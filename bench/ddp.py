@@ -1,0 +1,64 @@
+"""Data-parallel training on this machine: seconds for the same training run with 1 and with 2
+processes (torchrun, gloo, one thread each), and whether the weights agree.
+
+    .venv/bin/python bench/ddp.py [--steps 300] [--batch-size 512] [--hidden 512] [--repeats 3]
+                                  [--out bench/ddp.json]
+
+Each run is `torchrun --nproc_per_node W -m course_lib.distributed` (`course_lib.distributed.launch`):
+every process draws the same global batch and trains on its 1/W of it, DDP averages the gradients.
+"seconds" is rank 0's training loop (`History.seconds`), without process start-up; "wall" includes
+start-up. The speed-up is the mean 1-process seconds over the mean 2-process seconds; it needs a
+batch large enough that computing it costs more than the all-reduce, and two idle cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from course_lib.distributed import launch
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--steps", type=int, default=300)
+    parser.add_argument("--batch-size", type=int, default=512)
+    parser.add_argument("--hidden", type=int, default=512)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/ddp.json"))
+    args = parser.parse_args()
+    runs: dict[int, list[dict]] = {1: [], 2: []}
+    weights = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for repeat in range(args.repeats):
+            for nproc in (1, 2):
+                start = time.perf_counter()
+                result = launch(nproc, Path(tmp) / f"run{nproc}.pt", steps=args.steps, batch_size=args.batch_size,
+                                hidden=args.hidden, timeout=600)
+                runs[nproc].append({"seconds": result["seconds"], "wall": time.perf_counter() - start})
+                weights[nproc] = result["state_dict"]
+                print(f"repeat {repeat}: {nproc} process(es): {result['seconds']:.2f} s training, "
+                      f"{runs[nproc][-1]['wall']:.2f} s with start-up", flush=True)
+    difference = max(float((weights[1][k] - weights[2][k]).abs().max()) for k in weights[1])
+    mean = {n: statistics.mean(r["seconds"] for r in rs) for n, rs in runs.items()}
+    report = {
+        "config": {"steps": args.steps, "batch_size": args.batch_size, "hidden": args.hidden,
+                   "repeats": args.repeats, "backend": "gloo", "threads_per_process": 1},
+        "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "load_average": os.getloadavg()},
+        "runs": {str(n): rs for n, rs in runs.items()},
+        "speedup": mean[1] / mean[2],
+        "max_weight_difference_1_vs_2": difference,
+    }
+    args.out.write_text(json.dumps(report, indent=2) + "\n")
+    print(f"speed-up of 2 processes over 1: {report['speedup']:.2f}; largest weight difference {difference:.1e}")
+
+
+if __name__ == "__main__":
+    main()
