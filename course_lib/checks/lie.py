@@ -1,0 +1,155 @@
+"""Exercises of the chapter "Lie groups" (solutions/lie.ipynb)."""
+
+from __future__ import annotations
+
+import torch
+
+from course_lib import emlp, lieconv
+from course_lib.checks import Case, Exercise, by_short_name
+
+
+def _t(x) -> torch.Tensor:
+    return torch.as_tensor(x, dtype=torch.float64)
+
+
+def _tensor_generator_reference(a: torch.Tensor, k: int) -> torch.Tensor:
+    return _t(emlp.tensor_generator(a.numpy(), k))
+
+
+def _tensor_generator_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(0)
+    so3 = emlp.so3().lie
+    boost = emlp.lorentz().lie[3]
+    return [
+        Case("L_z of so(3) on T(1) = V (the answer is L_z itself)", (_t(so3[2]), 1)),
+        Case("L_x of so(3) on T(2)", (_t(so3[0]), 2)),
+        Case("the so(2) generator on T(3)", (_t(emlp.so2().lie[0]), 3)),
+        Case("a boost of o(1,3) (symmetric, not antisymmetric) on T(2)", (_t(boost), 2)),
+        Case("a random 2×2 matrix on T(3)", (torch.randn(2, 2, generator=gen, dtype=torch.float64), 3)),
+        Case("L_y of so(3) on T(0), the scalars (the answer is the 1×1 zero matrix)", (_t(so3[1]), 0)),
+    ]
+
+
+def _constraint_reference(a_in: torch.Tensor, a_out: torch.Tensor) -> torch.Tensor:
+    eye_in, eye_out = torch.eye(len(a_in), dtype=a_in.dtype), torch.eye(len(a_out), dtype=a_out.dtype)
+    return torch.kron(a_out, eye_in) - torch.kron(eye_out, a_in.T.contiguous())
+
+
+def _constraint_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(1)
+    so3 = emlp.so3().lie
+    return [
+        Case("L_z on V -> V (3×3 maps)", (_t(so3[2]), _t(so3[2]))),
+        Case("L_x on T(2) -> V (maps from 9 to 3 numbers)",
+             (_t(emlp.tensor_generator(so3[0], 2)), _t(so3[0]))),
+        Case("the so(2) generator on scalars -> T(2) (A acts as 0 on scalars)",
+             (torch.zeros(1, 1, dtype=torch.float64), _t(emlp.tensor_generator(emlp.so2().lie[0], 2)))),
+        Case("random 2×2 dρ_in and 3×3 dρ_out (neither (anti)symmetric)",
+             (torch.randn(2, 2, generator=gen, dtype=torch.float64),
+              torch.randn(3, 3, generator=gen, dtype=torch.float64))),
+    ]
+
+
+def _projector_run(fn, case: Case) -> list[torch.Tensor]:
+    """[Q Qᵀ, number of columns]: the same for every orthonormal basis of the same null space."""
+    q = torch.as_tensor(fn(*case.args), dtype=torch.float64)
+    if q.dim() != 2 or q.shape[0] != case.args[0].shape[1]:
+        raise ValueError(f"expected a basis as columns, shape (D, n) with D = {case.args[0].shape[1]}, "
+                         f"got shape {tuple(q.shape)}")
+    return [q @ q.T, torch.tensor(float(q.shape[1]))]
+
+
+def _null_space_reference(c: torch.Tensor) -> torch.Tensor:
+    return _t(emlp.null_space(c.numpy()))
+
+
+def _with_singular_values(rows: int, values: list[float], seed: int) -> torch.Tensor:
+    gen = torch.Generator().manual_seed(seed)
+    cols = len(values)
+    u, _ = torch.linalg.qr(torch.randn(rows, rows, generator=gen, dtype=torch.float64))
+    v, _ = torch.linalg.qr(torch.randn(cols, cols, generator=gen, dtype=torch.float64))
+    s = torch.zeros(rows, cols, dtype=torch.float64)
+    s[range(min(rows, cols)), range(min(rows, cols))] = torch.tensor(values[:min(rows, cols)], dtype=torch.float64)
+    return u @ s @ v.T
+
+
+def _null_space_cases() -> list[Case]:
+    return [
+        Case("the constraint matrix of SO(2) on maps V -> V (a 2-dimensional null space)",
+             (_t(emlp.constraint_matrix(emlp.so2(), 1, 1)),)),
+        Case("the constraints of O(3) on maps T(2) -> scalars (one invariant, δ_ij)",
+             (_t(emlp.constraint_matrix(emlp.o3(), 2, 0)),)),
+        Case("a 6×5 matrix with singular values (3, 1, 1e-3, 0, 0): 1e-3 is small but not zero",
+             (_with_singular_values(6, [3.0, 1.0, 1e-3, 0.0, 0.0], 2),)),
+        Case("a 4×4 matrix of full rank (the null space is {0}: a basis of 0 columns)",
+             (_with_singular_values(4, [2.0, 1.0, 0.5, 0.1], 3),)),
+        Case("a 3×6 matrix (more unknowns than equations)",
+             (torch.randn(3, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64),)),
+    ]
+
+
+def _se2_run(fn, case: Case) -> torch.Tensor:
+    """u⁻¹v as (x, y, cos θ, sin θ), so that θ and θ + 2π agree."""
+    out = torch.as_tensor(fn(*case.args), dtype=torch.float64)
+    return torch.cat([out[..., :2], torch.cos(out[..., 2:]), torch.sin(out[..., 2:])], -1)
+
+
+def _se2_relative_reference(u: torch.Tensor, v: torch.Tensor) -> torch.Tensor:
+    return lieconv.se2_compose(lieconv.se2_inverse(u), v)
+
+
+def _se2_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(5)
+    u, v = lieconv.random_se2(6, gen).double(), lieconv.random_se2(6, gen).double()
+    return [
+        Case("u = (0, 0, 0), v = (1, 2, 0.5): u is the identity", (_t([0.0, 0.0, 0.0]), _t([1.0, 2.0, 0.5]))),
+        Case("u = (1, 0, 0), v = (3, 1, 0): translations only", (_t([1.0, 0.0, 0.0]), _t([3.0, 1.0, 0.0]))),
+        Case("u = (0, 0, π/2), v = (1, 0, π/2): a rotated frame", (_t([0.0, 0.0, 1.5707963267948966]),
+                                                                    _t([1.0, 0.0, 1.5707963267948966]))),
+        Case("6 random pairs, as batches (6, 3)", (u, v)),
+    ]
+
+
+EXERCISES = by_short_name(
+    Exercise(
+        name="lie.tensor_generator",
+        reference=_tensor_generator_reference,
+        cases=_tensor_generator_cases,
+        hint="differentiate ρ(exp(tA)) = exp(tA) ⊗ ... ⊗ exp(tA) at t = 0: the product rule gives one "
+             "term per factor, A in that slot and identities elsewhere (torch.kron builds the terms). "
+             "It is a sum, not A ⊗ A; T(0) is 1-dimensional.",
+        rtol=1e-10, atol=1e-12,
+        answer_in_library=(emlp.tensor_generator,),
+    ),
+    Exercise(
+        name="lie.generator_constraint",
+        reference=_constraint_reference,
+        cases=_constraint_cases,
+        hint="W is read row by row into vec(W) (W.reshape(-1)). Work out which Kronecker product sends "
+             "vec(W) to vec(A W) and which to vec(W B) for that ordering (check one on a small random "
+             "example); one factor needs a transpose.",
+        rtol=1e-10, atol=1e-12,
+        answer_in_library=(emlp.constraint_matrix,),
+    ),
+    Exercise(
+        name="lie.null_space_basis",
+        reference=_null_space_reference,
+        cases=_null_space_cases,
+        run=_projector_run,
+        hint="the right-singular vectors (or the eigenvectors of CᵀC) whose singular values are zero "
+             "span the null space; call a value zero when it is below a tiny fraction (say 1e-10) of "
+             "the largest, and remember that C can have fewer rows than columns.",
+        rtol=1e-6, atol=1e-8,
+        answer_in_library=(emlp.null_space, emlp.equivariant_basis),
+    ),
+    Exercise(
+        name="lie.se2_relative",
+        reference=_se2_relative_reference,
+        cases=_se2_cases,
+        run=_se2_run,
+        hint="u = (t_u, θ_u) acts as p -> R(θ_u) p + t_u. Invert it (what undoes a rotation then a "
+             "translation?) and apply the inverse after v; the translation of u⁻¹v lives in u's frame.",
+        rtol=1e-9, atol=1e-10,
+        answer_in_library=(lieconv.se2_inverse, lieconv.relative_elements),
+    ),
+)

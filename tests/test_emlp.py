@@ -1,0 +1,276 @@
+"""course_lib.emlp: bases whose dimensions match the theory (and escnn), maps that commute with the
+group, networks equivariant to float precision, benchmark data with their symmetry, and exercises
+whose answers written from scratch pass while near misses fail."""
+
+import numpy as np
+import pytest
+import torch
+
+from course_lib import emlp as E
+from course_lib.checks import verify
+
+# Number of independent invariant tensors in T(k) (= equivariant maps T(p) -> T(q), p + q = k):
+# SO(2): C(k, k/2); SO(3): the Riordan numbers; O(3), O(1,3), O(5): the pairings (k-1)!! (k even);
+# S_n (n >= k): the Bell numbers.
+THEORY = {
+    "SO(2)": [1, 0, 2, 0, 6],
+    "SO(3)": [1, 0, 1, 1, 3],
+    "O(3)": [1, 0, 1, 0, 3],
+    "O(1,3)": [1, 0, 1, 0, 3],
+    "S_5": [1, 1, 2, 5, 15],
+}
+GROUPS = {"SO(2)": E.so2, "SO(3)": E.so3, "O(3)": E.o3, "O(1,3)": E.lorentz, "S_5": lambda: E.symmetric(5)}
+
+
+@pytest.mark.parametrize("name", sorted(THEORY))
+def test_invariant_counts_match_the_theory(name):
+    group = GROUPS[name]()
+    assert [len(E.equivariant_basis(group, 0, k)) for k in range(5)] == THEORY[name]
+
+
+@pytest.mark.parametrize("name", sorted(THEORY))
+def test_maps_between_orders_count_like_invariants_of_the_sum(name):
+    group = GROUPS[name]()
+    assert len(E.equivariant_basis(group, 1, 1)) == THEORY[name][2]
+    assert len(E.equivariant_basis(group, 2, 1)) == THEORY[name][3]
+
+
+def test_permutation_equivariant_maps_are_identity_and_all_ones():
+    basis = E.equivariant_basis(E.symmetric(6), 1, 1)
+    assert len(basis) == 2
+    span = basis.reshape(2, -1).T
+    for target in (np.eye(6), np.ones((6, 6))):
+        coef = np.linalg.lstsq(span, target.reshape(-1), rcond=None)[0]
+        assert np.allclose(span @ coef, target.reshape(-1), atol=1e-10)
+
+
+@pytest.mark.parametrize("name", sorted(THEORY))
+def test_basis_maps_commute_with_sampled_group_elements(name):
+    group = GROUPS[name]()
+    for p, q in [(1, 1), (2, 0), (1, 2), (2, 2)]:
+        basis = E.equivariant_basis(group, p, q)
+        assert E.basis_equivariance_error(group, basis, p, q) < 1e-10
+        assert np.allclose(np.einsum("aij,bij->ab", basis, basis), np.eye(len(basis)), atol=1e-10)
+
+
+def test_a_non_equivariant_map_is_caught():
+    group = E.so3()
+    assert E.basis_equivariance_error(group, np.diag([1.0, 2.0, 3.0])[None], 1, 1) > 0.1
+
+
+def test_lorentz_invariant_of_two_vectors_is_the_minkowski_metric():
+    (w,) = E.equivariant_basis(E.lorentz(), 2, 0)
+    w = w.reshape(4, 4)
+    assert np.allclose(w / w[0, 0], E.MINKOWSKI, atol=1e-10)
+
+
+def test_samples_are_in_the_group():
+    gen = torch.Generator().manual_seed(0)
+    for group, metric in [(E.o3(), np.eye(3)), (E.orthogonal(5), np.eye(5)), (E.lorentz(), E.MINKOWSKI)]:
+        for g in group.sample(20, gen).numpy():
+            assert np.allclose(g.T @ metric @ g, metric, atol=1e-9)
+    dets = np.linalg.det(E.o3().sample(200, gen).numpy())
+    assert (dets < 0).any() and (dets > 0).any()
+
+
+def test_constraint_matrix_rejects_negative_orders_and_null_space_bad_shapes():
+    with pytest.raises(ValueError, match="orders"):
+        E.constraint_matrix(E.so3(), -1, 1)
+    with pytest.raises(ValueError, match="matrix"):
+        E.null_space(np.zeros(3))
+
+
+@pytest.mark.parametrize("make", [E.o5_synthetic, E.inertia, E.lorentz_scattering])
+def test_emlp_is_equivariant_and_the_mlp_is_not(make):
+    task = make(32, seed=1)
+    torch.manual_seed(0)
+    hidden = ((0, 8), (1, 4), (2, 4))
+    emlp, mlp = E.EMLP(task.group, task.rep_in, task.rep_out, hidden).double(), \
+        E.mlp(task.x.shape[1], task.y.shape[1]).double()
+    x = task.x.double()
+    gs = task.group.sample(len(x), torch.Generator().manual_seed(2), scale=0.5)
+    d = task.group.d
+
+    def error(f):
+        with torch.no_grad():
+            moved, expected = f(E.act(gs, x, task.rep_in, d)), E.act(gs, f(x), task.rep_out, d)
+            return float((moved - expected).norm() / expected.norm())
+
+    assert error(emlp) < 1e-9
+    assert error(mlp) > 1e-2
+
+
+@pytest.mark.parametrize("make", [E.o5_synthetic, E.inertia, E.lorentz_scattering])
+def test_tasks_are_seeded_and_sized_by_their_reps(make):
+    task, twin, other = make(50, seed=3), make(50, seed=3), make(50, seed=4)
+    assert torch.equal(task.x, twin.x) and torch.equal(task.y, twin.y) and not torch.equal(task.x, other.x)
+    assert task.x.shape == (50, E.rep_size(task.rep_in, task.group.d))
+    assert task.y.shape == (50, E.rep_size(task.rep_out, task.group.d))
+
+
+def test_o5_target_is_invariant():
+    task = E.o5_synthetic(50, seed=3)
+    g = E.orthogonal(5).sample(1, torch.Generator().manual_seed(4))[0]
+    r = task.x.double().reshape(-1, 2, 5) @ g.T
+    n1, n2 = r[:, 0].norm(dim=1), r[:, 1].norm(dim=1)
+    y = torch.sin(n1) - 0.5 * n2**3 + (r[:, 0] * r[:, 1]).sum(1) / (n1 * n2)
+    assert torch.allclose(y[:, None].float(), task.y, rtol=1e-4, atol=1e-4)
+
+
+def test_inertia_matches_the_formula_for_one_body():
+    task = E.inertia(4, seed=0, bodies=1)
+    m, r = task.x[:, 0], task.x[:, 1:]
+    expected = m[:, None, None] * ((r**2).sum(1)[:, None, None] * torch.eye(3) - r[:, :, None] * r[:, None, :])
+    assert torch.allclose(task.y.reshape(-1, 3, 3), expected, atol=1e-5)
+
+
+def test_lorentz_amplitude_is_invariant_under_a_boost():
+    task = E.lorentz_scattering(20, seed=5)
+    boost = torch.linalg.matrix_exp(0.7 * torch.tensor(E.lorentz().lie[3]))
+    p = task.x.double().reshape(-1, 4, 4) @ boost.T
+    again = E.lorentz_scattering(20, seed=5)
+    eta = torch.tensor(E.MINKOWSKI)
+    p1, p2, p3, p4 = p.unbind(1)
+    le = p1[:, :, None] * p3[:, None, :] - (E.minkowski_dot(p1, p3) - E.minkowski_dot(p1, p1))[:, None, None] * eta
+    lm = (p2 @ eta)[:, :, None] * (p4 @ eta)[:, None, :] \
+        - (E.minkowski_dot(p2, p4) - E.minkowski_dot(p2, p2))[:, None, None] * eta
+    assert torch.allclose(4 * (le * lm).sum((1, 2)).float(), again.y[:, 0], rtol=1e-3, atol=1e-5)
+
+
+def test_augmented_model_is_the_model_in_eval_mode_and_random_in_training():
+    task = E.o5_synthetic(16)
+    model = E.mlp(10, 1)
+    aug = E.Augmented(model, task.group, task.rep_in, task.rep_out, seed=0)
+    aug.eval()
+    assert torch.equal(aug(task.x), model(task.x))
+    aug.train()
+    assert not torch.allclose(aug(task.x), model(task.x))
+
+
+def test_emlp_learns_lorentz_scattering_far_below_the_variance(one_thread):
+    train, test = E.lorentz_scattering(300, seed=0), E.lorentz_scattering(300, seed=1)
+    torch.manual_seed(0)
+    model = E.Standardized(E.EMLP(train.group, train.rep_in, train.rep_out, ((0, 16), (1, 4), (2, 4)), layers=1,
+                                  bilinear=True), train)
+    E.fit_regression(model, train, steps=300, lr=1e-2)
+    assert E.test_mse(model, test) < 0.1 * float(test.y.var())
+
+
+def test_split_rejects_the_wrong_size():
+    with pytest.raises(ValueError, match="expected features"):
+        E.split(torch.zeros(2, 7), ((1, 2),), 3)
+
+
+# ----- the exercises: answers written from scratch pass, near misses fail -----
+
+def _tensor_generator(a, k):
+    d = a.shape[0]
+    out = torch.zeros(d**k, d**k, dtype=a.dtype)
+    for i in range(k):
+        out = out + torch.kron(torch.kron(torch.eye(d**i, dtype=a.dtype), a), torch.eye(d ** (k - i - 1), dtype=a.dtype))
+    return out
+
+
+def _tensor_generator_group_law(a, k):
+    out = torch.ones(1, 1, dtype=a.dtype)
+    for _ in range(k):
+        out = torch.kron(out, a)
+    return out
+
+
+def _tensor_generator_first_slot(a, k):
+    d = a.shape[0]
+    return torch.kron(a, torch.eye(d ** (k - 1), dtype=a.dtype)) if k else torch.zeros(1, 1, dtype=a.dtype)
+
+
+def _tensor_generator_scalars_as_identity(a, k):
+    return torch.eye(1, dtype=a.dtype) if k == 0 else _tensor_generator(a, k)
+
+
+def _constraint(a_in, a_out):
+    return torch.kron(a_out, torch.eye(len(a_in), dtype=a_in.dtype)) - torch.kron(torch.eye(len(a_out),
+                                                                                         dtype=a_in.dtype), a_in.T.contiguous())
+
+
+def _constraint_column_major(a_in, a_out):
+    return torch.kron(torch.eye(len(a_in), dtype=a_in.dtype), a_out) - torch.kron(a_in.T.contiguous(), torch.eye(len(a_out),
+                                                                                                  dtype=a_in.dtype))
+
+
+def _constraint_no_transpose(a_in, a_out):
+    return torch.kron(a_out, torch.eye(len(a_in), dtype=a_in.dtype)) - torch.kron(torch.eye(len(a_out),
+                                                                                         dtype=a_in.dtype), a_in)
+
+
+def _constraint_plus(a_in, a_out):
+    return -_constraint_no_transpose(a_in, a_out) + 2 * torch.kron(a_out, torch.eye(len(a_in), dtype=a_in.dtype))
+
+
+def _null_space(c):
+    _, s, vh = torch.linalg.svd(c, full_matrices=True)
+    rank = int((s > 1e-10 * s.max()).sum()) if len(s) else 0
+    return vh[rank:].T
+
+
+def _null_space_loose(c):
+    _, s, vh = torch.linalg.svd(c, full_matrices=True)
+    return vh[int((s > 1e-2 * s.max()).sum()):].T
+
+
+def _null_space_reduced_svd(c):
+    _, s, vh = torch.linalg.svd(c, full_matrices=False)
+    return vh[int((s > 1e-10 * s.max()).sum()):].T
+
+
+def _null_space_rows(c):
+    _, s, vh = torch.linalg.svd(c, full_matrices=True)
+    rank = int((s > 1e-10 * s.max()).sum())
+    return vh[:rank].T
+
+
+def _null_space_unnormalised(c):
+    return 2 * _null_space(c)
+
+
+@pytest.mark.parametrize("short, right", [("tensor_generator", _tensor_generator),
+                                          ("generator_constraint", _constraint),
+                                          ("null_space_basis", _null_space)])
+def test_answers_from_scratch_pass(short, right):
+    assert verify(f"lie.{short}", right).passed
+
+
+@pytest.mark.parametrize("short, wrong", [
+    ("tensor_generator", _tensor_generator_group_law), ("tensor_generator", _tensor_generator_first_slot),
+    ("tensor_generator", _tensor_generator_scalars_as_identity),
+    ("generator_constraint", _constraint_column_major), ("generator_constraint", _constraint_no_transpose),
+    ("generator_constraint", _constraint_plus),
+    ("null_space_basis", _null_space_loose), ("null_space_basis", _null_space_reduced_svd),
+    ("null_space_basis", _null_space_rows), ("null_space_basis", _null_space_unnormalised),
+])
+def test_near_misses_fail(short, wrong):
+    assert verify(f"lie.{short}", wrong).status == "fail"
+
+
+def test_calling_the_library_fails():
+    assert verify("lie.tensor_generator", lambda a, k: torch.as_tensor(E.tensor_generator(a.numpy(), k))).status \
+        == "fail"
+
+
+def test_so2_counts_agree_with_escnn():
+    pytest.importorskip("escnn")
+    assert E.escnn_so2_invariant_counts(4) == [len(E.equivariant_basis(E.so2(), 0, k)) for k in range(5)]
+
+
+def test_make_model_knows_its_kinds():
+    task = E.o5_synthetic(8)
+    assert isinstance(E.make_model("MLP + augmentation", task), E.Augmented)
+    with pytest.raises(ValueError, match="kind"):
+        E.make_model("CNN", task)
+
+
+def test_act_is_the_block_diagonal_representation():
+    group, rep = E.o3(), ((0, 2), (1, 2), (2, 1))
+    g = group.sample(1, torch.Generator().manual_seed(7))
+    x = torch.randn(3, E.rep_size(rep, 3), dtype=torch.float64)
+    dense = torch.tensor(E.rep_matrix(group, g[0].numpy(), rep))
+    assert torch.allclose(E.act(g.expand(3, -1, -1), x, rep, 3), x @ dense.T)
