@@ -81,11 +81,11 @@ def test_place_on_canvas_and_random_shifts():
 
 
 def test_self_checks_accept_the_reference_and_reject_near_misses():
-    from course_lib.checks import exercise, verify
+    from course_lib.checks import verify, verify_reference
 
     for name in ["invariance.circular_shift", "invariance.set_pool", "why_symmetry.random_shifts",
                  "why_symmetry.cnn_parameters"]:
-        assert verify(name, exercise(name).reference).passed, name
+        assert verify_reference(name).passed, name  # a learner's function may not call it (library_answer)
 
     def one_shift_for_all(x, generator, max_shift):  # the same random shift for the whole batch
         s = torch.randint(-max_shift, max_shift + 1, (2,), generator=generator)

@@ -1,4 +1,4 @@
-"""The instructors' grader (course_lib/grading.py): a corpus of good, broken and hostile submissions.
+"""The instructors' grader (course_lib/grading/): a corpus of good, broken and hostile submissions.
 
 The corpus is built from the pattern chapter's notebooks (solutions/groups.ipynb, 8 points:
 dihedral_compose 2, homomorphism_error 3, rotation_about 3) and graded in ONE batch with two
@@ -216,6 +216,48 @@ FORGED_RECORD = '''import course_lib.checks as _c
 _c.answers_to_json = lambda answers: '[{"value": {"dtype": "float64", "shape": [1000000000], "data": [1]}, "error": null}]'
 '''
 
+# Issue 16: the answer is in the library. Solution cells that only call course_lib, by name, by
+# getattr, importlib, an alias or a fresh copy of the module, in a thread, or with the watch turned off: each such
+# test earns 0 with the reason (course_lib/library_answer.py watches while check() runs them).
+LIBRARY_ANSWER = {
+    "dihedral_compose": "from course_lib import groups\n\ndef dihedral_compose(a, b, n):\n"
+                        "    return groups.DihedralGroup(n).compose(a, b)\n",
+    "homomorphism_error": "from course_lib.checks import exercise\n\n"
+                          "homomorphism_error = exercise('groups.homomorphism_error').reference\n",
+    "rotation_about": "from course_lib import groups\n\ndef rotation_about(axis, angle):\n"
+                      "    return groups.rotation_about(axis, angle)\n",
+}
+LIBRARY_ANSWER_EVADED = {
+    "dihedral_compose": "import importlib\n\ndef dihedral_compose(a, b, n):\n"
+                        "    group = getattr(importlib.import_module('course_lib.' + 'groups'), 'Dihedral' + 'Group')(n)\n"
+                        "    return tuple(int(v) for v in getattr(group, 'com' + 'pose')(a, b))\n",
+    "homomorphism_error": "from course_lib.groups import Representation, element_pairs, homomorphism_error as h\n\n"
+                          "def homomorphism_error(rho, group):\n"
+                          "    return h(Representation(group, rho, dim=0), element_pairs(group))\n",
+    "rotation_about": "import importlib.util, sys\nimport course_lib.groups\n\n"  # a fresh copy, as a reload makes
+                      "spec = importlib.util.spec_from_file_location('my_groups', course_lib.groups.__file__)\n"
+                      "mine = sys.modules['my_groups'] = importlib.util.module_from_spec(spec)\n"
+                      "spec.loader.exec_module(mine)\n\n"
+                      "def rotation_about(axis, angle):\n    return mine.rotation_about(axis, angle)\n",
+}
+IN_A_THREAD = '''import threading
+from course_lib import groups
+
+def rotation_about(axis, angle):
+    out = []
+    worker = threading.Thread(target=lambda: out.append(groups.rotation_about(axis, angle)))
+    worker.start()
+    worker.join()
+    return out[0]
+'''
+WATCH_OFF = '''import sys
+from course_lib import groups
+
+def rotation_about(axis, angle):
+    sys.setprofile(None)
+    return groups.rotation_about(axis, angle)
+'''
+
 # name -> (how to build it, expected points, expected status); the README's table comes from here.
 CORPUS = {
     "correct": (solution_nb, 8, "graded"),
@@ -265,6 +307,10 @@ CORPUS = {
     "wrong_chapter_cells": (wrong_chapter_cells, 0, "wrong chapter"),
     "unknown_chapter": (unknown_chapter, 0, "wrong chapter"),
     "named_twin": (None, 8, "graded"),  # file named for chapter 'twin', metadata and cells of 'groups'
+    "library_answer": (lambda: with_cells(**LIBRARY_ANSWER), 0, "graded"),
+    "library_answer_evaded": (lambda: with_cells(**LIBRARY_ANSWER_EVADED), 0, "graded"),
+    "library_answer_in_thread": (lambda: with_cells(rotation_about=IN_A_THREAD), 5, "graded"),
+    "library_answer_watch_off": (lambda: with_cells(rotation_about=WATCH_OFF), 5, "graded"),
 }
 
 
@@ -453,6 +499,11 @@ def test_reasons_say_what_happened(batch):
     assert any("SyntaxError" in e for e in rows["syntax_error"]["cell_errors"])
     assert "malformed" in rows["forged_record"]["tests"][2]["message"]
     assert [t["status"] for t in rows["untouched"]["tests"]] == ["not attempted"] * 3
+    for name in ("library_answer", "library_answer_evaded"):
+        assert all("the library's own answer to this exercise" in t["message"] for t in rows[name]["tests"]), name
+    assert "DihedralGroup.compose" in rows["library_answer_evaded"]["tests"][0]["message"]
+    assert "homomorphism_error" in rows["library_answer_evaded"]["tests"][1]["message"]
+    assert "turns off the watch" in rows["library_answer_watch_off"]["tests"][2]["message"]
     incomplete = {n for n, r in rows.items() if not r["complete"]}
     assert incomplete == {"invalid_json", "not_a_notebook", "empty", "os_exit", "segfault", "stubborn_loop",
                           "wrong_chapter_cells", "unknown_chapter"} | (set() if ISOLATION.isolated else {"kills_grader"})
@@ -514,17 +565,26 @@ def test_rerun_replaces_a_row_and_keeps_the_others(batch, tmp_path):
     assert changed[0][1]["status"] == "invalid"
 
 
-def test_self_check_gives_the_graders_verdicts(batch):
-    """What check() says in the learner's own notebook is what the grader gives."""
-    rows = batch.rows
-    nb = CORPUS["partial"][0]()
+def solution_cells_run_here(nb: nbformat.NotebookNode) -> dict:
+    """The namespace after running a notebook's first code cell and its solution cells in this process."""
     namespace: dict = {}
     first_code = next(c for c in nb.cells if c.cell_type == "code")
     for c in nb.cells:
         if c is first_code or c.metadata.get("nbgrader", {}).get("solution"):
             exec(c.source, namespace)
-    mine = [checks.verify(f"groups.{f}", namespace[f]).status for f in WRONG]
-    assert mine == [t["status"] for t in rows["partial"]["tests"]] == ["pass", "pass", "fail"]
+    return namespace
+
+
+@pytest.mark.parametrize("name, statuses", [("partial", ["pass", "pass", "fail"]),
+                                            ("library_answer", ["fail"] * 3),
+                                            ("library_answer_evaded", ["fail"] * 3),
+                                            ("library_answer_watch_off", ["pass", "pass", "fail"])])
+def test_self_check_gives_the_graders_verdicts(batch, name, statuses):
+    """What check() says in the learner's own notebook is what the grader gives, message included."""
+    namespace = solution_cells_run_here(CORPUS[name][0]())
+    mine = [checks.verify(f"groups.{f}", namespace[f]) for f in WRONG]
+    assert [v.status for v in mine] == [t["status"] for t in batch.rows[name]["tests"]] == statuses
+    assert [v.message for v in mine] == [t["message"] for t in batch.rows[name]["tests"]]
 
 
 TAMPER = '''import pathlib, time
@@ -735,7 +795,7 @@ def test_another_chapters_notebook_is_the_wrong_chapter():
 
 def test_check_raises_only_under_nbgrader(monkeypatch, capsys):
     """nbgrader scores a test cell by whether it raised: under nbgrader a failing check() raises."""
-    wrong, right = (lambda a, b, n: a), checks.exercise("groups.dihedral_compose").reference
+    wrong, right = (lambda a, b, n: a), solution_cells_run_here(solution_nb())["dihedral_compose"]
     monkeypatch.delenv("NBGRADER_EXECUTION", raising=False)
     checks.check("groups.dihedral_compose", wrong)
     assert "[FAIL]" in capsys.readouterr().out

@@ -190,11 +190,11 @@ def test_train_pinn_errors():
 
 
 def test_exercises_pass_with_the_reference_and_catch_the_recipes_mistakes():
-    from course_lib.checks import verify
+    from course_lib.checks import verify, verify_reference
     from course_lib.checks.pinn import EXERCISES
 
-    for short, ex in EXERCISES.items():
-        assert verify(f"pinn.{short}", ex.reference).passed, short
+    for short in EXERCISES:
+        assert verify_reference(f"pinn.{short}").passed, short
     inside = lambda n, generator: torch.rand(n, 2, generator=generator)  # noqa: E731  the recipe's sampler
     assert verify("pinn.square_boundary", inside).status == "fail"
     one_side_twice = lambda n, generator: torch.stack([torch.zeros(n), torch.rand(n, generator=generator)], 1)  # noqa: E731
@@ -236,8 +236,15 @@ def test_derivative_checks_reject_answers_a_network_cannot_be_trained_through():
         assert verify(f"pinn.{name}", bad).status == "fail", (name, bad.__name__)
 
 
+def _uniform_on_sides(n, generator=None):  # written out: pinn.box_boundary is the answer, not to be called
+    side, t = torch.randint(0, 4, (n,), generator=generator), torch.rand(n, generator=generator)
+    x = torch.stack([t, t], 1)
+    x[side == 0, 0], x[side == 1, 0], x[side == 2, 1], x[side == 3, 1] = 0.0, 1.0, 0.0, 1.0
+    return x
+
+
 def _ignores_generator(n, generator):
-    return pinn.box_boundary(n, *pinn.UNIT_SQUARE)  # the global random state, not `generator`
+    return _uniform_on_sides(n)  # the global random state, not `generator`
 
 
 def _snapped_to_nearest_side(n, generator):
@@ -248,7 +255,7 @@ def _snapped_to_nearest_side(n, generator):
 
 
 def _fixed_seed(n, generator):
-    return pinn.box_boundary(n, *pinn.UNIT_SQUARE, generator=torch.Generator().manual_seed(0))
+    return _uniform_on_sides(n, torch.Generator().manual_seed(0))
 
 
 def test_boundary_check_rejects_samplers_that_are_not_reproducible_or_not_uniform():

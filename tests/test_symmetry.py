@@ -6,7 +6,7 @@ import pytest
 import torch
 
 from course_lib import mechanics, pinn, symmetry as s
-from course_lib.checks import verify
+from course_lib.checks import verify, verify_reference
 from course_lib.checks.symmetry import EXERCISES
 from course_lib.groups import DihedralGroup, rotation_2d, translate_grid
 
@@ -85,7 +85,7 @@ def test_clear_errors_on_wrong_input():
 
 @pytest.mark.parametrize("short", sorted(EXERCISES))
 def test_reference_passes(short):
-    assert verify(f"symmetry.{short}", EXERCISES[short].reference).passed
+    assert verify_reference(f"symmetry.{short}").passed  # a learner's function may not call it
 
 
 def _euler_step(q, p, force, dt, mass=1.0):

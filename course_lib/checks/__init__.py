@@ -10,6 +10,12 @@ serves the learner and the instructor:
   the grader decides pass/fail in its own process with the same `judge`. Nothing the learner's code
   does to `torch.allclose`, `assert` or `__eq__` can change a verdict, since answers are turned into
   plain numbers before anything compares them.
+
+The answer is not in the library: while the learner's function runs, `course_lib.library_answer`
+watches for the callables that are the exercise's answer (`Exercise.library_answers`: the reference,
+and what it stands for, `answer_in_library`); reaching one fails that case, in the learner's own
+`check()` and under the grader alike. A new chapter's exercise gets its reference watched with no
+declaration; one whose reference wraps a library function names that function.
 """
 
 from __future__ import annotations
@@ -23,6 +29,8 @@ from typing import Any, Callable
 
 import numpy as np
 import torch
+
+from course_lib import library_answer
 
 RECORD_DIR_ENV = "COURSE_RECORD_DIR"  # set by the grader: check() then writes the answers there
 
@@ -47,6 +55,8 @@ class Exercise:
 
     `run(fn, case)` turns a function and a case into an answer (numbers, arrays or tensors, or
     tuples and lists of them); the default calls fn(*case.args, **case.kwargs).
+    `answer_in_library`: the library callables the reference stands for (when it wraps them, e.g.
+    `groups.DihedralGroup.compose`); with the reference, the learner's function must not reach them.
     """
 
     name: str
@@ -56,6 +66,12 @@ class Exercise:
     rtol: float = 1e-5
     atol: float = 1e-6
     run: Callable[[Callable, Case], Any] = call
+    answer_in_library: tuple[Callable, ...] = ()
+
+    @property
+    def library_answers(self) -> tuple[Callable, ...]:
+        """What the learner's function must not call: the reference and what it stands for."""
+        return (self.reference, *self.answer_in_library)
 
 
 def parameter_gradient(run: Callable[[Callable, Case], Any] = call) -> Callable[[Callable, Case], Any]:
@@ -126,14 +142,21 @@ class Answer:
 
 
 def answer(ex: Exercise, fn: Callable, case: Case) -> Answer:
+    """`fn`'s answer to `case`, watched: error 'LibraryAnswer' when it reached the library's answer."""
+    watch = library_answer.Watch(ex.library_answers)
     try:
-        return Answer(value=to_plain(ex.run(fn, case)))
+        with watch.watching():
+            value = ex.run(fn, case)
+        got = Answer(value=to_plain(value))
     except NotPlain as e:
-        return Answer(error="WrongType", message=f"returned {e}")
+        got = Answer(error="WrongType", message=f"returned {e}")
     except NotImplementedError:
-        return Answer(error="NotImplementedError")
+        got = Answer(error="NotImplementedError")
     except Exception as e:  # the learner's bug, reported as the hint's context
-        return Answer(error=type(e).__name__, message=str(e)[:300])
+        got = Answer(error=type(e).__name__, message=str(e)[:300])
+    if (objection := watch.objection()) is not None:
+        return Answer(error="LibraryAnswer", message=objection)
+    return got
 
 
 def _encode(v: Any) -> Any:
@@ -230,7 +253,7 @@ def judge(ex: Exercise, answers: list[Answer]) -> Verdict:
                        len(cases))
     for case, a in zip(cases, answers):
         if a.error:
-            why = a.message if a.error == "WrongType" else f"raised {a.error}: {a.message}"
+            why = a.message if a.error in ("WrongType", "LibraryAnswer") else f"raised {a.error}: {a.message}"
             return Verdict(ex.name, "fail", f"on {case.describe}, your function {why}. Hint: {ex.hint}", len(cases))
         expected = to_plain(ex.run(ex.reference, case))
         if (why := mismatch(expected, a.value, ex.rtol, ex.atol)) is not None:
@@ -262,6 +285,13 @@ def verify(name: str, fn: Callable) -> Verdict:
     if record_dir := os.environ.get(RECORD_DIR_ENV):
         Path(record_dir, f"{name}.json").write_text(answers_to_json(answers))
     return judge(ex, answers)
+
+
+def verify_reference(name: str) -> Verdict:
+    """The reference's own answers judged, unwatched and unrecorded: for the library's tests, that an
+    exercise's cases run and its answers are plain (a learner's function that calls it fails)."""
+    ex = exercise(name)
+    return judge(ex, [Answer(value=to_plain(ex.run(ex.reference, case))) for case in ex.cases()])
 
 
 def check(name: str, fn: Callable) -> None:

@@ -83,6 +83,7 @@ EXERCISES = {
             hint="copy k of the bank is the filter rotated by k·90° counter-clockwise (k = 0 first), "
                  "and the copies sit on a new axis right after C_out; rotate only the last two axes.",
             rtol=0, atol=0,
+            answer_in_library=(gcnn.lifting_filter_bank,),
         ),
         Exercise(
             name="gcnn.act_on_group_maps",
@@ -93,6 +94,7 @@ EXERCISES = {
                  "anything else is a ValueError.",
             rtol=0, atol=0,
             run=_value_error_or_answer,
+            answer_in_library=(gcnn.act_on_group_maps,),
         ),
         Exercise(
             name="gcnn.c4_invariance_error",
@@ -102,6 +104,7 @@ EXERCISES = {
                  "whole batch at once, and the worst of the four rotations; return a float.",
             rtol=1e-3, atol=1e-6,
             run=_call_without_grad,
+            answer_in_library=(invariance_error,),
         ),
         Exercise(
             name="gcnn.field_types",

@@ -69,6 +69,7 @@ EXERCISES = by_short_name(
         hint="write a·b as r^k1 s^f1 r^k2 s^f2 and move s^f1 to the right past r^k2 with s r = r^-1 s: "
         "what does a reflection do to the direction of the rotation after it? Two reflections cancel.",
         rtol=0, atol=0,
+        answer_in_library=(groups.DihedralGroup.compose,),
     ),
     Exercise(
         name="groups.homomorphism_error",
@@ -77,6 +78,7 @@ EXERCISES = by_short_name(
         hint="ρ(a·b) = ρ(a) ρ(b) must hold for every ordered pair (a, b), a = b included: compose the "
         "elements with the group, multiply the matrices; report the largest entry of the gap, as a float.",
         rtol=1e-6, atol=1e-9,
+        answer_in_library=(groups.homomorphism_error,),
     ),
     Exercise(
         name="groups.rotation_about",

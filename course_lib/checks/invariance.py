@@ -99,6 +99,7 @@ EXERCISES = {
             hint="an average over all positions does not depend on where a feature sits; pool "
                  "first, then apply the affine map.",
             rtol=1e-5, atol=1e-5,
+            answer_in_library=(global_pool,),
         ),
         Exercise(
             name="invariance.set_pool",

@@ -169,6 +169,7 @@ EXERCISES = {
                  "`generator` to every random draw. torch.rand(n, 2) gives points inside the square, "
                  "and moving such points onto their nearest side leaves the corners nearly empty.",
             rtol=0, atol=1e-12,
+            answer_in_library=(pinn.box_boundary,),
         ),
         Exercise(
             name="pinn.poisson_loss",
@@ -179,6 +180,7 @@ EXERCISES = {
                  "boundary); build it from a Laplacian that keeps its graph, so that the loss can be "
                  "backpropagated to the network's weights.",
             rtol=1e-8, atol=1e-10,
+            answer_in_library=(pinn.pinn_loss,),
         ),
         Exercise(
             name="pinn.burgers_ansatz",
@@ -188,6 +190,7 @@ EXERCISES = {
             hint="x and t are the columns of xt; whatever N returns, your u must equal −sin(πx) at "
                  "t = 0 and 0 at x = ±1 (try N = 1 by hand).",
             rtol=1e-10, atol=1e-12,
+            answer_in_library=(burgers.hard_ansatz,),
         ),
         Exercise(
             name="pinn.burgers_residual",

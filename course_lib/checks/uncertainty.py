@@ -134,6 +134,7 @@ EXERCISES = by_short_name(
              "the variance of their means around the mixture mean, averaged with weight 1/M each "
              "(not the M − 1 that torch.var uses by default).",
         rtol=1e-9, atol=1e-10,
+        answer_in_library=(mixture_moments,),
     ),
     Exercise(
         name="uncertainty.std_scale",

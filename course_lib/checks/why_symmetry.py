@@ -74,6 +74,7 @@ EXERCISES = {
             cases=_mlp_cases,
             hint="a Linear(a, b) layer has a·b weights and b biases; sum over consecutive widths.",
             rtol=0, atol=0,
+            answer_in_library=(count_parameters, MLP),
         ),
         Exercise(
             name="why_symmetry.cnn_parameters",
@@ -82,6 +83,7 @@ EXERCISES = {
             hint="a Conv2d(a, b, k) has a·b·k² weights and b biases, whatever the image size; "
                  "the final Linear maps channels[-1] pooled features to n_classes.",
             rtol=0, atol=0,
+            answer_in_library=(count_parameters, ConvNet),
         ),
         Exercise(
             name="why_symmetry.place_digit",
@@ -90,6 +92,7 @@ EXERCISES = {
             hint="the canvas is blank (zeros) except for one h×w block whose top-left entry "
                  "is [row, col]; a pair of slices selects such a block.",
             rtol=0, atol=0,
+            answer_in_library=(place_on_canvas,),
         ),
         Exercise(
             name="why_symmetry.random_shifts",
