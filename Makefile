@@ -39,7 +39,7 @@ bench: $(STAMP)
 	$(BIN)/python bench/notebooks.py --out bench/notebooks.json
 
 bench-grade: $(STAMP)
-	$(BIN)/python bench/grade.py --n 40 --jobs 2 --out bench/grade.json
+	$(BIN)/python bench/grade.py --n 40 --jobs 2 --dask 40 200 --out bench/grade.json
 
 bench-pinn: $(STAMP)
 	$(BIN)/python bench/pinn_derivatives.py

@@ -1,7 +1,8 @@
 """Benchmark of `course grade`: N submissions of the pattern chapter, one at a time vs -j JOBS, and
 the cost of isolating kernels (bubblewrap) against none, in the same run.
 
-    .venv/bin/python bench/grade.py [--n 40] [--jobs 2] [--reps 5] [--out bench/grade.json]
+    .venv/bin/python bench/grade.py [--n 40] [--jobs 2] [--reps 5] [--dask 40 200] [--only-dask]
+                                    [--out bench/grade.json]
 
 The submissions cycle through correct, partly correct and broken (a syntax error, an exception)
 copies of solutions/groups.ipynb. Three batches: one at a time isolated, one at a time without
@@ -9,6 +10,11 @@ isolation, -j JOBS isolated. Then a one-cell notebook is run REPS times each way
 time a kernel's start and stop with and without the sandbox (medians). Prints wall times,
 submissions per minute, the speed-up and the isolation cost, and writes them (with the machine's
 load average, since other work on the machine inflates them) to the JSON file.
+
+`--dask 40 200`: for each size, the same submissions through the built-in pool (-j JOBS) and through
+Dask (`--scheduler local` with JOBS workers, its start-up included), one after the other: Dask's
+overhead and the seconds one worker spends per submission, under "dask" in the JSON
+(`--only-dask` measures only that, keeping the file's other entries).
 """
 
 from __future__ import annotations
@@ -58,6 +64,35 @@ def timed_batch(folder: Path, out: Path, jobs: int, sources: dict,
     return time.perf_counter() - start, rows
 
 
+def dask_against_builtin(tmp: Path, sizes: list[int], jobs: int, sources: dict,
+                         isolation: sandbox.Isolation) -> dict:
+    """Per size: seconds with the built-in pool and with a local Dask cluster, both with `jobs` workers."""
+    found = {}
+    for n in sizes:
+        folder = Path(tmp, f"dask_{n}")
+        folder.mkdir()
+        make_submissions(folder, n)
+        limits = grading.Limits(threads=max(1, (os.cpu_count() or 1) // jobs))
+        entry = {"load_average_before": [round(x, 2) for x in os.getloadavg()]}
+        for label, scheduler in [("builtin", None), ("dask_local", "local")]:
+            start = time.perf_counter()
+            rows = grading.grade([folder], Path(tmp, f"out_{label}_{n}"), sources, limits, jobs=jobs,
+                                 isolation=isolation, scheduler=scheduler)
+            seconds = time.perf_counter() - start
+            entry[label] = {"seconds": round(seconds, 1), "per_minute": round(60 * n / seconds, 1),
+                            "points": dict(Counter(f"{r.total:g}/{r.max:g}" for r in rows))}
+        if entry["builtin"]["points"] != entry["dask_local"]["points"]:
+            raise RuntimeError(f"Dask and the built-in pool disagree on {n} submissions: {entry}")
+        entry["dask_overhead"] = round(entry["dask_local"]["seconds"] / entry["builtin"]["seconds"] - 1, 3)
+        entry["worker_seconds_per_submission"] = round(jobs * entry["builtin"]["seconds"] / n, 2)
+        print(f"{n} submissions, {jobs} workers: built-in {entry['builtin']['seconds']} s, Dask local "
+              f"{entry['dask_local']['seconds']} s (overhead {100 * entry['dask_overhead']:+.1f}%); "
+              f"{entry['worker_seconds_per_submission']} worker-seconds per submission; load average before "
+              f"{entry['load_average_before']}")
+        found[str(n)] = entry
+    return found
+
+
 def kernel_seconds(isolations: dict[str, sandbox.Isolation], reps: int) -> dict[str, float]:
     """Median seconds to start a kernel, run `pass` and stop it, per isolation (runs alternate)."""
     nb = nbformat.v4.new_notebook()
@@ -91,6 +126,8 @@ def main() -> None:
     parser.add_argument("--n", type=int, default=40)
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--reps", type=int, default=5)
+    parser.add_argument("--dask", type=int, nargs="*", default=[], help="sizes to grade with Dask and without")
+    parser.add_argument("--only-dask", action="store_true", help="measure only --dask, keep the rest of --out")
     parser.add_argument("--out", default=str(REPO / "bench" / "grade.json"))
     args = parser.parse_args()
     isolated = sandbox.isolation()
@@ -103,6 +140,12 @@ def main() -> None:
         source.mkdir()
         shutil.copy(REPO / "solutions" / "groups.ipynb", source)  # the batch's own copy of its source
         sources = grading.find_sources([source])
+        dask = dask_against_builtin(Path(tmp), args.dask, args.jobs, sources, isolated)
+        if args.only_dask:
+            report = json.loads(Path(args.out).read_text())
+            report["dask"] = {"jobs": args.jobs, "cores": os.cpu_count(), **dask}
+            Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
+            return
         make_submissions(folder, args.n)
         results = {}
         for label, jobs, isolation in [("one_at_a_time", 1, isolated),
@@ -126,7 +169,8 @@ def main() -> None:
     report = {"submissions": args.n, "cores": os.cpu_count(), "load_average_before": [round(x, 2) for x in load_before],
               **results, "speedup": round(speedup, 2),
               "isolation_cost": {"per_submission_s": round(per_submission, 2), "kernel_start_stop_median_s": kernel,
-                                 "kernel_reps": args.reps, "bwrap_true_median_s": bare, "bwrap": isolated.detail}}
+                                 "kernel_reps": args.reps, "bwrap_true_median_s": bare, "bwrap": isolated.detail},
+              "dask": {"jobs": args.jobs, "cores": os.cpu_count(), **dask}}
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
 
 

@@ -51,15 +51,17 @@ def _grade(args: argparse.Namespace) -> int:
                             threads=max(1, (os.cpu_count() or 1) // max(1, at_once)))
     for problem in problems:
         print(f"skipping a source notebook: {problem}", file=sys.stderr)
+    where = f" on the Dask cluster at {args.scheduler}" if args.scheduler not in (None, "local") else \
+        " on a local Dask cluster" if args.scheduler == "local" else ""
     print(f"grading against {', '.join(f'{c} ({s.path})' for c, s in sorted(sources.items()))}; "
-          f"{len(submissions)} submission(s), {at_once} at a time", file=sys.stderr)
+          f"{len(submissions)} submission(s), {at_once} at a time{where}", file=sys.stderr)
 
     def progress(row: grading.Row) -> None:
         print(f"{row.key}: chapter {row.chapter or '?'}, {row.total:g}/{row.max:g}, {row.status}", file=sys.stderr)
 
     try:
         rows = grading.grade([path for path, _ in submissions], Path(args.out), sources, limits, jobs=args.jobs,
-                             expected=args.chapter, on_row=progress, isolation=isolation)
+                             expected=args.chapter, on_row=progress, isolation=isolation, scheduler=args.scheduler)
     except ValueError as e:
         print(f"course grade: {e}", file=sys.stderr)
         return 2
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--memory", type=_positive(int), default=4096, help="MB of address space per kernel (default 4096)")
     gr.add_argument("--chapter", help="the chapter being graded: other chapters' notebooks get 'wrong chapter'")
     gr.add_argument("--source", help="folder of source notebooks (default: solutions/, then exercises/)")
+    gr.add_argument("--scheduler", help="grade on a Dask cluster: 'local' (an embedded LocalCluster of -j workers) "
+                    "or a running scheduler's address, e.g. tcp://HOST:8786 (needs the 'cluster' extra)")
     gr.add_argument("--require-isolation", action="store_true",
                     help="refuse to grade when kernels cannot run under bubblewrap")
     gr.add_argument("--no-isolation", action="store_true",

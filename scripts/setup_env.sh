@@ -17,7 +17,7 @@ pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
 "${pip[@]}" install --quiet --upgrade "pip>=24"
 echo "setup: installing course_lib and its dependencies (torch is pinned to the CPU wheel)"
-"${pip[@]}" install --quiet -e ".[book,lab,test,compare]"
+"${pip[@]}" install --quiet -e ".[book,lab,test,compare,cluster]"
 
 no_deps=$("$venv/bin/python" -c 'import tomllib; print(" ".join(tomllib.load(open("pyproject.toml","rb"))["tool"]["course"]["no-deps"]["packages"]))')
 echo "setup: installing $no_deps without its py3nj requirement"

@@ -13,6 +13,7 @@ grader's user with an allow-listed environment, and could change that user's fil
 from __future__ import annotations
 
 import concurrent.futures
+import contextlib
 import hashlib
 import multiprocessing
 import tempfile
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Callable, Iterable
 
 from course_lib import sandbox, tamper
+from course_lib.grading import cluster
 from course_lib.grading.feedback import feedback_markdown, feedback_path
 from course_lib.grading.gradebook import atomic_write, read_gradebook, write_gradebook
 from course_lib.grading.judge import Row, grade_notebook
@@ -116,8 +118,12 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
 
 def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: Limits = Limits(),
           jobs: int = 1, expected: str | None = None, on_row: Callable[[Row], None] | None = None,
-          isolation: sandbox.Isolation | None = None) -> list[Row]:
+          isolation: sandbox.Isolation | None = None, scheduler: str | None = None) -> list[Row]:
     """Grade every submission under `paths` into `out` with `jobs` worker processes; the new rows.
+
+    With `scheduler` ('local', or a Dask scheduler's address such as tcp://host:8786) the submissions
+    are graded as tasks on a Dask cluster instead (`course_lib.grading.cluster`; 'local' starts `jobs`
+    workers), with the same verdicts; this process still writes every row.
 
     Kernels are isolated as `isolation` says (default: `sandbox.isolation()`, bubblewrap where it
     works), recorded in every row. After each submission its feedback file and the whole gradebook
@@ -132,8 +138,10 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     isolation = isolation or sandbox.isolation()
     subs = collect(paths)
     out = Path(out)
-    (out / "feedback").mkdir(parents=True, exist_ok=True)
     book = read_gradebook(out)
+    connection = contextlib.ExitStack()
+    client = connection.enter_context(cluster.connect(scheduler, jobs)) if scheduler is not None else None
+    (out / "feedback").mkdir(parents=True, exist_ok=True)
     source_paths = tuple(str(s.path.resolve()) for s in sources.values())
     fingerprint = tamper.watched(map(Path, source_paths))
     rows: list[Row] = []
@@ -162,9 +170,11 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     # Workers are processes, so that a kernel which kills its parent takes down a worker, not the batch.
     # Then every unfinished submission is graded again: those queued as before, those that were being
     # graded one at a time; one that takes down its worker when alone gets an 'error' row.
-    with tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
+    with connection, tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
+        if client is not None:
+            cluster.grade_on_dask(client, subs, sources, limits, expected, isolation, finish)
         args = (source_paths, limits, expected, batch, isolation)
-        queued, suspects = subs, []
+        queued, suspects = (subs if client is None else []), []
         while (queued or suspects) and not tampered:
             alone = not queued
             round_subs = [suspects.pop(0)] if alone else queued

@@ -1,0 +1,108 @@
+"""`course grade --scheduler`: grading on a Dask cluster (course_lib/grading/cluster.py).
+
+One LocalCluster of two worker processes grades part of tests/test_grading.py's corpus while the
+test kills the worker grading a slow submission: every row comes back with the built-in grader's
+verdict. Then the refusals and an unreachable scheduler.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import io
+import json
+import os
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+
+import dask
+import distributed  # the 'cluster' extra (make setup installs it)
+from test_grading import CORPUS, REPO, prefixed, solution_nb, write
+
+from course_lib import cli, grading, sandbox
+from course_lib.grading import cluster
+
+SUBSET = ["correct", "partial", "untouched", "invalid_json", "syntax_error", "os_exit", "tests_edited",
+          "library_answer", "kills_grader"]
+SLOW = "import time\ntime.sleep(8)\n"  # the submission whose worker the test kills
+
+
+def task_key(path: str) -> str:
+    return f"grade-{hashlib.sha1(path.encode()).hexdigest()}"
+
+
+def kill_the_worker_grading(client, key: str, killed: list, deadline: float) -> None:
+    """Once the task `key` runs on a worker, SIGKILL that worker's process (its nanny starts another)."""
+    while time.monotonic() < deadline and not killed:
+        for address, keys in client.processing().items():
+            if key in keys:
+                time.sleep(1.0)  # let it start its kernel
+                pid = client.run(os.getpid, workers=[address])[address]
+                os.kill(pid, signal.SIGKILL)
+                killed.append(pid)
+                return
+        time.sleep(0.1)
+
+
+def test_dask_grades_like_the_builtin_pool_and_a_killed_worker_loses_no_row(tmp_path):
+    subs = tmp_path / "submitted"
+    subs.mkdir()
+    for name in SUBSET:
+        build = CORPUS[name][0]
+        write(subs / f"{name}.ipynb", build() if callable(build) else build)
+    write(subs / "slow.ipynb", prefixed("rotation_about", SLOW))
+    sources = grading.find_sources([REPO / "solutions"], problems=[])
+    isolation = sandbox.isolation()
+    with dask.config.set({"distributed.scheduler.allowed-failures": cluster.ALLOWED_FAILURES}), \
+            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=0,
+                                     dashboard_address=None) as local, distributed.Client(local) as watcher:
+        killed: list[int] = []
+        killer = threading.Thread(target=kill_the_worker_grading, daemon=True,
+                                  args=(watcher, task_key("submitted/slow.ipynb"), killed, time.monotonic() + 240))
+        killer.start()
+        with contextlib.chdir(tmp_path):
+            rows = {Path(r.key).stem: r for r in grading.grade(
+                [subs], tmp_path / "out", sources, grading.Limits(cell_timeout=20, timeout=90, memory_mb=2500),
+                jobs=2, isolation=isolation, scheduler=local.scheduler_address)}
+        killer.join()
+    assert killed, "the slow submission was never seen running on a worker"
+    assert sorted(rows) == sorted(SUBSET + ["slow"])
+    for name in SUBSET:
+        _, points, status = CORPUS[name]
+        if name == "kills_grader" and not isolation.isolated:
+            points, status = 0, "error"  # it kills its Dask worker, every time it is tried
+        assert (rows[name].total, rows[name].status) == (points, status), rows[name]
+        assert rows[name].isolation == isolation.name and rows[name].student == name
+    assert (rows["slow"].total, rows["slow"].status) == (8, "graded")  # graded again on another worker
+    book = json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]
+    assert sorted(Path(r["key"]).stem for r in book) == sorted(rows)
+
+
+def test_a_worker_with_another_course_lib_refuses(tmp_path):
+    nb = tmp_path / "hw.ipynb"
+    write(nb, solution_nb())
+    texts = {"groups.ipynb": (REPO / "solutions" / "groups.ipynb").read_text()}
+    row = cluster.grade_task("hw.ipynb", nb.read_bytes(), "hw.ipynb", texts, "0" * 64, grading.Limits(), None, False)
+    assert (row.status, row.total) == ("error", 0) and "the worker refused: its course_lib" in row.reason
+    assert cluster.library_hash() == cluster.library_hash() != "0" * 64
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_an_unreachable_scheduler_fails_at_once_with_what_to_run(tmp_path):
+    write(tmp_path / "hw.ipynb", solution_nb())
+    address = f"tcp://127.0.0.1:{free_port()}"
+    stderr = io.StringIO()
+    start = time.monotonic()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["grade", str(tmp_path / "hw.ipynb"), "--out", str(tmp_path / "out"), "--scheduler", address])
+    assert code == 2 and time.monotonic() - start < cluster.CONNECT_TIMEOUT_S + 20
+    assert address in stderr.getvalue() and "`dask scheduler`" in stderr.getvalue()
+    assert not (tmp_path / "out" / "gradebook.json").exists()
