@@ -11,7 +11,8 @@ import torch
 from torch import nn
 
 from course_lib import sets as S
-from course_lib.checks import verify
+from course_lib.checks import verify, verify_reference
+from course_lib.equivariance import equivariance_error
 from course_lib.checks.permutation import EXERCISES
 from course_lib.groups import SymmetricGroup
 
@@ -205,6 +206,23 @@ def _correct_equivariance_error(f, x, permutations):
 
 CORRECT = {"permute_rows": _correct_permute_rows, "equivariant_linear": _correct_equivariant_linear,
            "sum_aggregate": _correct_sum_aggregate, "permutation_equivariance_error": _correct_equivariance_error}
+
+
+@pytest.mark.parametrize("short", sorted(EXERCISES))
+def test_reference_answers_are_judged_correct(short):
+    assert verify_reference(f"permutation.{short}").passed
+
+
+@pytest.mark.parametrize("short, from_library", [
+    ("permute_rows", lambda p, x: S.permute_rows(p, x)),
+    ("equivariant_linear", lambda x, lam, gamma: S.equivariant_linear(x, lam, gamma)),
+    ("sum_aggregate", lambda m, r, n: S.sum_aggregate(m, r, n)),
+    ("permutation_equivariance_error",
+     lambda f, x, ps: equivariance_error(f, S.permute_rows, S.permute_rows, x, ps)),
+], ids=lambda v: v if isinstance(v, str) else "")
+def test_the_library_answer_is_not_accepted(short, from_library):
+    verdict = verify(f"permutation.{short}", from_library)
+    assert verdict.status == "fail" and "library" in verdict.message.lower(), verdict
 
 
 def test_every_exercise_has_a_correct_answer_here():

@@ -6,6 +6,7 @@ import torch
 from torch import nn
 
 from course_lib.checks import Case, Exercise, by_short_name, call, parameter_gradient
+from course_lib.equivariance import equivariance_error
 from course_lib.sets import (DeepSetsLayer, SelfAttention, equivariant_linear, permutation_equivariance_error,
                              permute_rows, sum_aggregate)
 
@@ -136,5 +137,6 @@ EXERCISES = by_short_name(
              "both sides: an equivariance error, not an invariance error), take the norm over the whole "
              "batch, divide by the norm of f(x), and return the largest over the permutations.",
         rtol=1e-6, atol=1e-9,
+        answer_in_library=(equivariance_error,),
     ),
 )
