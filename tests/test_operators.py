@@ -9,7 +9,7 @@ import pytest
 import torch
 
 from course_lib import operators as op
-from course_lib.checks import verify
+from course_lib.checks import verify, verify_reference
 from course_lib.checks.operators import EXERCISES
 
 
@@ -130,8 +130,9 @@ def test_fno_learns_burgers_and_keeps_its_error_on_a_finer_grid(one_thread):
 # ----- the exercises: the references pass, near misses fail -----
 
 @pytest.mark.parametrize("short", sorted(EXERCISES))
-def test_reference_passes(short):
-    assert verify(f"operators.{short}", EXERCISES[short].reference).passed
+def test_reference_passes_but_may_not_be_called(short):
+    assert verify_reference(f"operators.{short}").passed
+    assert not verify(f"operators.{short}", EXERCISES[short].reference).passed
 
 
 def _all_modes_kept(x, weight):
@@ -158,7 +159,11 @@ def _transposed(x, weight):  # reads the weight as (C_out, C_in, modes)
 
 
 def _real_weights(x, weight):
-    return op.spectral_conv(x, weight.real.to(weight.dtype))
+    x_hat = torch.fft.rfft(x)
+    m = min(weight.shape[-1], x_hat.shape[-1])
+    out = torch.zeros(x.shape[0], weight.shape[1], x_hat.shape[-1], dtype=x_hat.dtype)
+    out[..., :m] = torch.einsum("bik,iok->bok", x_hat[..., :m], weight[..., :m].real.to(x_hat.dtype))
+    return torch.fft.irfft(out, n=x.shape[-1])
 
 
 def _full_fft(x, weight):
@@ -200,7 +205,10 @@ def _nyquist_not_split(u, n):
 
 
 def _not_rescaled(u, n):
-    return op.fourier_resample(u, n) * u.shape[-1] / n
+    u_hat = torch.fft.rfft(u)
+    if u.shape[-1] % 2 == 0 and n > u.shape[-1]:
+        u_hat = torch.cat([u_hat[..., :-1], u_hat[..., -1:] / 2], dim=-1)
+    return torch.fft.irfft(u_hat, n=n)
 
 
 def _linear(u, n):
