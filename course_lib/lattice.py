@@ -124,8 +124,10 @@ def wilson_loops(links: Tensor, a: int, b: int) -> Tensor:
 
 
 def plaquettes(links: Tensor) -> Tensor:
-    """U_0(x) U_1(x + 0-hat) U_0(x + 1-hat)† U_1(x)† at every site: -> (B, L, L, N, N)."""
-    return wilson_loops(links, 1, 1)
+    """U_0(x) U_1(x + 0-hat) U_0(x + 1-hat)† U_1(x)† at every site: -> (B, L, L, N, N), the 1×1 Wilson loop."""
+    check_links(links)
+    forward = matmul(links[:, 0], shift(links[:, 1], 0))
+    return matmul(forward, dagger(matmul(links[:, 1], shift(links[:, 0], 1))))
 
 
 def re_trace(w: Tensor) -> Tensor:

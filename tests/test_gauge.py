@@ -9,7 +9,7 @@ import torch
 from torch import nn
 
 from course_lib import lattice as lt
-from course_lib.checks import verify
+from course_lib.checks import verify, verify_reference
 from course_lib.checks.gauge import EXERCISES
 from course_lib.gauge import LBilinear, LCNN, LConv, LConvBilinear, PlainCNN, link_features, trace_features, transport
 from course_lib.train import fit
@@ -221,3 +221,26 @@ def _charge_not_divided(theta):
 ], ids=lambda v: getattr(v, "__name__", v))
 def test_plausible_mistakes_fail(short, wrong):
     assert verify(f"gauge.{short}", wrong).status == "fail"
+
+
+@pytest.mark.parametrize("short", sorted(EXERCISES))
+def test_reference_passes(short):
+    assert verify_reference(f"gauge.{short}").passed
+
+
+@pytest.mark.parametrize("short, library", [
+    ("plaquette", lambda t: lt.plaquettes(lt.u1_links(t[None]))[0, ..., 0, 0]),
+    ("plaquette", lambda t: lt.wilson_loops(lt.u1_links(t[None]), 1, 1)[0, ..., 0, 0]),
+    ("gauge_transform", lambda u, o: lt.gauge_transform(u[None], o[None])[0]),
+    ("wilson_loop", lambda t, a, b: lt.wilson_loops(lt.u1_links(t[None]), a, b)[0, ..., 0, 0]),
+    ("topological_charge", lambda t: lt.topological_charge(lt.u1_links(t[None]))[0]),
+], ids=["plaquettes", "wilson_loops_1x1", "gauge_transform", "wilson_loops", "topological_charge"])
+def test_the_library_answer_is_not_accepted(short, library):
+    assert verify(f"gauge.{short}", library).status == "fail"
+
+
+def test_stokes_with_the_library_plaquettes_is_allowed():
+    def loop(theta, a, b):
+        p = lt.plaquettes(lt.u1_links(theta[None]))[0, ..., 0, 0]
+        return math.prod(p.roll((-i, -j), (0, 1)) for i in range(a) for j in range(b))
+    assert verify("gauge.wilson_loop", loop).passed

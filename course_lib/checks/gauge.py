@@ -8,8 +8,8 @@ import torch
 
 from course_lib.checks import Case, Exercise, by_short_name
 from course_lib.lattice import gauge_transform as _gauge_transform
-from course_lib.lattice import (plaquettes, random_gauge, random_links, topological_charge, u1_links,
-                                wilson_loops)
+from course_lib.lattice import (plaquettes, random_gauge, random_links, topological_charge,
+                                u1_links, wilson_loops)
 
 
 def plaquette(theta: torch.Tensor) -> torch.Tensor:
@@ -97,6 +97,7 @@ EXERCISES = by_short_name(
              "back along 0 (a minus sign), down along 1 (a minus sign). Each link lives at the site it "
              "starts from; torch.roll(t, -1, dims=d) gives the value at the next site along d.",
         rtol=1e-9, atol=1e-10,
+        answer_in_library=(plaquettes, wilson_loops),
     ),
     Exercise(
         name="gauge.gauge_transform",
@@ -106,6 +107,7 @@ EXERCISES = by_short_name(
              "(conjugate transpose) of the element at its end on the right; matrices do not commute, so "
              "mind the order, and use the site the link ends at, not the one before it.",
         rtol=1e-9, atol=1e-10,
+        answer_in_library=(_gauge_transform,),
     ),
     Exercise(
         name="gauge.wilson_loop",
@@ -115,6 +117,7 @@ EXERCISES = by_short_name(
              "x; sum the angles of the links along the way, with a minus sign on the two sides walked "
              "backwards. For U(1) it is also the product of the a·b plaquettes it encloses.",
         rtol=1e-9, atol=1e-10,
+        answer_in_library=(wilson_loops,),
     ),
     Exercise(
         name="gauge.topological_charge",
@@ -123,5 +126,6 @@ EXERCISES = by_short_name(
         hint="sum the plaquette angles after bringing each into (−π, π] and divide by 2π. The raw sums of "
              "link angles cancel on a periodic lattice, whatever the configuration.",
         rtol=1e-9, atol=1e-9,
+        answer_in_library=(topological_charge,),
     ),
 )
