@@ -47,5 +47,8 @@ bench-pinn: $(STAMP)
 bench-gcnn: $(STAMP)
 	$(BIN)/python bench/gcnn_speed.py
 
+bench-ddp: $(STAMP)
+	$(BIN)/python bench/ddp.py --out bench/ddp.json
+
 clean:
 	rm -rf book/_build
