@@ -347,7 +347,8 @@ class TensorSquare(nn.Module):
 
 class Gate(nn.Module):
     """The gated nonlinearity: scalars through SiLU, every tensor copy scaled by the sigmoid of its
-    own gate scalar (scalars are invariant, so the product is equivariant).
+    own gate scalar, or with `bilinear` by the gate scalar itself (a product the next layer can use
+    exactly, e.g. m_i · r_i r_iᵀ). Scalars are invariant, so either product is equivariant.
     (B, rep_size(gated_rep(rep))) -> (B, rep_size(rep))."""
 
     def __init__(self, rep: Rep, d: int, bilinear: bool = False):
@@ -562,9 +563,9 @@ def make_model(kind: str, task: Task, seed: int = 0) -> nn.Module:
 def escnn_so2_invariant_counts(max_order: int) -> list[int]:
     """How many copies of the trivial irrep escnn finds in T(k) of SO(2)'s vector representation,
     k = 0..max_order (escnn's own tensor products; imported here, not at module level)."""
-    from escnn import group as escnn_group
+    from course_lib.steerable import escnn  # imported there with its py3nj warning silenced
 
-    so2_group = escnn_group.so2_group(max_order)
+    so2_group = escnn.group.so2_group(max_order)
     vector = so2_group.irrep(1)
     counts, rep = [1], None
     for _ in range(max_order):
