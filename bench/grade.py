@@ -29,6 +29,7 @@ import tempfile
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Callable
 
 import nbformat
 
@@ -65,9 +66,10 @@ def timed_batch(folder: Path, out: Path, jobs: int, sources: dict,
 
 
 def dask_against_builtin(tmp: Path, sizes: list[int], jobs: int, sources: dict,
-                         isolation: sandbox.Isolation) -> dict:
-    """Per size: seconds with the built-in pool and with a local Dask cluster, both with `jobs` workers."""
-    found = {}
+                         isolation: sandbox.Isolation, save: Callable[[dict], None]) -> dict:
+    """Per size: seconds with the built-in pool and with a local Dask cluster, both with `jobs` workers
+    (`save` gets the results so far after each size)."""
+    found = {"jobs": jobs, "cores": os.cpu_count()}
     for n in sizes:
         folder = Path(tmp, f"dask_{n}")
         folder.mkdir()
@@ -90,6 +92,7 @@ def dask_against_builtin(tmp: Path, sizes: list[int], jobs: int, sources: dict,
               f"{entry['worker_seconds_per_submission']} worker-seconds per submission; load average before "
               f"{entry['load_average_before']}")
         found[str(n)] = entry
+        save(found)
     return found
 
 
@@ -140,11 +143,13 @@ def main() -> None:
         source.mkdir()
         shutil.copy(REPO / "solutions" / "groups.ipynb", source)  # the batch's own copy of its source
         sources = grading.find_sources([source])
-        dask = dask_against_builtin(Path(tmp), args.dask, args.jobs, sources, isolated)
+        def save_dask(found: dict) -> None:
+            if args.only_dask:  # into the existing file, after each size
+                report = json.loads(Path(args.out).read_text())
+                Path(args.out).write_text(json.dumps({**report, "dask": found}, indent=1) + "\n")
+
+        dask = dask_against_builtin(Path(tmp), args.dask, args.jobs, sources, isolated, save_dask)
         if args.only_dask:
-            report = json.loads(Path(args.out).read_text())
-            report["dask"] = {"jobs": args.jobs, "cores": os.cpu_count(), **dask}
-            Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
             return
         make_submissions(folder, args.n)
         results = {}
@@ -170,7 +175,7 @@ def main() -> None:
               **results, "speedup": round(speedup, 2),
               "isolation_cost": {"per_submission_s": round(per_submission, 2), "kernel_start_stop_median_s": kernel,
                                  "kernel_reps": args.reps, "bwrap_true_median_s": bare, "bwrap": isolated.detail},
-              "dask": {"jobs": args.jobs, "cores": os.cpu_count(), **dask}}
+              "dask": dask}
     Path(args.out).write_text(json.dumps(report, indent=1) + "\n")
 
 
