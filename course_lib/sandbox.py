@@ -7,7 +7,8 @@ Debian's package `bubblewrap`, unprivileged through user namespaces, or as root)
 - the whole file system read-only (`--ro-bind / /`), with a fresh `/tmp`, `/dev`, `/proc` and
   `/run` (where system services keep their sockets);
 - writable: only the kernel's own scratch folder, at its own path; the folder that holds it (and
-  the scratch folders of the other kernels of the batch) is hidden behind an empty tmpfs;
+  the scratch folders of the other kernels of the batch) is hidden behind an empty tmpfs; the
+  Python environment and course_lib stay visible (read-only) even where they lie under /tmp;
 - no network (`--unshare-net`: a loopback of its own). The grader talks to the kernel over
   ZeroMQ's `ipc` transport, Unix sockets in the scratch folder, which another network namespace
   does not cut (TCP on the loopback would be);
@@ -61,19 +62,32 @@ class Isolation:
 NO_ISOLATION = Isolation("none", "turned off")
 
 
-def bubblewrap_argv(scratch: Path, command: Sequence[str], bwrap: str = BWRAP) -> list[str]:
+def python_folders() -> tuple[Path, ...]:
+    """What a kernel needs to start: the environment, the Python it is built on, and course_lib."""
+    folders = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(__file__).resolve().parent}
+    return tuple(sorted(folders))
+
+
+def bubblewrap_argv(scratch: Path, command: Sequence[str], bwrap: str = BWRAP,
+                    needed: Sequence[Path] | None = None) -> list[str]:
     """`command` wrapped in bwrap: read-only everything, `scratch` writable, its parent hidden, no network.
 
-    ValueError when hiding the parent of `scratch` would hide this Python installation.
+    The folders Python needs (`python_folders()`) stay visible, read-only, even when they lie under a
+    hidden folder (a clone in /tmp, say). ValueError when `scratch` lies inside one of them, since
+    the other kernels' scratch folders next to it could then not be hidden.
     """
     scratch = Path(scratch).resolve()
     hidden = scratch.parent
-    for needed in (Path(sys.prefix).resolve(), Path(__file__).resolve().parent):
-        if needed.is_relative_to(hidden):
+    needed = [Path(p).resolve() for p in (python_folders() if needed is None else needed)]
+    for folder in needed:
+        if scratch.is_relative_to(folder):
             raise ValueError(f"expected a scratch folder outside the Python installation's folders, got "
-                             f"{scratch} (its parent {hidden} holds {needed}): set TMPDIR elsewhere")
+                             f"{scratch} (inside {folder}): set TMPDIR elsewhere")
+    covered = [Path("/tmp"), Path("/run"), hidden]
+    shown = [arg for folder in needed if any(folder.is_relative_to(c) for c in covered)
+             for arg in ("--ro-bind", str(folder), str(folder))]
     return [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
-            "--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs", str(hidden), "--bind", str(scratch), str(scratch),
+            "--tmpfs", "/tmp", "--tmpfs", "/run", "--tmpfs", str(hidden), *shown, "--bind", str(scratch), str(scratch),
             "--unshare-all", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID",  # pid 1 is bwrap's: no poller
             "--", *command]
 

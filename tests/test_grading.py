@@ -649,6 +649,16 @@ def test_the_sandbox_never_hides_python_itself():
     assert {"--unshare-all", "--die-with-parent"} <= set(argv) and argv[-2:] == ["--", "true"]
 
 
+def test_a_clone_under_tmp_stays_visible_to_its_kernels():
+    """A library under the hidden /tmp (a clone in /tmp) is bound back, read-only, after the tmpfs."""
+    argv = sandbox.bubblewrap_argv(Path("/tmp/batch/k1"), ["true"], needed=[Path("/tmp/clone/course_lib")])
+    shown = argv.index("--ro-bind", 2)
+    assert argv[shown:shown + 3] == ["--ro-bind", "/tmp/clone/course_lib", "/tmp/clone/course_lib"]
+    assert shown > argv.index("/tmp/batch") and shown < argv.index("--bind")
+    outside = sandbox.bubblewrap_argv(Path("/tmp/batch/k1"), ["true"], needed=[Path("/opt/venv")])
+    assert "/opt/venv" not in outside
+
+
 def test_fingerprint_sees_a_change_an_addition_and_a_removal(tmp_path):
     (tmp_path / "a.py").write_text("x = 1\n")
     (tmp_path / "b.py").write_text("y = 2\n")
