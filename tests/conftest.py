@@ -56,3 +56,30 @@ def built_book(tmp_path_factory) -> BuiltBook:
     result = subprocess.run([str(jb), "build", str(BOOK), "--path-output", str(out),
                              "--warningiserror", "--keep-going"], capture_output=True, text=True)
     return BuiltBook(result.returncode, result.stdout + result.stderr, out / "_build" / "html")
+
+
+@pytest.fixture(scope="session")
+def browser():
+    """Chromium under Playwright, one for the whole session (Playwright's sync API cannot start a
+    second one inside the first): skipped when missing, failed in CI."""
+    from browser import CHROMIUM_FLAGS, HOW_TO_GET_CHROMIUM, SCREENSHOTS, find_chromium
+
+    chromium = find_chromium()
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        sync_playwright = None
+    if chromium is None or sync_playwright is None:
+        missing = "Chromium" if chromium is None else "Playwright for Python"
+        message = f"{missing} not found: {HOW_TO_GET_CHROMIUM}"
+        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
+            pytest.fail(f"CI installs Chromium (.ci/run), yet {message}")
+        pytest.skip(message)
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    playwright = sync_playwright().start()
+    try:
+        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
+        yield browser
+        browser.close()
+    finally:
+        playwright.stop()

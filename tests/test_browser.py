@@ -20,36 +20,11 @@ import subprocess
 import nbformat
 import pytest
 
-from browser import (CHROMIUM_FLAGS, HOW_TO_GET_CHROMIUM, LAB_CONFIG, SCREENSHOTS, JupyterLab,
-                     LabFailed, PageWatch, StaticSite, find_chromium, free_port)
+from browser import LAB_CONFIG, SCREENSHOTS, JupyterLab, LabFailed, PageWatch, StaticSite, free_port
 from conftest import REPO, book_chapters, book_pages
 
 WIDTH, HEIGHT = 1280, 900
 RAW_TEX = ["\\(", "\\)", "\\[", "\\]", "$$"]
-
-
-@pytest.fixture(scope="session")
-def browser():
-    """Chromium under Playwright for the whole session; skipped (failed in CI) when missing."""
-    chromium = find_chromium()
-    try:
-        from playwright.sync_api import sync_playwright
-    except ImportError:
-        sync_playwright = None
-    if chromium is None or sync_playwright is None:
-        missing = "Chromium" if chromium is None else "Playwright for Python"
-        message = f"{missing} not found: {HOW_TO_GET_CHROMIUM}"
-        if os.environ.get("CI", "").lower() in ("1", "true", "yes"):
-            pytest.fail(f"CI installs Chromium (.ci/run), yet {message}")
-        pytest.skip(message)
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    playwright = sync_playwright().start()
-    try:
-        browser = playwright.chromium.launch(executable_path=chromium, args=CHROMIUM_FLAGS)
-        yield browser
-        browser.close()
-    finally:
-        playwright.stop()
 
 
 @pytest.fixture(scope="session")

@@ -26,7 +26,6 @@ import pytest
 from course_lib import cli, grading
 from course_lib.grading.report import write_class_report
 from conftest import REPO
-from test_browser import browser  # noqa: F401 - the session's Chromium (skipped without it, failed in CI)
 
 HOSTILE = '<img src="http://evil.example/x.png"><script src="https://evil.example/x.js"></script>'
 RESOURCE_ATTRIBUTES = {"src", "href", "srcset", "action", "formaction", "poster", "data", "background"}
