@@ -2,13 +2,14 @@
 processes (torchrun, gloo, one thread each), and whether the weights agree.
 
     .venv/bin/python bench/ddp.py [--steps 300] [--batch-size 512] [--hidden 512] [--repeats 3]
-                                  [--out bench/ddp.json]
+                                  [--backend gloo|nccl] [--out bench/ddp.json]
 
 Each run is `torchrun --nproc_per_node W -m course_lib.distributed` (`course_lib.distributed.launch`):
 every process draws the same global batch and trains on its 1/W of it, DDP averages the gradients.
 "seconds" is rank 0's training loop (`History.seconds`), without process start-up; "wall" includes
 start-up. The speed-up is the mean 1-process seconds over the mean 2-process seconds; it needs a
-batch large enough that computing it costs more than the all-reduce, and two idle cores.
+batch large enough that computing it costs more than the all-reduce, and two idle cores. On a
+machine with two GPUs, `--backend nccl` (the default there) puts one process on each GPU.
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from course_lib.distributed import launch
+from course_lib.distributed import default_backend, launch
 
 
 def main() -> None:
@@ -32,6 +33,7 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=512)
     parser.add_argument("--hidden", type=int, default=512)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--backend", choices=["gloo", "nccl"], default=default_backend())
     parser.add_argument("--out", type=Path, default=Path("bench/ddp.json"))
     args = parser.parse_args()
     runs: dict[int, list[dict]] = {1: [], 2: []}
@@ -41,7 +43,7 @@ def main() -> None:
             for nproc in (1, 2):
                 start = time.perf_counter()
                 result = launch(nproc, Path(tmp) / f"run{nproc}.pt", steps=args.steps, batch_size=args.batch_size,
-                                hidden=args.hidden, timeout=600)
+                                hidden=args.hidden, timeout=600, backend=args.backend)
                 runs[nproc].append({"seconds": result["seconds"], "wall": time.perf_counter() - start})
                 weights[nproc] = result["state_dict"]
                 print(f"repeat {repeat}: {nproc} process(es): {result['seconds']:.2f} s training, "
@@ -50,7 +52,7 @@ def main() -> None:
     mean = {n: statistics.mean(r["seconds"] for r in rs) for n, rs in runs.items()}
     report = {
         "config": {"steps": args.steps, "batch_size": args.batch_size, "hidden": args.hidden,
-                   "repeats": args.repeats, "backend": "gloo", "threads_per_process": 1},
+                   "repeats": args.repeats, "backend": args.backend, "threads_per_process": 1},
         "machine": {"cpus": os.cpu_count(), "torch": torch.__version__, "load_average": os.getloadavg()},
         "runs": {str(n): rs for n, rs in runs.items()},
         "speedup": mean[1] / mean[2],

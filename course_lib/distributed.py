@@ -2,7 +2,7 @@
 
 Each of W processes holds a copy of the model, trains on its own 1/W of every batch, and
 DistributedDataParallel (DDP) averages the gradients across processes before each step (an
-all-reduce: gloo on CPUs, NCCL on GPUs). Every process draws the same global batch (same seed)
+all-reduce: gloo on CPUs, NCCL on GPUs, one GPU per process). Every process draws the same global batch (same seed)
 and keeps its slice (`batch_slice`), so the averaged gradient is the full batch's mean gradient
 and the run equals single-process `course_lib.train.fit` up to float rounding.
 
@@ -47,27 +47,43 @@ def digits_model(seed: int = 0, hidden: int = 64) -> nn.Module:
     return MLP(64, (hidden,), 10)
 
 
+def default_backend() -> str:
+    """NCCL when this machine has CUDA GPUs, gloo otherwise."""
+    return "nccl" if torch.cuda.is_available() else "gloo"
+
+
 def fit_data_parallel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
                       **fit_kwargs) -> History:
-    """`train.fit` inside an initialised process group: wrap `model` in DDP (CPU, gloo) and train on
-    this process's slice of every batch. The model's weights end up the same in every process."""
+    """`train.fit` inside an initialised process group: wrap `model` in DDP and train on this
+    process's slice of every batch. Under NCCL each process uses GPU `LOCAL_RANK`; under gloo the
+    CPU. The model's weights end up the same in every process."""
     if not torch.distributed.is_initialized():
         raise ValueError("no process group: call torch.distributed.init_process_group first (torchrun)")
+    if batch_size > len(x):
+        raise ValueError(f"batch_size must be at most the {len(x)} examples (every process slices the "
+                         f"same batch), got {batch_size}")
     rank, world = torch.distributed.get_rank(), torch.distributed.get_world_size()
-    ddp = nn.parallel.DistributedDataParallel(model)
-    return fit(ddp, x, y, batch_size=batch_size, device=torch.device("cpu"),
+    if torch.distributed.get_backend() == "nccl":
+        device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+        torch.cuda.set_device(device)
+        ddp = nn.parallel.DistributedDataParallel(model.to(device), device_ids=[device.index])
+    else:
+        device = torch.device("cpu")
+        ddp = nn.parallel.DistributedDataParallel(model)
+    return fit(ddp, x, y, batch_size=batch_size, device=device,
                batch_slice=batch_slice(batch_size, rank, world), **fit_kwargs)
 
 
 def launch(nproc: int, out: Path, steps: int = 200, batch_size: int = 64, seed: int = 0,
-           hidden: int = 64, timeout: float = 120.0) -> dict:
+           hidden: int = 64, timeout: float = 120.0, backend: str | None = None) -> dict:
     """Run `torchrun --nproc_per_node nproc -m course_lib.distributed` and return what rank 0 saved:
-    {"state_dict", "seconds", "world_size"}. Each worker uses one thread."""
+    {"state_dict" (on the CPU), "seconds", "world_size", "backend"}. Each worker uses one thread;
+    `backend` defaults to `default_backend()`."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
            "--standalone", "-m", "course_lib.distributed", "--steps", str(steps),
            "--batch-size", str(batch_size), "--seed", str(seed), "--hidden", str(hidden),
-           "--out", str(out)]
+           "--backend", backend or default_backend(), "--out", str(out)]
     subprocess.run(cmd, check=True, env=env, timeout=timeout, capture_output=True)
     return torch.load(out, weights_only=True)
 
@@ -79,7 +95,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--batch-size", type=int, default=64)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hidden", type=int, default=64)
-    parser.add_argument("--backend", default="gloo")
+    parser.add_argument("--backend", default=default_backend(), choices=["gloo", "nccl"])
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
@@ -89,7 +105,8 @@ def main(argv: list[str] | None = None) -> None:
         model = digits_model(args.seed, args.hidden)
         history = fit_data_parallel(model, x, y, batch_size=args.batch_size, steps=args.steps, seed=args.seed)
         if torch.distributed.get_rank() == 0:
-            torch.save({"state_dict": model.state_dict(), "seconds": history.seconds,
+            torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                        "seconds": history.seconds, "backend": args.backend,
                         "world_size": torch.distributed.get_world_size()}, args.out)
     finally:
         torch.distributed.destroy_process_group()

@@ -1,6 +1,8 @@
 """course_lib.distributed: a real two-process gloo run under torchrun ends with the same weights
 as single-process `train.fit`, and `fit` without the hook is unchanged."""
 
+import socket
+
 import pytest
 import torch
 
@@ -47,10 +49,36 @@ def test_fit_data_parallel_needs_a_process_group():
         distributed.fit_data_parallel(distributed.digits_model(), *digits())
 
 
+@pytest.fixture
+def one_process_group():
+    """A gloo process group of one process, as torchrun would set up for rank 0 of 1."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    torch.distributed.init_process_group("gloo", init_method=f"tcp://127.0.0.1:{port}", rank=0,
+                                         world_size=1)
+    yield
+    torch.distributed.destroy_process_group()
+
+
+def test_a_batch_larger_than_the_data_is_refused_not_sliced_empty(one_process_group):
+    """fit draws at most len(x) examples, so a bigger batch would leave the last ranks' slices
+    short or empty; it is refused with the numbers."""
+    x, y = digits()
+    with pytest.raises(ValueError, match=f"at most the {len(x)} examples.*got 4096"):
+        distributed.fit_data_parallel(distributed.digits_model(), x, y, batch_size=4096, steps=1)
+    history = distributed.fit_data_parallel(distributed.digits_model(), x, y, batch_size=64, steps=2)
+    assert len(history.loss) == 2
+
+
+def test_the_backend_is_gloo_without_gpus_and_nccl_with_them():
+    assert distributed.default_backend() == ("nccl" if torch.cuda.is_available() else "gloo")
+
+
 def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
     steps = 100
     result = distributed.launch(2, tmp_path / "run.pt", steps=steps, batch_size=64, seed=0)
-    assert result["world_size"] == 2
+    assert result["world_size"] == 2 and result["backend"] == distributed.default_backend()
     torch.set_num_threads(1)
     x, y = digits()
     single = distributed.digits_model(0)
