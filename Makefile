@@ -6,14 +6,15 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
 
-.PHONY: help setup book test lab bench bench-grade bench-pinn bench-gcnn clean
+.PHONY: help setup book test lab bench bench-grade bench-pinn bench-gcnn bench-ddp clean
 
 help:
 	@echo "make book    build the HTML book (Jupyter Book 1.x, warnings are errors)"
 	@echo "make test    every check: library tests, notebooks (nbval), exercises, sync"
 	@echo "make lab     JupyterLab on exercises/ (no news pop-up)"
 	@echo "make bench   seconds per notebook -> bench/notebooks.json"
-	@echo "make bench-grade | bench-pinn | bench-gcnn   the grader's, PINN derivatives' and G-CNN layers' benchmarks"
+	@echo "make bench-grade | bench-pinn | bench-gcnn | bench-ddp   the grader's, PINN derivatives',"
+	@echo "             G-CNN layers' and data-parallel training's benchmarks"
 
 setup: $(STAMP)
 
@@ -27,7 +28,7 @@ book: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests book solutions --nbval-lax --nbval-current-env \
-		--ignore=book/_build -p no:cacheprovider -q
+		--ignore=book/_build -p no:cacheprovider -q --durations=15
 
 # scripts/jupyter/labconfig/page_config.json turns off JupyterLab's news/announcements pop-up;
 # tests/test_browser.py starts JupyterLab with the same folder on JUPYTER_CONFIG_PATH.

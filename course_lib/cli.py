@@ -66,7 +66,8 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"course grade: {e}", file=sys.stderr)
         return 2
     print(grading.score_table(rows))
-    print(f"gradebook: {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}/")
+    print(f"gradebook: {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}/, "
+          f"class report: {Path(args.out) / grading.report.REPORT_NAME}")
     if regrade := [r for r in rows if r.status == "regrade"]:
         print(f"course grade: STOPPED, {len(submissions) - len(rows)} submission(s) not graded, "
               f"{len(regrade)} to grade again: {regrade[0].reason}", file=sys.stderr)

@@ -171,8 +171,9 @@ def test_course_grade_rewrites_the_report_on_every_run(tmp_path, monkeypatch):
     (tmp_path / "carol.ipynb").write_text("{}")
     counts = []
     for files in (["alice.ipynb", "bob.ipynb"], ["carol.ipynb"]):
-        with contextlib.redirect_stdout(io.StringIO()):
+        with contextlib.redirect_stdout(io.StringIO()) as printed:
             cli.main(["grade", *files, "--out", "out", "-j", "1", "--source", "sources"])
+        assert f"class report: {Path('out') / 'report.html'}" in printed.getvalue()  # told where
         counts.append({s: int(n) for s, n in Tables((tmp_path / "out" / "report.html").read_text())
                        .tables["status-counts"][1:]})
     assert counts == [{"invalid": 1, "not attempted": 1}, {"invalid": 2, "not attempted": 1}]
