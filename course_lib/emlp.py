@@ -14,6 +14,8 @@ it; `o5_synthetic`, `inertia` and `lorentz_scattering` generate the EMLP paper's
 
 from __future__ import annotations
 
+import contextlib
+import io
 import itertools
 import math
 from dataclasses import dataclass
@@ -560,15 +562,38 @@ def make_model(kind: str, task: Task, seed: int = 0) -> nn.Module:
     raise ValueError(f"kind must be one of {MODELS}, got {kind!r}")
 
 
-def escnn_so2_invariant_counts(max_order: int) -> list[int]:
-    """How many copies of the trivial irrep escnn finds in T(k) of SO(2)'s vector representation,
-    k = 0..max_order (escnn's own tensor products; imported here, not at module level)."""
-    from course_lib.steerable import escnn  # imported there with its py3nj warning silenced
+ESCNN_GROUPS = ("SO(2)", "SO(3)", "O(3)")
 
-    so2_group = escnn.group.so2_group(max_order)
-    vector = so2_group.irrep(1)
-    counts, rep = [1], None
-    for _ in range(max_order):
-        rep = vector if rep is None else rep.tensor(vector)
-        counts.append(sum(1 for irrep in rep.irreps if irrep == so2_group.trivial_representation.id))
-    return counts
+
+def escnn_map_dimensions(group_name: str, pairs: list[tuple[int, int]]) -> list[int]:
+    """For each (p, q) in `pairs`, the dimension of the basis of equivariant linear maps
+    T(p) -> T(q) that escnn's own solver finds: T(k) is escnn's tensor product of the group's
+    standard representation with itself (k factors), and the dimension is the number of weights of
+    an `escnn.nn.Linear` between the two field types (no bias). `group_name` is one of
+    ESCNN_GROUPS. Built under `steerable.exact_svd`, the scope that lets escnn's numerical
+    Clebsch-Gordan solver (SO(3), O(3) without py3nj) run with any scikit-learn; escnn is
+    imported here, not at module level."""
+    if group_name not in ESCNN_GROUPS:
+        raise ValueError(f"group_name must be one of {ESCNN_GROUPS}, got {group_name!r}")
+    if any(p < 0 or q < 0 for p, q in pairs):
+        raise ValueError(f"tensor orders are >= 0, got pairs {pairs}")
+    from course_lib.steerable import enn, escnn, exact_svd  # escnn's import warning silenced there
+
+    top = max(max(pair) for pair in pairs)
+    make = {"SO(2)": escnn.group.so2_group, "SO(3)": escnn.group.so3_group,
+            "O(3)": escnn.group.o3_group}[group_name]
+    with exact_svd():
+        group = make(maximum_frequency=max(top, 1))
+        space = escnn.gspaces.no_base_space(group)
+        vector = group.standard_representation()
+        tensors = [group.trivial_representation, vector]
+        for _ in range(2, top + 1):
+            tensors.append(tensors[-1].tensor(vector))
+        dims = []
+        for p, q in pairs:
+            # escnn prints a warning (to stdout) when a basis is empty: that is a dimension of 0 here
+            with contextlib.redirect_stdout(io.StringIO()):
+                layer = enn.Linear(enn.FieldType(space, [tensors[p]]),
+                                   enn.FieldType(space, [tensors[q]]), bias=False)
+            dims.append(int(layer.basisexpansion.dimension()))
+    return dims

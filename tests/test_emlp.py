@@ -256,9 +256,26 @@ def test_calling_the_library_fails():
         == "fail"
 
 
-def test_so2_counts_agree_with_escnn():
-    pytest.importorskip("escnn")
-    assert E.escnn_so2_invariant_counts(4) == [len(E.equivariant_basis(E.so2(), 0, k)) for k in range(5)]
+ESCNN_PAIRS = [(0, 2), (0, 3), (1, 1), (1, 2), (2, 2), (1, 3)]
+
+
+@pytest.mark.parametrize("group", [E.so2, E.so3, E.o3])
+def test_basis_dimensions_agree_with_escnn(group):
+    group = group()
+    ours = [len(E.equivariant_basis(group, p, q)) for p, q in ESCNN_PAIRS]
+    assert E.escnn_map_dimensions(group.name, ESCNN_PAIRS) == ours
+
+
+def test_escnn_numerical_clebsch_gordan_runs_uncached(monkeypatch):
+    # a fresh machine has no escnn disk cache: solve SO(3)'s Clebsch-Gordan coefficients anew,
+    # which goes through the null-space SVD that exact_svd scopes
+    import escnn.group._clebsh_gordan as cg
+
+    monkeypatch.setattr(cg, "_clebsh_gordan_tensor", cg._clebsh_gordan_tensor.func)
+    monkeypatch.setattr(cg, "_find_tensor_decomposition", cg._find_tensor_decomposition.func)
+    assert E.escnn_map_dimensions("O(3)", [(1, 1), (1, 2), (2, 2)]) == [1, 0, 3]
+    with pytest.raises(ValueError, match="group_name"):
+        E.escnn_map_dimensions("O(1,3)", [(1, 1)])
 
 
 def test_make_model_knows_its_kinds():
