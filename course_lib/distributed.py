@@ -52,6 +52,27 @@ def default_backend() -> str:
     return "nccl" if torch.cuda.is_available() else "gloo"
 
 
+def run_difference(state_a: dict[str, torch.Tensor], state_b: dict[str, torch.Tensor],
+                   hidden: int = 64) -> dict[str, float]:
+    """How far two trained `digits_model(hidden=hidden)` weights are apart: the largest weight
+    difference ("weights"), the difference of their mean cross-entropy on all digits ("loss") and
+    the fraction of digits they classify alike ("same_class"). Adam divides by the root of each
+    gradient's running square, so float32 round-off in tiny gradients reaches the weights at far
+    more than round-off size; the loss and the classes show whether the functions differ."""
+    if state_a.keys() != state_b.keys():
+        raise ValueError(f"the two runs hold different weights: {sorted(state_a)} and {sorted(state_b)}")
+    x, y = digits()
+    models = [digits_model(0, hidden), digits_model(0, hidden)]
+    with torch.no_grad():
+        for model, state in zip(models, (state_a, state_b)):
+            model.load_state_dict(state)
+        logits = [model(x) for model in models]
+        losses = [float(nn.functional.cross_entropy(z, y)) for z in logits]
+        same = float((logits[0].argmax(-1) == logits[1].argmax(-1)).float().mean())
+    weights = max(float((state_a[k] - state_b[k]).abs().max()) for k in state_a)
+    return {"weights": weights, "loss": abs(losses[0] - losses[1]), "same_class": same}
+
+
 def fit_data_parallel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
                       **fit_kwargs) -> History:
     """`train.fit` inside an initialised process group: wrap `model` in DDP and train on this

@@ -87,3 +87,38 @@ def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
     for name, value in single.state_dict().items():
         assert torch.allclose(result["state_dict"][name], value, atol=1e-5), name
         assert not torch.allclose(init[name], value, atol=1e-3)  # it trained
+
+
+def test_run_difference_measures_weights_loss_and_classes():
+    state = distributed.digits_model(3).state_dict()
+    same = distributed.run_difference(state, state)
+    assert same == {"weights": 0.0, "loss": 0.0, "same_class": 1.0}
+    moved = {k: v + (0.5 if k.endswith("bias") else 0.0) for k, v in state.items()}
+    apart = distributed.run_difference(state, moved)
+    assert apart["weights"] == pytest.approx(0.5) and apart["loss"] > 1e-3
+    other = distributed.digits_model(4).state_dict()
+    assert distributed.run_difference(state, other)["same_class"] < 0.5  # two untrained nets
+    with pytest.raises(ValueError, match="different weights"):
+        distributed.run_difference(state, {"weight": torch.zeros(1)})
+
+
+def test_in_float64_the_two_halves_train_the_same_weights_as_the_whole_batch():
+    """What separates one process from two is float round-off alone: in float64, Adam on the mean
+    of the halves' gradients ends where Adam on the whole batch does, to 1e-12."""
+    x, y = digits()
+    x = x.double()
+    whole, halves = distributed.digits_model(0).double(), distributed.digits_model(0).double()
+    opts = [torch.optim.Adam(m.parameters(), lr=3e-3) for m in (whole, halves)]
+    gen = torch.Generator().manual_seed(0)
+    for _ in range(30):
+        idx = torch.randint(len(x), (128,), generator=gen)
+        for opt in opts:
+            opt.zero_grad()
+        torch.nn.functional.cross_entropy(whole(x[idx]), y[idx]).backward()
+        for r in range(2):
+            part = idx[distributed.batch_slice(128, r, 2)]
+            (torch.nn.functional.cross_entropy(halves(x[part]), y[part]) / 2).backward()
+        for opt in opts:
+            opt.step()
+    gap = max(float((p - q).abs().max()) for p, q in zip(whole.state_dict().values(), halves.state_dict().values()))
+    assert gap < 1e-12
