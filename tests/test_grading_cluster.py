@@ -18,7 +18,6 @@ import threading
 import time
 from pathlib import Path
 
-import dask
 import distributed  # the 'cluster' extra (make setup installs it)
 from test_grading import CORPUS, REPO, prefixed, solution_nb, write
 
@@ -56,9 +55,7 @@ def test_dask_grades_like_the_builtin_pool_and_a_killed_worker_loses_no_row(tmp_
     write(subs / "slow.ipynb", prefixed("rotation_about", SLOW))
     sources = grading.find_sources([REPO / "solutions"], problems=[])
     isolation = sandbox.isolation()
-    with dask.config.set({"distributed.scheduler.allowed-failures": cluster.ALLOWED_FAILURES}), \
-            distributed.LocalCluster(n_workers=2, threads_per_worker=1, processes=True, memory_limit=0,
-                                     dashboard_address=None) as local, distributed.Client(local) as watcher:
+    with cluster.local_cluster(2) as local, distributed.Client(local) as watcher:
         killed: list[int] = []
         killer = threading.Thread(target=kill_the_worker_grading, daemon=True,
                                   args=(watcher, task_key("submitted/slow.ipynb"), killed, time.monotonic() + 240))
@@ -79,6 +76,16 @@ def test_dask_grades_like_the_builtin_pool_and_a_killed_worker_loses_no_row(tmp_
     assert (rows["slow"].total, rows["slow"].status) == (8, "graded")  # graded again on another worker
     book = json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]
     assert sorted(Path(r["key"]).stem for r in book) == sorted(rows)
+
+
+def test_a_local_cluster_leaves_this_process_environment_as_it_found_it():
+    """Dask's nannies write MALLOC_TRIM_THRESHOLD_ and OMP_NUM_THREADS=1 into the client's
+    environment; every kernel started later (nbval's, in this very test session) would inherit a
+    malloc setting that makes torch notebooks 3-4x slower."""
+    before = dict(os.environ)
+    with cluster.local_cluster(1) as local, distributed.Client(local) as client:
+        assert client.run(lambda: os.environ.get("OMP_NUM_THREADS"))  # the workers keep theirs
+    assert dict(os.environ) == before
 
 
 def test_a_worker_with_another_course_lib_refuses(tmp_path):

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -46,21 +47,38 @@ def library_hash() -> str:
 
 
 @contextlib.contextmanager
+def local_cluster(workers: int) -> Iterator:
+    """An embedded Dask LocalCluster of `workers` one-thread worker processes that may start
+    kernels, with the grader's failure budget. This process's environment is put back when it
+    closes: the cluster's nannies write their workers' settings into it (MALLOC_TRIM_THRESHOLD_,
+    OMP_NUM_THREADS=1, ...) and leave them, and every process started afterwards inherits them;
+    the malloc setting alone made a torch notebook's kernel 3-4x slower (heap trimming)."""
+    import dask
+    from distributed import LocalCluster
+
+    saved = dict(os.environ)
+    try:
+        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                              "distributed.worker.daemon": False}), \
+                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
+                             dashboard_address=None) as cluster:
+            yield cluster
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
+
+
+@contextlib.contextmanager
 def connect(scheduler: str, workers: int) -> Iterator:
     """A Dask client: an embedded LocalCluster of `workers` one-thread processes for 'local', else the
     running scheduler at `scheduler`. ValueError at once when it cannot be reached or has no worker."""
     try:
-        import dask
-        from distributed import Client, LocalCluster
+        from distributed import Client
     except ImportError:
         raise ValueError("--scheduler needs Dask's distributed: pip install 'course-lib[cluster]'") from None
     with contextlib.ExitStack() as stack:
         if scheduler == "local":
-            stack.enter_context(dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-                                                 "distributed.worker.daemon": False}))
-            cluster = stack.enter_context(LocalCluster(n_workers=workers, threads_per_worker=1, processes=True,
-                                                       memory_limit=0, dashboard_address=None))
-            client = stack.enter_context(Client(cluster))
+            client = stack.enter_context(Client(stack.enter_context(local_cluster(workers))))
         else:
             try:
                 client = stack.enter_context(Client(scheduler, timeout=CONNECT_TIMEOUT_S))
