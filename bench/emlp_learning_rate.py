@@ -45,6 +45,7 @@ def main() -> None:
                 mses.append(emlp.test_mse(model, validation))
             scores.setdefault(f"{lr:g}", {})[kind] = mses
             print(f"lr {lr:g} {kind:20} validation MSE {spread(mses).format('.3g')}", flush=True)
+
     def geometric_mean(lr: str) -> float:
         return math.prod(spread(scores[lr][kind]).mean for kind in emlp.MODELS) ** (1 / len(emlp.MODELS))
 
