@@ -1,10 +1,17 @@
-"""Results over several seeds, and verdicts that no CPU can flip.
+"""Results over several seeds, and verdicts that no CPU can flip, with their margin.
 
 A seeded run prints the same numbers on one machine but not on every machine: other CPUs take other
 float paths (oneDNN/BLAS kernels), and the third digit moves. So a comparison the text leans on
 ("the G-CNN does better") is drawn from several seeds: `Spread` holds one metric over seeds, and
-`compare` says which of two is better only when the gap exceeds both spreads; otherwise it says the
-difference is within noise. Used by every chapter that compares models.
+`compare` names a winner only when the gap between the means exceeds the **sum** of the two
+standard deviations (the noise threshold); otherwise it says the difference is within noise.
+
+Every verdict states its margin, gap ÷ threshold. A winner whose margin is below `MARGINAL` (1.5)
+is called *marginally* better: one more seed or another CPU could undo it, so the prose may not
+lean on it. Runs that are paired (the same data and seeds for both models) may be compared
+`paired=True`: the threshold is then √2 × the standard deviation of the per-seed differences, which
+equals the unpaired threshold when the pairs share no noise and is smaller when they share some.
+Used by every chapter that compares models.
 """
 
 from __future__ import annotations
@@ -12,6 +19,8 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 from typing import Iterable
+
+MARGINAL = 1.5  # a winner whose gap is less than 1.5x the noise threshold is 'marginal'
 
 
 @dataclass(frozen=True)
@@ -48,14 +57,63 @@ def spread(values: Iterable[float]) -> Spread:
     return Spread(tuple(float(v) for v in values))
 
 
-def compare(a: Spread, b: Spread, higher_is_better: bool = True, names: tuple[str, str] = ("A", "B")) -> str:
-    """'A is better than B', 'B is better than A' or 'A and B are within noise'.
+class Verdict(str):
+    """The sentence `compare` returns, with the numbers behind it as attributes.
 
-    One is better only when the gap between the means exceeds the sum of the two standard
-    deviations, a margin a change of CPU (a few units in the third digit) does not cross.
+    It is a `str` ("A is better than B (gap 2.4x the noise threshold)"), so it prints and glues as
+    before; `winner` / `loser` are names (None when within noise), `gap` the difference of the means
+    in the better direction (>= 0), `threshold` the noise threshold, `margin` = gap / threshold,
+    `marginal` True for a winner below `MARGINAL`, `decided` True for a winner that is not marginal,
+    and `paired` whether the per-seed differences were used.
     """
-    gap = a.mean - b.mean if higher_is_better else b.mean - a.mean
-    if abs(gap) <= a.std + b.std:
-        return f"{names[0]} and {names[1]} are within noise of each other"
-    first, second = names if gap > 0 else names[::-1]
-    return f"{first} is better than {second}"
+
+    winner: str | None
+    loser: str | None
+    gap: float
+    threshold: float
+    margin: float
+    marginal: bool
+    paired: bool
+
+    @property
+    def decided(self) -> bool:
+        return self.winner is not None and not self.marginal
+
+
+def _threshold(a: Spread, b: Spread, paired: bool) -> float:
+    if not paired:
+        return a.std + b.std
+    if len(a.values) != len(b.values):
+        raise ValueError("a paired comparison needs one value per seed on both sides, got "
+                         f"{len(a.values)} and {len(b.values)} values")
+    return math.sqrt(2.0) * spread(x - y for x, y in zip(a.values, b.values)).std
+
+
+def compare(a: Spread, b: Spread, higher_is_better: bool = True, names: tuple[str, str] = ("A", "B"),
+            paired: bool = False) -> Verdict:
+    """'A is better than B (gap 2.4x the noise threshold)', 'B is marginally better than A (...)' or
+    'A and B are within noise of each other (...)'.
+
+    One is better only when the gap between the means exceeds the threshold: the sum of the two
+    standard deviations (unpaired), or √2 × the standard deviation of the per-seed differences
+    a_i - b_i (`paired=True`: the same data and seeds on both sides, values in the same order).
+    A winner with gap < `MARGINAL` × threshold is 'marginally' better.
+    """
+    threshold = _threshold(a, b, paired)
+    signed = a.mean - b.mean if higher_is_better else b.mean - a.mean
+    gap = abs(signed)
+    margin = gap / threshold if threshold > 0 else (math.inf if gap > 0 else 0.0)
+    kind = "paired " if paired else ""
+    note = f"gap {margin:.2g}x the {kind}noise threshold" if math.isfinite(margin) else "no noise"
+    if margin <= 1.0:
+        text, winner, loser = f"{names[0]} and {names[1]} are within noise of each other ({note})", None, None
+    else:
+        winner, loser = names if signed > 0 else names[::-1]
+        marginal = margin < MARGINAL
+        how = "marginally better" if marginal else "better"
+        text = f"{winner} is {how} than {loser} ({note}{f'; marginal below {MARGINAL}x' if marginal else ''})"
+    verdict = Verdict(text)
+    for key, value in dict(winner=winner, loser=loser, gap=gap, threshold=threshold, margin=margin,
+                           marginal=winner is not None and margin < MARGINAL, paired=paired).items():
+        object.__setattr__(verdict, key, value)
+    return verdict

@@ -2,7 +2,7 @@ import math
 
 import pytest
 
-from course_lib.spread import compare, spread
+from course_lib.spread import MARGINAL, compare, spread
 
 
 def test_mean_and_sample_std():
@@ -11,17 +11,56 @@ def test_mean_and_sample_std():
     assert str(s) == "2.000 ± 1.000 (3 seeds)"
 
 
-def test_verdict_only_beyond_both_spreads():
+def test_verdict_only_beyond_the_sum_of_the_spreads():
     a, b = spread([0.90, 0.91, 0.92]), spread([0.80, 0.81, 0.82])
-    assert compare(a, b, names=("G-CNN", "CNN")) == "G-CNN is better than CNN"
-    assert compare(b, a, names=("CNN", "G-CNN")) == "G-CNN is better than CNN"
+    v = compare(a, b, names=("G-CNN", "CNN"))
+    assert v.startswith("G-CNN is better than CNN (gap 5x the noise threshold")
+    assert v.winner == "G-CNN" and v.loser == "CNN" and v.decided and not v.marginal
+    assert math.isclose(v.threshold, 0.02) and math.isclose(v.margin, 5.0)
+    assert compare(b, a, names=("CNN", "G-CNN")).winner == "G-CNN"
     close = spread([0.805, 0.83, 0.815])
-    assert "within noise" in compare(close, b)
+    w = compare(close, b)
+    assert "within noise" in w and w.winner is None and not w.decided
+    # a gap between one spread and the sum of both: not a verdict (the rule is the sum, not 'both')
+    d = spread([0.80, 0.815, 0.83])    # std 0.015
+    e = spread([0.815, 0.835, 0.855])  # std 0.02; gap 0.02 exceeds each std but not their sum 0.035
+    assert compare(e, d).winner is None
+
+
+def test_marginal_verdicts_are_named_as_such():
+    a, b = spread([1.15, 1.25, 1.35]), spread([1.0, 1.1, 1.2])  # gap 0.15, threshold 0.2: within
+    assert compare(a, b).winner is None
+    a = spread([1.25, 1.35, 1.45])  # gap 0.25, margin 1.25
+    v = compare(a, b, names=("x", "y"))
+    assert v.marginal and not v.decided and v.winner == "x"
+    assert "x is marginally better than y" in v and f"marginal below {MARGINAL}x" in v
+    a = spread([1.4, 1.5, 1.6])  # margin 2
+    assert compare(a, b).decided
+
+
+def test_paired_comparison_removes_shared_noise():
+    # seed-to-seed noise shared by both models (the same data): unpaired it hides a steady gap
+    a, b = spread([1.0, 2.0, 3.0]), spread([0.9, 1.9, 2.9])
+    assert compare(a, b).winner is None
+    v = compare(a, b, names=("a", "b"), paired=True)
+    assert v.winner == "a" and v.paired and "paired noise threshold" in v
+    # independent pairs: the paired threshold is no smaller than a pair's own noise
+    a, b = spread([1.0, 1.2, 1.1]), spread([1.2, 1.0, 1.1])
+    assert compare(a, b, paired=True).winner is None
+    with pytest.raises(ValueError, match="one value per seed"):
+        compare(spread([1, 2, 3]), spread([1, 2]), paired=True)
 
 
 def test_lower_is_better_for_errors():
     low, high = spread([0.1, 0.11]), spread([0.5, 0.52])
-    assert compare(low, high, higher_is_better=False, names=("ours", "theirs")) == "ours is better than theirs"
+    v = compare(low, high, higher_is_better=False, names=("ours", "theirs"))
+    assert v.startswith("ours is better than theirs") and v.gap > 0
+
+
+def test_no_noise_at_all():
+    v = compare(spread([1.0, 1.0]), spread([0.0, 0.0]))
+    assert v.winner == "A" and v.margin == math.inf and "no noise" in v
+    assert compare(spread([1.0, 1.0]), spread([1.0, 1.0])).winner is None
 
 
 @pytest.mark.parametrize("values", [[1.0], [], [1.0, float("nan")]])
