@@ -36,6 +36,7 @@ class History:
 
 
 Score = Callable[[nn.Module, Tensor, Tensor], float]  # (model, x, y) -> a number, higher is better
+Objective = Callable[[nn.Module, Tensor, Tensor], Tensor]  # (model, x, y) -> the loss of a batch
 
 
 def negative_loss(loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Score:
@@ -55,7 +56,7 @@ def fit(
     y: Tensor,
     loss_fn: Callable[[Tensor, Tensor], Tensor] = nn.functional.cross_entropy,
     steps: int = 500,
-    batch_size: int = 64,
+    batch_size: int | None = 64,
     lr: float = 3e-3,
     seed: int = 0,
     augment: Callable[[Tensor, torch.Generator], Tensor] | None = None,
@@ -66,6 +67,12 @@ def fit(
     patience: int = 5,
     score: Score | None = None,
     batch_slice: slice | None = None,
+    objective: Objective | None = None,
+    draw: Callable[[torch.Generator], tuple[Tensor, Tensor]] | None = None,
+    param_groups: list[dict] | None = None,
+    weight_decay: float = 0.0,
+    schedule: str | None = None,
+    after_step: Callable[[nn.Module], None] | None = None,
 ) -> History:
     """Train `model` with Adam on minibatches of (x (N, ...), y (N, ...)) for `steps` steps.
 
@@ -79,11 +86,25 @@ def fit(
 
     `batch_slice`: train on only this part of every (augmented) batch; data-parallel processes
     (`course_lib.distributed`) each take theirs. None, the default, trains on the whole batch.
+
+    The one loop serves every chapter that trains a model (only the PINN chapter writes its own, to
+    teach it):
+    - `batch_size=None`: full batch, every step on all of (x, y) in order (no sampling); an integer
+      draws that many examples with replacement each step (at most len(x)).
+    - `draw(generator) -> (xb, yb)`: make each step's batch yourself (e.g. sets of a random size).
+    - `objective(model, xb, yb) -> loss`: the loss of a batch when it is not loss_fn(model(xb), yb)
+      (e.g. a loss over several draws plus a regulariser).
+    - `param_groups`: Adam's parameter groups, each with its own lr (default: all parameters at lr);
+      `weight_decay`: Adam's L2 weight decay.
+    - `schedule="cosine"`: the learning rate annealed from its start to 0 over `steps`.
+    - `after_step(model)`: called after every optimiser step (e.g. clamp a parameter, record it).
     """
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must hold the same nonzero number of examples, got {len(x)} and {len(y)}")
-    if steps < 1 or batch_size < 1:
+    if steps < 1 or (batch_size is not None and batch_size < 1):
         raise ValueError(f"steps and batch_size must be >= 1, got steps={steps}, batch_size={batch_size}")
+    if schedule not in (None, "cosine"):
+        raise ValueError(f"schedule must be None or 'cosine', got {schedule!r}")
     if validation is not None and (len(validation) != 2 or len(validation[0]) != len(validation[1])
                                    or len(validation[0]) == 0):
         raise ValueError("validation must be a pair (x_val, y_val) of the same nonzero length, got "
@@ -94,19 +115,30 @@ def fit(
     gen = torch.Generator().manual_seed(seed)
     score = score or negative_loss(loss_fn)
     model.to(dev).train()
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    opt = torch.optim.Adam(param_groups if param_groups is not None else model.parameters(), lr=lr,
+                           weight_decay=weight_decay)
+    annealing = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine" else None
+    objective = objective or (lambda m, xb, yb: loss_fn(m(xb), yb))
     history = History()
     best_state, since_best = None, 0
     start = time.perf_counter()
     for step in tqdm(range(1, steps + 1), disable=not progress, desc="training"):
-        idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
-        xb, yb = (x[idx] if augment is None else augment(x[idx], gen)), y[idx]
+        if draw is not None:
+            xb, yb = draw(gen)
+        else:
+            idx = (slice(None) if batch_size is None
+                   else torch.randint(len(x), (min(batch_size, len(x)),), generator=gen))
+            xb, yb = (x[idx] if augment is None else augment(x[idx], gen)), y[idx]
         if batch_slice is not None:
             xb, yb = xb[batch_slice], yb[batch_slice]
-        loss = loss_fn(model(xb.to(dev)), yb.to(dev))
+        loss = objective(model, xb.to(dev), yb.to(dev))
         opt.zero_grad()
         loss.backward()
         opt.step()
+        if annealing is not None:
+            annealing.step()
+        if after_step is not None:
+            after_step(model)
         history.loss.append(loss.item())
         history.best_step = step
         if validation is None or step % eval_every:

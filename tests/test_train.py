@@ -1,0 +1,111 @@
+"""The one training loop, `course_lib.train.fit`: what each option does, checked against a loop
+written out by hand."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from course_lib.train import fit
+
+
+def data(n=40, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    x = torch.randn(n, 3, generator=g)
+    return x, x @ torch.tensor([1.0, -2.0, 0.5]) + 0.1 * torch.randn(n, generator=g)
+
+
+def linear(seed=0):
+    torch.manual_seed(seed)
+    return nn.Linear(3, 1)
+
+
+def mse(out, y):
+    return nn.functional.mse_loss(out[:, 0], y)
+
+
+def test_default_minibatches_are_the_hand_written_loop():
+    x, y = data()
+    a, b = linear(), linear()
+    history = fit(a, x, y, mse, steps=30, batch_size=8, lr=1e-2, seed=3, device=torch.device("cpu"))
+    gen, opt = torch.Generator().manual_seed(3), torch.optim.Adam(b.parameters(), lr=1e-2)
+    for step in range(30):
+        idx = torch.randint(len(x), (8,), generator=gen)
+        loss = mse(b(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        assert math.isclose(loss.item(), history.loss[step], rel_tol=1e-6)
+    assert torch.equal(a.weight, b.weight)
+
+
+def test_full_batch_uses_every_example_every_step():
+    x, y = data()
+    model = linear()
+    seen = []
+    fit(model, x, y, lambda out, t: (seen.append(len(t)), mse(out, t))[1], steps=5, batch_size=None,
+        device=torch.device("cpu"))
+    assert seen == [len(x)] * 5
+    # full batch is deterministic: the seed of the (unused) sampler changes nothing
+    m1, m2 = linear(), linear()
+    fit(m1, x, y, mse, steps=20, batch_size=None, seed=1, device=torch.device("cpu"))
+    fit(m2, x, y, mse, steps=20, batch_size=None, seed=2, device=torch.device("cpu"))
+    assert torch.equal(m1.weight, m2.weight)
+
+
+def test_cosine_schedule_param_groups_and_after_step():
+    x, y = data()
+    model = linear()
+    lrs = []
+    opt_groups = [{"params": [model.weight], "lr": 1e-2}, {"params": [model.bias], "lr": 0.0}]
+    bias = model.bias.detach().clone()
+    fit(model, x, y, mse, steps=10, batch_size=None, param_groups=opt_groups, schedule="cosine",
+        after_step=lambda m: lrs.append(float(m.weight.detach().abs().max())), device=torch.device("cpu"))
+    assert torch.equal(model.bias, bias)  # a group with lr 0 does not move
+    assert len(lrs) == 10
+    with pytest.raises(ValueError, match="schedule must be"):
+        fit(linear(), x, y, mse, steps=1, schedule="linear")
+
+
+def test_cosine_anneals_to_zero():
+    x, y = data()
+    model, steps = linear(), 8
+    seen = []
+
+    def record(m):
+        seen.append(m.weight.detach().clone())
+
+    fit(model, x, y, mse, steps=steps, batch_size=None, lr=0.1, schedule="cosine", after_step=record,
+        device=torch.device("cpu"))
+    # the last step runs at lr = 0.1 * (1 + cos(pi * 7 / 8)) / 2 ~ 0.004: a much smaller move than the first
+    first = (seen[1] - seen[0]).abs().max()
+    last = (seen[-1] - seen[-2]).abs().max()
+    assert last < 0.2 * first
+
+
+def test_objective_and_draw_replace_the_defaults():
+    x, y = data()
+    model = linear()
+    calls = []
+
+    def draw(gen):
+        n = int(torch.randint(5, 10, (1,), generator=gen))
+        calls.append(n)
+        return x[:n], y[:n]
+
+    def objective(m, xb, yb):
+        return mse(m(xb), yb) + 0.0 * m.weight.sum()
+
+    history = fit(model, x, y, steps=6, draw=draw, objective=objective, device=torch.device("cpu"))
+    assert len(calls) == 6 and len(set(calls)) > 1 and len(history.loss) == 6
+
+
+def test_weight_decay_shrinks_weights():
+    x, y = data()
+    zero_y = torch.zeros_like(y)
+    a, b = linear(), linear()
+    fit(a, x, zero_y, mse, steps=50, batch_size=None, lr=1e-2, device=torch.device("cpu"))
+    fit(b, x, zero_y, mse, steps=50, batch_size=None, lr=1e-2, weight_decay=10.0,
+        device=torch.device("cpu"))
+    assert not torch.equal(a.weight, b.weight)
