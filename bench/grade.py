@@ -33,7 +33,8 @@ from typing import Callable
 
 import nbformat
 
-from course_lib import grading, sandbox
+from course_lib import grading
+from course_lib.grading import sandbox
 
 REPO = Path(__file__).resolve().parents[1]
 

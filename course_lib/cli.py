@@ -23,7 +23,8 @@ def _exercises(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
-    from course_lib import grading, sandbox  # imports torch: only for this command
+    from course_lib import grading  # imports torch: only for this command
+    from course_lib.grading import sandbox
 
     if args.no_isolation and args.require_isolation:
         print("course grade: --no-isolation and --require-isolation contradict each other", file=sys.stderr)

@@ -26,7 +26,8 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from course_lib import checks, cli, grading, sandbox, tamper
+from course_lib import checks, cli, grading
+from course_lib.grading import sandbox, tamper
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "groups.ipynb"

@@ -21,7 +21,8 @@ from pathlib import Path
 import distributed  # the 'cluster' extra (make setup installs it)
 from test_grading import CORPUS, REPO, prefixed, solution_nb, write
 
-from course_lib import cli, grading, sandbox
+from course_lib import cli, grading
+from course_lib.grading import sandbox
 from course_lib.grading import cluster
 
 SUBSET = ["correct", "partial", "untouched", "invalid_json", "syntax_error", "os_exit", "tests_edited",

@@ -16,7 +16,8 @@ import nbformat
 import pytest
 
 import course_lib.checks
-from course_lib import checks, library_answer
+from course_lib import checks
+from course_lib.grading import library_answer
 
 REPO = Path(__file__).resolve().parents[1]
 # the chapters whose checks modules declare what their references stand for (issue 16)

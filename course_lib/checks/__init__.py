@@ -11,7 +11,7 @@ serves the learner and the instructor:
   does to `torch.allclose`, `assert` or `__eq__` can change a verdict, since answers are turned into
   plain numbers before anything compares them.
 
-The answer is not in the library: while the learner's function runs, `course_lib.library_answer`
+The answer is not in the library: while the learner's function runs, `course_lib.grading.library_answer`
 watches for the callables that are the exercise's answer (`Exercise.library_answers`: the reference,
 and what it stands for, `answer_in_library`); reaching one fails that case, in the learner's own
 `check()` and under the grader alike. A new chapter's exercise gets its reference watched with no
@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from course_lib import library_answer
+from course_lib.grading import library_answer
 
 RECORD_DIR_ENV = "COURSE_RECORD_DIR"  # set by the grader: check() then writes the answers there
 
@@ -74,6 +74,49 @@ class Exercise:
         return (self.reference, *self.answer_in_library)
 
 
+class NotDifferentiable(ValueError):
+    """An answer that a network could not be trained through: no graph back to what it is made from."""
+
+
+def _weighted_sum(value: torch.Tensor) -> torch.Tensor:
+    """A fixed, position-dependent weighting of every entry: a gradient that tells entries apart."""
+    weights = torch.linspace(1.0, 2.0, value.numel(), dtype=value.real.dtype).reshape(value.shape)
+    return (value * weights).real.sum() if value.is_complex() else (value * weights).sum()
+
+
+def input_gradient(run: Callable[[Callable, Case], Any] = call) -> Callable[[Callable, Case], Any]:
+    """A `run` that returns [answer, gradient]: the gradient of a fixed weighted sum of the answer with
+    respect to every floating-point tensor among the case's arguments and the parameters of every
+    `torch.nn.Module` among them (one flat vector).
+
+    For exercises whose answer is a layer, a loss or a residual: an answer built with numpy, returned
+    as a float, detached, or rebuilt from numbers has no such gradient and fails with a reason
+    (`NotDifferentiable`); one whose gradient differs from the reference's (an integer or rounding
+    step, a `.detach()` on one term) fails on the gradient. The learner's function receives copies of
+    the tensors that require grad, so a case's tensors are never changed.
+    """
+
+    def run_and_differentiate(fn: Callable, case: Case) -> Any:
+        args = tuple(a.detach().clone().requires_grad_(True)
+                     if isinstance(a, torch.Tensor) and (a.is_floating_point() or a.is_complex()) else a
+                     for a in case.args)
+        leaves = [a for a in args if isinstance(a, torch.Tensor) and a.requires_grad]
+        leaves += [p for a in args if isinstance(a, torch.nn.Module) for p in a.parameters()]
+        value = run(fn, Case(case.describe, args, case.kwargs))
+        if not isinstance(value, torch.Tensor) or not value.requires_grad:
+            raise NotDifferentiable(
+                f"returned {'a ' + type(value).__name__ if not isinstance(value, torch.Tensor) else 'a tensor'} "
+                "with no gradient back to its inputs (numpy, a float, .item(), .detach() or a new tensor "
+                "built from numbers cut the graph), so a network could not be trained through it: stay "
+                "with torch operations on the tensors you are given")
+        grads = torch.autograd.grad(_weighted_sum(value), leaves, allow_unused=True)
+        flat = torch.cat([torch.zeros(leaf.numel(), dtype=value.dtype) if g is None else g.reshape(-1).to(value.dtype)
+                          for leaf, g in zip(leaves, grads)])
+        return [value.detach(), flat]
+
+    return run_and_differentiate
+
+
 def parameter_gradient(run: Callable[[Callable, Case], Any] = call) -> Callable[[Callable, Case], Any]:
     """A `run` that returns (answer, gradient): the gradient of a fixed weighted sum of the answer
     with respect to the parameters of every `torch.nn.Module` among the case's arguments (flat).
@@ -89,8 +132,8 @@ def parameter_gradient(run: Callable[[Callable, Case], Any] = call) -> Callable[
         if not params:
             return value
         if not isinstance(value, torch.Tensor) or not value.requires_grad:
-            raise ValueError("the answer is not differentiable with respect to the network's parameters, "
-                             "so a network could not be trained through it")
+            raise NotDifferentiable("returned an answer that is not differentiable with respect to the "
+                                    "network's parameters, so a network could not be trained through it")
         weights = torch.linspace(1.0, 2.0, value.numel(), dtype=value.dtype).reshape(value.shape)
         grads = torch.autograd.grad((value * weights).sum(), params, allow_unused=True)
         flat = torch.cat([torch.zeros(p.numel(), dtype=value.dtype) if g is None else g.reshape(-1).to(value.dtype)
@@ -150,6 +193,8 @@ def answer(ex: Exercise, fn: Callable, case: Case) -> Answer:
         got = Answer(value=to_plain(value))
     except NotPlain as e:
         got = Answer(error="WrongType", message=f"returned {e}")
+    except NotDifferentiable as e:
+        got = Answer(error="NotDifferentiable", message=str(e))
     except NotImplementedError:
         got = Answer(error="NotImplementedError")
     except Exception as e:  # the learner's bug, reported as the hint's context
@@ -164,8 +209,9 @@ def _encode(v: Any) -> Any:
         return {"list": [_encode(p) for p in v]}
     flat = v.reshape(-1)
     if v.dtype.kind == "c":
-        return {"dtype": "complex128", "shape": list(v.shape), "re": flat.real.tolist(), "im": flat.imag.tolist()}
-    dtype = {"b": "bool", "i": "int64", "u": "int64", "f": "float64"}[v.dtype.kind]
+        dtype = "complex64" if v.dtype.itemsize <= 8 else "complex128"
+        return {"dtype": dtype, "shape": list(v.shape), "re": flat.real.tolist(), "im": flat.imag.tolist()}
+    dtype = {"b": "bool", "i": "int64", "u": "int64", "f": "float32" if v.dtype.itemsize <= 4 else "float64"}[v.dtype.kind]
     return {"dtype": dtype, "shape": list(v.shape), "data": flat.astype(dtype).tolist()}
 
 
@@ -175,10 +221,13 @@ def _decode(d: Any) -> Any:
     if "list" in d:
         return [_decode(p) for p in d["list"]]
     shape = tuple(int(s) for s in d["shape"])
-    if d["dtype"] == "complex128":
-        flat = np.asarray(d["re"], dtype=np.float64) + 1j * np.asarray(d["im"], dtype=np.float64)
+    if d["dtype"] in ("complex64", "complex128"):
+        flat = (np.asarray(d["re"], dtype=np.float64) + 1j * np.asarray(d["im"], dtype=np.float64)).astype(d["dtype"])
     else:
-        flat = np.asarray(d["data"], dtype={"bool": bool, "int64": np.int64, "float64": np.float64}[d["dtype"]])
+        dtypes = {"bool": bool, "int64": np.int64, "float32": np.float32, "float64": np.float64}
+        if d["dtype"] not in dtypes:
+            raise ValueError(f"a recorded answer's dtype is one of {sorted(dtypes)} or complex, got {d['dtype']!r}")
+        flat = np.asarray(d["data"], dtype=dtypes[d["dtype"]])
     return flat.reshape(shape)
 
 
@@ -221,25 +270,61 @@ class Verdict:
         return f"[{mark}] {self.name}: {self.message}"
 
 
-def _show(v: Any) -> str:
+def _show(v: Any, precision: int = 4) -> str:
     if isinstance(v, list):
-        return "[" + ", ".join(_show(p) for p in v) + "]"
-    return np.array2string(np.asarray(v), precision=4, threshold=12, suppress_small=True).replace("\n", "")
+        return "[" + ", ".join(_show(p, precision) for p in v) + "]"
+    return np.array2string(np.asarray(v), precision=precision, threshold=12,
+                           suppress_small=precision <= 4).replace("\n", "")
+
+
+def _expected_got(expected: Any, got: Any) -> str:
+    """'expected ..., got ...' with as many digits as it takes for the two to read differently."""
+    for precision in (4, 6, 8, 10, 12, 14, 17):
+        e, g = _show(expected, precision), _show(got, precision)
+        if e != g:
+            break
+    return f"expected {e}, got {g}"
+
+
+# A single-precision answer carries ~1e-7 relative round-off per operation: a correct float32 answer is
+# judged within at least these tolerances (atol relative to the largest expected entry, at least 1).
+SINGLE_RTOL = 1e-5
+SINGLE_ATOL = 1e-5
+
+
+def _single(a: np.ndarray) -> bool:
+    return a.dtype.kind in "fc" and a.dtype.itemsize <= (4 if a.dtype.kind == "f" else 8)
 
 
 def mismatch(expected: Any, got: Any, rtol: float, atol: float) -> str | None:
-    """Why `got` is not `expected` (None when it is), comparing shapes, then values within tolerance."""
+    """Why `got` is not `expected` (None when it is), comparing shapes, then values within tolerance.
+
+    Both are compared at the lower precision of the two (a float32 answer against the reference cast to
+    float32), so a correct float32 answer passes: an exact exercise (rtol = atol = 0) stays exact after
+    the cast, any other is judged within at least SINGLE_RTOL and SINGLE_ATOL. The message prints as
+    many digits as it takes to show the difference.
+    """
     if isinstance(expected, list) or isinstance(got, list):
         if not (isinstance(expected, list) and isinstance(got, list)) or len(expected) != len(got):
-            return f"expected {_show(expected)}, got {_show(got)}"
+            return _expected_got(expected, got)
         return next((m for e, g in zip(expected, got) if (m := mismatch(e, g, rtol, atol))), None)
     if expected.shape != got.shape:
         return f"expected shape {expected.shape}, got shape {got.shape}"
-    if expected.dtype.kind == "c" or got.dtype.kind == "c":
-        ok = np.allclose(got.astype(complex), expected.astype(complex), rtol=rtol, atol=atol)
+    complex_ = expected.dtype.kind == "c" or got.dtype.kind == "c"
+    if _single(expected) or _single(got):
+        dtype = np.complex64 if complex_ else np.float32
+        e, g = expected.astype(dtype), got.astype(dtype)
+        if rtol or atol:
+            scale = max(1.0, float(np.abs(expected).max())) if expected.size else 1.0
+            rtol, atol = max(rtol, SINGLE_RTOL), max(atol, SINGLE_ATOL * scale)
     else:
-        ok = np.allclose(got.astype(float), expected.astype(float), rtol=rtol, atol=atol, equal_nan=False)
-    return None if ok else f"expected {_show(expected)}, got {_show(got)}"
+        dtype = complex if complex_ else float
+        e, g = expected.astype(dtype), got.astype(dtype)
+    ok = np.allclose(g, e, rtol=rtol, atol=atol, equal_nan=False)
+    return None if ok else _expected_got(expected, got)
+
+
+_EXPLAINED = ("WrongType", "LibraryAnswer", "NotDifferentiable")  # errors whose message says what went wrong
 
 
 def judge(ex: Exercise, answers: list[Answer]) -> Verdict:
@@ -253,7 +338,7 @@ def judge(ex: Exercise, answers: list[Answer]) -> Verdict:
                        len(cases))
     for case, a in zip(cases, answers):
         if a.error:
-            why = a.message if a.error in ("WrongType", "LibraryAnswer") else f"raised {a.error}: {a.message}"
+            why = a.message if a.error in _EXPLAINED else f"raised {a.error}: {a.message}"
             return Verdict(ex.name, "fail", f"on {case.describe}, your function {why}. Hint: {ex.hint}", len(cases))
         expected = to_plain(ex.run(ex.reference, case))
         if (why := mismatch(expected, a.value, ex.rtol, ex.atol)) is not None:

@@ -4,7 +4,7 @@ Each worker drives its own kernel; a kernel that kills its worker costs only its
 others are graded again). After each submission the client (this process, the only writer) writes
 its feedback file and the whole gradebook atomically, replacing earlier rows with the same key.
 
-Tamper evidence (`course_lib.tamper`): course_lib and the source notebooks are hashed before a batch
+Tamper evidence (`course_lib.grading.tamper`): course_lib and the source notebooks are hashed before a batch
 and after every submission; a change stops the batch, and the rows graded since get status
 `regrade`. Limits: POSIX only (`resource`, process groups); without bubblewrap the kernel runs as the
 grader's user with an allow-listed environment, and could change that user's files.
@@ -21,7 +21,7 @@ import traceback
 from pathlib import Path
 from typing import Callable, Iterable
 
-from course_lib import sandbox, tamper
+from course_lib.grading import sandbox, tamper
 from course_lib.grading import cluster
 from course_lib.grading.feedback import feedback_markdown, feedback_path
 from course_lib.grading.gradebook import atomic_write, read_gradebook, write_gradebook

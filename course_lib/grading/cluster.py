@@ -26,7 +26,7 @@ import time
 from pathlib import Path
 from typing import Callable, Iterator
 
-from course_lib import sandbox, tamper
+from course_lib.grading import sandbox, tamper
 from course_lib.grading.judge import Row, grade_notebook
 from course_lib.grading.kernel import Limits
 from course_lib.grading.sources import Source, load_source

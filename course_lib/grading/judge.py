@@ -17,7 +17,8 @@ from pathlib import Path
 
 import nbformat
 
-from course_lib import checks, sandbox
+from course_lib import checks
+from course_lib.grading import sandbox
 from course_lib.grading.kernel import Limits, Run, cell_name, execute
 from course_lib.grading.rebuild import rebuild
 from course_lib.grading.sources import Source, TestCell

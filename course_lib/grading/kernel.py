@@ -1,7 +1,7 @@
-"""Stage 4: running the rebuilt notebook in a fresh, sandboxed kernel (nbclient + course_lib.sandbox).
+"""Stage 4: running the rebuilt notebook in a fresh, sandboxed kernel (nbclient + course_lib.grading.sandbox).
 
 The kernel runs in a scratch folder under the system's temp directory, isolated by
-`course_lib.sandbox` (bubblewrap where it works), with RLIMIT_AS, RLIMIT_FSIZE, no core files and
+`course_lib.grading.sandbox` (bubblewrap where it works), with RLIMIT_AS, RLIMIT_FSIZE, no core files and
 an allow-listed environment, in a session of its own so that every process it starts is killed
 afterwards. Errors do not stop the run; a cell past `cell_timeout` is interrupted, and killed with
 its kernel when it ignores the interrupt; the kernel is also killed at the total `timeout`. What
@@ -25,7 +25,8 @@ import nbformat
 from nbclient import NotebookClient
 from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
-from course_lib import checks, sandbox
+from course_lib import checks
+from course_lib.grading import sandbox
 from course_lib.grading.sources import nbgrader_meta
 
 MAX_RECORD_BYTES = 20_000_000

@@ -1,6 +1,6 @@
 """Tamper evidence: hashes of the files that decide a grade, taken before a batch, compared after each submission.
 
-The grader's second line of defence behind the sandbox (course_lib/sandbox.py): if a kernel did
+The grader's second line of defence behind the sandbox (course_lib/grading/sandbox.py): if a kernel did
 change `course_lib` (the references every later grade is judged with) or a source notebook, the
 batch must stop and say so. `Fingerprint.take` hashes every file under the given folders, byte
 code included (a forged `.pyc` beside an unchanged source would be imported just the same);

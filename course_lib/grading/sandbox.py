@@ -64,7 +64,7 @@ NO_ISOLATION = Isolation("none", "turned off")
 
 def python_folders() -> tuple[Path, ...]:
     """What a kernel needs to start: the environment, the Python it is built on, and course_lib."""
-    folders = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(__file__).resolve().parent}
+    folders = {Path(sys.prefix).resolve(), Path(sys.base_prefix).resolve(), Path(__file__).resolve().parents[1]}
     return tuple(sorted(folders))
 
 
