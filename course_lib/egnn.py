@@ -23,6 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.nbody import NBodyData
+from course_lib.train import fit
 
 
 def _check_points(x: Tensor, who: str) -> None:
@@ -245,31 +246,45 @@ def fit_nbody(model: nn.Module, train: NBodyData, epochs: int, lr: float = 1e-3,
               eval_every: int = 0) -> NBodyFit:
     """Adam on the mean squared error of the positions, the learning rate decayed to 0 along a
     cosine over `epochs` passes of shuffled mini-batches. CPU time of the process is measured
-    (training only, not the test evaluations)."""
+    (training only, not the test evaluations). The loop is `course_lib.train.fit`: `draw` walks
+    through each epoch's shuffled order, `objective` unpacks (x, v, charges) from one tensor, and
+    `after_step` closes an epoch (its mean loss, the test MSE every `eval_every` epochs)."""
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size are positive, got {epochs} and {batch_size}")
-    g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    steps = epochs * -(-len(train) // batch_size)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    result = NBodyFit(model)
-    for epoch in range(1, epochs + 1):
-        start = time.process_time()
-        model.train()
-        order, total = torch.randperm(len(train), generator=g), 0.0
-        for k in range(0, len(train), batch_size):
-            idx = order[k:k + batch_size]
-            loss = ((model(train.x[idx], train.v[idx], train.charges[idx]) - train.target[idx]) ** 2).mean()
-            opt.zero_grad()
-            loss.backward()
-            opt.step()
-            schedule.step()
-            total += loss.item() * len(idx)
-        result.train_loss.append(total / len(train))
-        result.cpu_seconds += time.process_time() - start
+    per_epoch = -(-len(train) // batch_size)
+    inputs = torch.cat([train.x, train.v, train.charges.unsqueeze(-1)], -1)  # (N, n, 7)
+    result, state = NBodyFit(model), {"order": None, "k": 0, "step": 0, "eval_seconds": 0.0}
+
+    def draw(gen: torch.Generator) -> tuple[Tensor, Tensor]:
+        if state["k"] == 0:
+            state["order"] = torch.randperm(len(train), generator=gen)
+        idx = state["order"][state["k"]:state["k"] + batch_size]
+        state["k"] = (state["k"] + batch_size) % (per_epoch * batch_size)
+        return inputs[idx], train.target[idx]
+
+    def objective(m: nn.Module, xb: Tensor, target: Tensor) -> Tensor:
+        return ((m(xb[..., :3], xb[..., 3:6], xb[..., 6]) - target) ** 2).mean()
+
+    def after_step(m: nn.Module) -> None:
+        state["step"] += 1
+        if state["step"] % per_epoch:
+            return
+        epoch = state["step"] // per_epoch
         if test is not None and eval_every and (epoch % eval_every == 0 or epoch == epochs):
-            model.eval()
-            result.test_mse.append((epoch, mse(model, test)))
+            start = time.process_time()
+            m.eval()
+            result.test_mse.append((epoch, mse(m, test)))
+            m.train()
+            state["eval_seconds"] += time.process_time() - start
+
+    start = time.process_time()
+    history = fit(model, inputs, train.target, steps=epochs * per_epoch, lr=lr, seed=seed,
+                  draw=draw, objective=objective, schedule="cosine", after_step=after_step)
+    result.cpu_seconds = time.process_time() - start - state["eval_seconds"]
+    sizes = torch.tensor([len(train) - batch_size * (per_epoch - 1) if (k + 1) % per_epoch == 0
+                          else batch_size for k in range(len(history.loss))], dtype=torch.float64)
+    losses = torch.tensor(history.loss, dtype=torch.float64) * sizes
+    result.train_loss = (losses.reshape(epochs, per_epoch).sum(1) / len(train)).tolist()
     model.eval()
     return result
 

@@ -27,6 +27,7 @@ from course_lib.arguments import require_int
 from course_lib.data import digits
 from course_lib.equivariance import equivariance_error
 from course_lib.models import MLP
+from course_lib.train import fit
 
 # --------------------------------------------------------------------------------------------
 # The action of S_n
@@ -325,24 +326,19 @@ def train_on_sets(model: nn.Module, sets: Sequence[tuple[Tensor, Tensor]], steps
     """Adam on the mean squared error, its learning rate annealed from `lr` to 0 on a cosine; each
     step takes a minibatch of one size, the size drawn at random from `sets` = [(x (N, n, d), y (N,)),
     ...] (sets in a batch must have the same n). Returns the loss per step; the model is left in
-    eval mode."""
+    eval mode. The loop is `course_lib.train.fit`, with `draw` making each step's batch."""
     require_int(steps, "steps")
-    gen = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    model.train()
-    losses = []
-    for _ in range(steps):
+    if not sets:
+        raise ValueError("sets must hold at least one (x, y) pair of sets of one size, got none")
+
+    def draw(gen: torch.Generator) -> tuple[Tensor, Tensor]:
         x, y = sets[int(torch.randint(len(sets), (1,), generator=gen))]
         idx = torch.randint(len(x), (batch_size,), generator=gen)
-        loss = nn.functional.mse_loss(model(x[idx]), y[idx])
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
+        return x[idx], y[idx]
+
+    history = fit(model, *sets[0], loss_fn=nn.functional.mse_loss, steps=steps, lr=lr, seed=seed,
+                  draw=draw, schedule="cosine")
+    return history.loss
 
 
 @torch.no_grad()

@@ -2,6 +2,8 @@
 equivariant under rotations, reflections, translations and permutations (and a GNN that is not),
 the baselines of the n-body benchmark, and exercises whose references pass while near misses fail."""
 
+import copy
+
 import pytest
 import torch
 
@@ -255,3 +257,37 @@ def test_the_helpers_below_are_near_misses_of_a_passing_answer(short, right):
 ], ids=lambda v: getattr(v, "__name__", v))
 def test_plausible_mistakes_fail(short, wrong):
     assert verify(f"egnn.{short}", wrong).status == "fail"
+
+
+def test_fit_nbody_is_train_fit_and_matches_the_hand_written_loop():
+    """fit_nbody goes through train.fit; per-epoch losses and test MSEs equal those of the shuffled
+    epoch loop it replaced (uneven last batch included)."""
+    train, test = charged_nbody(23, seed=0), charged_nbody(10, seed=1)
+    torch.manual_seed(0)
+    model = egnn.EGNN(hidden=8, layers=1)
+    reference = copy.deepcopy(model)
+    run = egnn.fit_nbody(model, train, epochs=2, batch_size=10, lr=1e-3, seed=3, test=test,
+                         eval_every=1)
+    g = torch.Generator().manual_seed(3)
+    opt = torch.optim.Adam(reference.parameters(), lr=1e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 2 * 3)
+    losses, tests = [], []
+    for epoch in (1, 2):
+        reference.train()
+        order, total = torch.randperm(len(train), generator=g), 0.0
+        for k in range(0, len(train), 10):
+            idx = order[k:k + 10]
+            out = reference(train.x[idx], train.v[idx], train.charges[idx])
+            loss = ((out - train.target[idx]) ** 2).mean()
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+            schedule.step()
+            total += loss.item() * len(idx)
+        losses.append(total / len(train))
+        reference.eval()
+        tests.append((epoch, egnn.mse(reference, test)))
+    assert run.train_loss == pytest.approx(losses, rel=1e-6)
+    assert [e for e, _ in run.test_mse] == [1, 2]
+    assert [m for _, m in run.test_mse] == pytest.approx([m for _, m in tests], rel=1e-6)
+    assert run.cpu_seconds > 0 and not model.training

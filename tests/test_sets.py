@@ -3,6 +3,7 @@ the Deep Sets layer, message passing and attention without positions are equivar
 break it), the commutant of S_n has dimension 2, the from-scratch layer is PyG's GraphConv, and the
 set models do what the chapter says; the exercises' references pass and near misses fail."""
 
+import copy
 import importlib.util
 import itertools
 
@@ -315,3 +316,30 @@ def _mean_error(f, x, permutations):
 def test_near_misses_fail(short, wrong):
     verdict = verify(f"permutation.{short}", wrong)
     assert verdict.status == "fail", verdict
+
+
+def test_train_on_sets_is_train_fit_and_matches_the_hand_written_loop(one_thread):
+    """train_on_sets goes through train.fit (one loop in the course); its losses are those of the
+    Adam + cosine loop it replaced, step by step, and the model ends in eval mode."""
+    sets = [S.digit_sum_sets(40, n, seed=n) for n in (2, 3)]
+    torch.manual_seed(0)
+    model = S.SetRegressor("sum", hidden=16)
+    reference = copy.deepcopy(model)
+    losses = S.train_on_sets(model, sets, steps=30, seed=4, batch_size=8, lr=3e-3)
+    gen = torch.Generator().manual_seed(4)
+    opt = torch.optim.Adam(reference.parameters(), lr=3e-3)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 30)
+    expected = []
+    for _ in range(30):
+        x, y = sets[int(torch.randint(len(sets), (1,), generator=gen))]
+        idx = torch.randint(len(x), (8,), generator=gen)
+        loss = torch.nn.functional.mse_loss(reference(x[idx]), y[idx])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+        expected.append(loss.item())
+    assert losses == pytest.approx(expected, rel=1e-6, abs=1e-9)
+    assert not model.training
+    with pytest.raises(ValueError, match="at least one"):
+        S.train_on_sets(model, [], steps=3, seed=0)
