@@ -2,7 +2,8 @@
 # Each target sets up .venv by itself first (scripts/setup_env.sh), so a clean clone needs nothing else.
 
 PYTHON ?= python3
-VENV   := .venv
+# Another interpreter gets its own environment: PYTHON=python3.13 make test uses .venv-python3.13.
+VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
 
@@ -18,7 +19,7 @@ help:
 
 setup: $(STAMP)
 
-$(STAMP): pyproject.toml scripts/setup_env.sh
+$(STAMP): pyproject.toml constraints.txt scripts/setup_env.sh
 	PYTHON=$(PYTHON) bash scripts/setup_env.sh $(VENV)
 	@touch $@
 

@@ -1,11 +1,26 @@
-"""The set-up is one source of truth: pyproject.toml, environment.yml, the Makefile, .ci/run."""
+"""The set-up is one source of truth: pyproject.toml's ranges, constraints.txt's exact versions,
+environment.yml, scripts/setup_env.sh, the Makefile and .ci/run agree."""
 
+import functools
+import http.server
+import importlib.util
+import os
 import re
+import subprocess
+import threading
 import tomllib
 
+import numpy as np
+import pytest
 import yaml
+from packaging.markers import Marker
+from packaging.requirements import Requirement
+from packaging.utils import canonicalize_name
 
 from conftest import REPO
+
+PYTHONS = ("3.11", "3.12", "3.13")
+CPU_INDEX = "https://download.pytorch.org/whl/cpu"
 
 
 def pyproject():
@@ -16,30 +31,201 @@ def normalise(requirement: str) -> str:
     return re.sub(r"\s+", "", requirement.split("#")[0]).lower().replace("_", "-")
 
 
-def test_environment_yml_names_the_same_packages_and_pins_as_pyproject():
+def range_texts() -> list[str]:
+    """Every requirement of pyproject.toml as written: dependencies and every extra."""
     project = pyproject()["project"]
-    wanted = {normalise(r) for r in project["dependencies"]}
-    wanted |= {normalise(r) for extra in project["optional-dependencies"].values() for r in extra}
+    return project["dependencies"] + [r for extra in project["optional-dependencies"].values()
+                                      for r in extra]
+
+
+def ranges() -> list[Requirement]:
+    return [Requirement(t) for t in range_texts()]
+
+
+def no_deps() -> list[Requirement]:
+    return [Requirement(t) for t in pyproject()["tool"]["course"]["no-deps"]["packages"]]
+
+
+def lock(python: str) -> dict[str, str]:
+    """constraints.txt's exact versions for a Python version: {canonical name: version}."""
+    env = {"python_version": python, "python_full_version": python + ".0"}
+    pins = {}
+    for line in (REPO / "constraints.txt").read_text().splitlines():
+        line = line.split("#")[0].strip()
+        if not line:
+            continue
+        req = Requirement(line)
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        (spec,) = req.specifier
+        assert spec.operator == "==", f"constraints.txt pins exactly, not {line!r}"
+        name = canonicalize_name(req.name)
+        assert name not in pins, f"constraints.txt pins {name} twice for Python {python}"
+        pins[name] = spec.version
+    return pins
+
+
+def test_environment_yml_names_the_same_packages_and_ranges_as_pyproject():
+    wanted = {normalise(r) for r in range_texts()}
     env = yaml.safe_load((REPO / "environment.yml").read_text())
     pip_section = next(d["pip"] for d in env["dependencies"] if isinstance(d, dict))
     named = {normalise(r) for r in pip_section if not r.startswith("-")}
     assert named == wanted, f"only in environment.yml: {named - wanted}; only in pyproject: {wanted - named}"
+    assert "-c constraints.txt" in pip_section, "environment.yml installs at the lock's versions"
 
 
-def test_torch_is_pinned_and_torchvision_absent():
-    deps = [normalise(r) for r in pyproject()["project"]["dependencies"]]
-    assert "torch==2.13.0" in deps
-    assert not any(d.startswith("torchvision") for d in deps)
+@pytest.mark.parametrize("python", PYTHONS)
+def test_the_lock_pins_every_requirement_inside_its_range(python):
+    pins = lock(python)
+    env = {"python_version": python, "python_full_version": python + ".0"}
+    for req in ranges() + no_deps():
+        if req.marker is not None and not req.marker.evaluate(env):
+            continue
+        name = canonicalize_name(req.name)
+        assert name in pins, f"constraints.txt has no version of {req.name} for Python {python}"
+        assert req.specifier.contains(pins[name], prereleases=True), \
+            f"constraints.txt pins {name}=={pins[name]}, outside pyproject's {req} (Python {python})"
 
 
-def test_escnn_is_installed_without_py3nj_everywhere_the_same_way():
-    pinned = pyproject()["tool"]["course"]["no-deps"]["packages"]
-    assert pinned == ["escnn==1.0.11"]
-    for doc in ("README.md", "environment.yml"):
-        assert "pip install --no-deps escnn==1.0.11" in (REPO / doc).read_text(), doc
+def test_pyproject_states_ranges_and_the_lock_the_versions_of_the_book():
+    torch = next(r for r in ranges() if r.name == "torch")
+    assert not any(s.operator == "==" for s in torch.specifier), "torch is a range, e.g. >=2.13,<3"
+    assert torch.specifier.contains("2.14.1") and torch.specifier.contains("2.13.0")
+    assert lock("3.11")["torch"] == "2.13.0", "no local label: the CPU and the CUDA build both match"
+    assert lock("3.11")["numpy"].startswith("1.26"), "the stored outputs were made with numpy 1.26"
+    assert lock("3.13")["numpy"].startswith("2."), "Python 3.13 has no numpy 1.x wheels"
+    assert pyproject()["project"]["requires-python"] == ">=3.11,<3.14"
+    assert not any(canonicalize_name(r.name) in ("torchvision", "lie-learn") for r in ranges())
+
+
+def test_no_deps_packages_are_pinned_as_in_the_lock_and_installed_the_same_way_everywhere():
+    pins = lock("3.11")
+    for req in no_deps():
+        (spec,) = req.specifier
+        assert pins[canonicalize_name(req.name)] == spec.version, req
+    names = {canonicalize_name(r.name) for r in no_deps()}
+    assert {"escnn", "laplace-torch", "backpack-for-pytorch", "curvlinops-for-pytorch"} <= names
+    assert pyproject()["tool"]["course"]["no-deps"]["local"] == ["compat/lie-learn-so3"]
+    recipe = (REPO / "environment.yml").read_text()
+    for req in no_deps():
+        assert str(req) in recipe, f"environment.yml's recipe lacks {req}"
+    assert "./compat/lie-learn-so3" in recipe
     assert "no-deps" in (REPO / "scripts" / "setup_env.sh").read_text()
 
 
-def test_ci_runs_exactly_the_readme_test_command():
-    assert (REPO / ".ci" / "run").read_text().strip().endswith("make test")
+def test_make_and_ci_install_from_the_lock():
+    makefile = (REPO / "Makefile").read_text()
+    assert re.search(r"^\$\(STAMP\):.*constraints\.txt", makefile, re.M), \
+        "the environment is remade when the lock changes"
+    setup = (REPO / "scripts" / "setup_env.sh").read_text()
+    assert 'lock=constraints.txt' in setup and '-c "$lock"' in setup
+    assert "make test" in (REPO / ".ci" / "run").read_text()
     assert "make test" in (REPO / "README.md").read_text()
+
+
+# The command the set-up runs for torch, for each choice (scripts/setup_env.sh --print-torch-command).
+
+def torch_command(tmp_path, **env) -> subprocess.CompletedProcess:
+    environ = {k: v for k, v in os.environ.items() if k not in ("TORCH", "TORCH_INDEX")}
+    return subprocess.run(["bash", str(REPO / "scripts" / "setup_env.sh"), "--print-torch-command"],
+                          env={**environ, **env}, capture_output=True, text=True, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def local_index(tmp_path_factory):
+    """An index that can be reached: a local HTTP server with a torch/ page."""
+    root = tmp_path_factory.mktemp("index")
+    (root / "torch").mkdir()
+    (root / "torch" / "index.html").write_text("<html></html>")
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield f"http://127.0.0.1:{server.server_address[1]}"
+    server.shutdown()
+
+
+def test_a_reachable_index_is_used_for_torch(tmp_path, local_index):
+    done = torch_command(tmp_path, TORCH_INDEX=local_index)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"pip install torch==2.13.0 -c constraints.txt --index-url {local_index}"
+
+
+def test_cuda_uses_the_default_index(tmp_path):
+    done = torch_command(tmp_path, TORCH="cuda")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "pip install torch==2.13.0 -c constraints.txt"
+    assert "WARNING" not in done.stderr
+
+
+def test_cpu_is_the_default_and_falls_back_loudly_when_its_index_cannot_be_reached(tmp_path):
+    done = torch_command(tmp_path)
+    assert done.returncode == 0, done.stderr
+    if CPU_INDEX in done.stdout:  # a machine that reaches PyTorch's CPU index
+        assert done.stdout.strip().endswith(f"--index-url {CPU_INDEX}")
+    else:
+        assert done.stdout.strip() == "pip install torch==2.13.0 -c constraints.txt"
+        assert f"WARNING: {CPU_INDEX} cannot be reached" in done.stderr
+        assert "CUDA build, about 5.8 GB" in done.stderr
+
+
+def test_an_unreachable_chosen_index_stops_the_set_up(tmp_path):
+    done = torch_command(tmp_path, TORCH_INDEX="http://127.0.0.1:9")
+    assert done.returncode == 1 and "TORCH_INDEX=http://127.0.0.1:9 cannot be reached" in done.stderr
+
+
+def test_an_unknown_torch_choice_is_refused(tmp_path):
+    done = torch_command(tmp_path, TORCH="rocm")
+    assert done.returncode == 2 and "TORCH must be cpu or cuda, got 'rocm'" in done.stderr
+
+
+# compat/lie-learn-so3: the one function of lie-learn escnn imports, in pure Python.
+
+def stand_in():
+    path = REPO / "compat" / "lie-learn-so3" / "lie_learn" / "representations" / "SO3" / "wigner_d.py"
+    spec = importlib.util.spec_from_file_location("lie_learn_stand_in", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def euler_zyz(angles):
+    from scipy.spatial.transform import Rotation
+    return Rotation.from_euler("ZYZ", angles)
+
+
+def test_the_stand_in_is_a_representation_of_so3():
+    wigner = stand_in()
+    rng = np.random.default_rng(0)
+    for l in (0, 1, 2, 5, 9):
+        a, b = rng.uniform(0, np.pi, 3), rng.uniform(0, np.pi, 3)
+        Da, Db = wigner.wigner_D_matrix(l, *a), wigner.wigner_D_matrix(l, *b)
+        ab = (euler_zyz(a) * euler_zyz(b)).as_euler("ZYZ")
+        assert np.allclose(Da @ Db, wigner.wigner_D_matrix(l, *ab), atol=1e-10), l
+        assert np.allclose(Da @ Da.T, np.eye(2 * l + 1), atol=1e-12), l
+    # degree 1 is the rotation itself, in lie-learn's order of the axes (y, z, x)
+    R = euler_zyz(rng.uniform(0, np.pi, 3))
+    perm = [1, 2, 0]
+    D1 = wigner.wigner_D_matrix(1, *R.as_euler("ZYZ"))
+    assert np.allclose(np.abs(D1), np.abs(R.as_matrix()[np.ix_(perm, perm)]), atol=1e-12)
+
+
+def test_the_stand_in_refuses_other_bases_and_degrees():
+    wigner = stand_in()
+    with pytest.raises(NotImplementedError, match="only the basis"):
+        wigner.wigner_D_matrix(1, 0.1, 0.2, 0.3, field="complex")
+    with pytest.raises(ValueError, match="l must be >= 0, got -1"):
+        wigner.swap_matrix(-1)
+
+
+def test_the_stand_in_equals_lie_learn_where_lie_learn_is_installed():
+    try:
+        from lie_learn.representations.SO3.pinchon_hoggan.pinchon_hoggan_dense import Jd
+        from lie_learn.representations.SO3.wigner_d import wigner_D_matrix
+    except ImportError:
+        pytest.skip("lie-learn itself is not installed (Python >= 3.13 uses the stand-in)")
+    wigner = stand_in()
+    rng = np.random.default_rng(1)
+    for l in range(0, 21):
+        assert np.abs(wigner.swap_matrix(l) - Jd[l]).max() < 1e-12, l
+        angles = rng.uniform(0, 2 * np.pi, 3)
+        assert np.abs(wigner.wigner_D_matrix(l, *angles) - wigner_D_matrix(l, *angles)).max() < 1e-12
