@@ -34,9 +34,6 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"course grade: refusing to grade (--require-isolation): kernels cannot be isolated here: "
               f"{isolation.detail}", file=sys.stderr)
         return 2
-    print(isolation.describe(), flush=True)
-    if not isolation.isolated:
-        print(f"WARNING: {isolation.describe()}", file=sys.stderr)
     folders = [Path(args.source)] if args.source else grading.default_source_dirs()
     problems: list[str] = []
     try:
@@ -47,9 +44,24 @@ def _grade(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"course grade: {e}", file=sys.stderr)
         return 2
+    line = isolation.describe()
+    if args.require_isolation:
+        try:
+            results = sandbox.prove(isolation, grading.judge.hidden_folders(sources), [s.path for s in sources.values()])
+        except (RuntimeError, OSError, ValueError) as e:
+            results = {"the self-test": f"DONE: it could not run ({e})"}
+        if escaped := [k for k, v in results.items() if not v.startswith("refused")]:
+            print(f"course grade: refusing to grade (--require-isolation): from inside the sandbox these "
+                  f"succeeded: {'; '.join(f'{k} ({results[k]})' for k in escaped)}", file=sys.stderr)
+            return 2
+        line += "; " + sandbox.proven(results)
+    print(line, flush=True)
+    if not isolation.isolated:
+        print(f"WARNING: {isolation.describe()}", file=sys.stderr)
     at_once = min(args.jobs, len(submissions))
     limits = grading.Limits(cell_timeout=args.cell_timeout, timeout=args.timeout, memory_mb=args.memory,
-                            threads=max(1, (os.cpu_count() or 1) // max(1, at_once)))
+                            threads=max(1, (os.cpu_count() or 1) // max(1, at_once)), disk_mb=args.disk,
+                            processes=args.processes, tmpfs_mb=args.tmpfs)
     for problem in problems:
         print(f"skipping a source notebook: {problem}", file=sys.stderr)
     where = f" on the Dask cluster at {args.scheduler}" if args.scheduler not in (None, "local") else \
@@ -69,15 +81,24 @@ def _grade(args: argparse.Namespace) -> int:
     print(grading.score_table(rows))
     print(f"gradebook: {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}/, "
           f"class report: {Path(args.out) / grading.report.REPORT_NAME}")
+    lost = grading.batch.missing(submissions, rows)
     if regrade := [r for r in rows if r.status == "regrade"]:
-        print(f"course grade: STOPPED, {len(submissions) - len(rows)} submission(s) not graded, "
+        print(f"course grade: STOPPED, {len(lost)} submission(s) not graded{_named(lost)}, "
               f"{len(regrade)} to grade again: {regrade[0].reason}", file=sys.stderr)
+        return 3
+    if lost:
+        print(f"course grade: {len(lost)} of {len(submissions)} submission(s) got no row{_named(lost)}",
+              file=sys.stderr)
         return 3
     failed = [r for r in rows if not r.complete]
     if failed:
         print(f"{len(failed)} submission(s) could not be graded completely: see their status and reason",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _named(keys: list[str]) -> str:
+    return ": " + ", ".join(map(ascii, keys)) if keys else ""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -95,13 +116,28 @@ def build_parser() -> argparse.ArgumentParser:
                     help="submissions graded at once (default: the number of cores)")
     gr.add_argument("--cell-timeout", type=_positive(float), default=60.0, help="seconds per cell (default 60)")
     gr.add_argument("--timeout", type=_positive(float), default=600.0, help="seconds per submission (default 600)")
-    gr.add_argument("--memory", type=_positive(int), default=4096, help="MB of address space per kernel (default 4096)")
+    gr.add_argument("--memory", type=_positive(int), default=4096,
+                    help="MB of memory per kernel: its address space plus, in the sandbox, its /tmp and /dev/shm "
+                    "(default 4096)")
+    gr.add_argument("--tmpfs", type=_positive(int), default=256,
+                    help="MB of --memory that the sandbox's /tmp (3/4) and /dev/shm (1/4) may fill, at most a "
+                    "quarter of --memory; a write past it fails with 'No space left' (default 256)")
+    gr.add_argument("--disk", type=_positive(int), default=512,
+                    help="MB of disk a kernel may fill in its scratch folder (its working directory): no file "
+                    "above it, and the kernel is killed (status 'error') when its folder passes it, checked every "
+                    "0.2 s (default 512)")
+    gr.add_argument("--processes", type=_positive(int), default=256,
+                    help="processes and threads a kernel may run at once, in the sandbox (RLIMIT_NPROC in its own "
+                    "user namespace); a fork past it fails, status 'error' (default 256)")
     gr.add_argument("--chapter", help="the chapter being graded: other chapters' notebooks get 'wrong chapter'")
     gr.add_argument("--source", help="folder of source notebooks (default: solutions/, then exercises/)")
     gr.add_argument("--scheduler", help="grade on a Dask cluster: 'local' (an embedded LocalCluster of -j workers) "
                     "or a running scheduler's address, e.g. tcp://HOST:8786 (needs the 'cluster' extra)")
     gr.add_argument("--require-isolation", action="store_true",
-                    help="refuse to grade when kernels cannot run under bubblewrap")
+                    help="before grading, try from inside a sandbox built like a kernel's to remount /, unmount "
+                    "/tmp, write outside its scratch folder, connect to a socket of the grader, read the source "
+                    "notebooks, create a user namespace, and check it has no capabilities; refuse to grade "
+                    "(exit 2) when bubblewrap is missing or any of these succeeds")
     gr.add_argument("--no-isolation", action="store_true",
                     help="run kernels without bubblewrap (to compare; unsafe for untrusted notebooks)")
     gr.set_defaults(func=_grade)

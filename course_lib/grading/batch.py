@@ -16,6 +16,7 @@ import concurrent.futures
 import contextlib
 import hashlib
 import multiprocessing
+import os
 import tempfile
 import traceback
 from pathlib import Path
@@ -29,36 +30,35 @@ from course_lib.grading.judge import Row, grade_notebook
 from course_lib.grading.kernel import Limits, kill_group
 from course_lib.grading.report import write_class_report
 from course_lib.grading.sources import Source, load_source
+from course_lib.grading import submission
 from course_lib.grading.submission import student_of
 
 
 def collect(paths: Iterable[Path]) -> list[tuple[Path, str]]:
-    """(notebook, key) for every file given and every *.ipynb under every folder given.
-
-    The key is the path relative to the working directory (absolute when outside it), so that
-    grading a folder and re-grading one file of it address the same row.
-    """
-    found: dict[str, Path] = {}
-    cwd = Path.cwd().resolve()
-    for p in map(Path, paths):
-        if p.is_dir():
-            files = sorted(f for f in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in f.parts)
-        elif p.exists():
-            files = [p]
-        else:
-            raise ValueError(f"no such submission file or folder: {p}")
-        for f in files:
-            full = f.resolve()
-            key = full.relative_to(cwd).as_posix() if full.is_relative_to(cwd) else full.as_posix()
-            found.setdefault(key, f)
-    return [(f, k) for k, f in found.items()]
+    """(notebook, key) for every file given and every *.ipynb under every folder given
+    (`submission.collect`: keys relative to the working directory, symbolic links not resolved)."""
+    return [(s.path, s.key) for s in submission.collect(paths)]
 
 
 _WORKER_SOURCES: dict[tuple, dict[str, Source]] = {}
 
 
+# The batch folder holds `control/` (the stop flag and the busy markers: mode 0700, the grader's)
+# and `scratch/` (the kernels' scratch folders, and beside each its kernel's pid file: mode 0711,
+# so that a kernel's user can reach its own folder and list nothing). Inside a sandbox the whole
+# batch folder is hidden; without one nothing is out of a kernel's reach.
+
+
+def _control(batch: str) -> Path:
+    return Path(batch, "control")
+
+
+def _scratch_root(batch: str) -> Path:
+    return Path(batch, "scratch")
+
+
 def _busy_marker(batch: str, key: str) -> Path:
-    return Path(batch, hashlib.sha1(key.encode()).hexdigest() + ".busy")
+    return _control(batch) / (hashlib.sha1(key.encode()).hexdigest() + ".busy")
 
 
 def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
@@ -66,14 +66,15 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
     """In a worker process: grade one submission, with a marker (holding its key) in the `batch`
     folder while at it (kernels' scratch folders go there too, so that a killed worker leaves
     nothing behind); None, without grading, once the batch has stopped."""
-    if Path(batch, "stopped").exists():
+    if (_control(batch) / "stopped").exists():
         return None
     marker = _busy_marker(batch, key)
     marker.write_text(key)
     try:
         if source_paths not in _WORKER_SOURCES:
             _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
-        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected, Path(batch), isolation)
+        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected, _scratch_root(batch),
+                              isolation)
     except Exception as e:  # a grader bug must cost one row, not the batch
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
@@ -84,7 +85,7 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
 
 def _kill_orphans(batch: str) -> None:
     """Kill the kernels (and their process groups) of workers that died before cleaning up."""
-    for pidfile in Path(batch).glob("*/kernel.pid"):
+    for pidfile in _scratch_root(batch).glob("*.pid"):
         pid = int(pidfile.read_text() or 0)
         try:
             if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
@@ -116,6 +117,12 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
 
 
 
+def missing(submissions: Iterable[tuple[Path, str]], rows: Iterable[Row]) -> list[str]:
+    """The keys of the submissions that got no row (in the order given)."""
+    graded = {r.key for r in rows}
+    return [key for _, key in submissions if key not in graded]
+
+
 def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: Limits = Limits(),
           jobs: int = 1, expected: str | None = None, on_row: Callable[[Row], None] | None = None,
           isolation: sandbox.Isolation | None = None, scheduler: str | None = None) -> list[Row]:
@@ -136,7 +143,9 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     if jobs < 1:
         raise ValueError(f"expected jobs >= 1, got {jobs}")
     isolation = isolation or sandbox.isolation()
-    subs = collect(paths)
+    found = submission.collect(paths, sources)
+    subs = [(s.path, s.key) for s in found]
+    names = {s.key: (s.student, s.file) for s in found}  # printable; the student from the folder given
     out = Path(out)
     book = read_gradebook(out)
     connection = contextlib.ExitStack()
@@ -150,11 +159,12 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     def finish(row: Row | None) -> bool:
         if row is None:  # not graded: the batch stopped
             return False
+        row.student, row.file = names.get(row.key, (row.student, row.file))
         if not tampered and (changed := fingerprint.changes()):
-            suspects = [row.key] + sorted(m.read_text() for m in Path(batch).glob("*.busy"))
+            suspects = [row.key] + sorted(m.read_text() for m in _control(batch).glob("*.busy"))
             tampered.append(f"{tamper.some_paths(changed)} changed while this batch graded {', '.join(suspects)} "
                             f"(isolation: {isolation.name}); the batch stopped")
-            Path(batch, "stopped").touch()
+            (_control(batch) / "stopped").touch()
         if tampered:
             was = f"{row.status}, {row.total:g}/{row.max:g}"
             row.status, row.complete = "regrade", False
@@ -171,6 +181,10 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     # Then every unfinished submission is graded again: those queued as before, those that were being
     # graded one at a time; one that takes down its worker when alone gets an 'error' row.
     with connection, tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
+        os.chmod(batch, 0o711)
+        _control(batch).mkdir(mode=0o700)
+        _scratch_root(batch).mkdir(mode=0o711)
+        _scratch_root(batch).chmod(0o711)  # whatever the umask
         if client is not None:
             cluster.grade_on_dask(client, subs, sources, limits, expected, isolation, finish)
         args = (source_paths, limits, expected, batch, isolation)

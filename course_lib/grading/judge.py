@@ -19,6 +19,7 @@ import nbformat
 
 from course_lib import checks
 from course_lib.grading import sandbox
+from course_lib.grading.flags import flags_of
 from course_lib.grading.kernel import Limits, Run, cell_name, execute
 from course_lib.grading.rebuild import rebuild
 from course_lib.grading.sources import Source, TestCell
@@ -58,6 +59,7 @@ class Row:
     isolation: str = ""  # how its kernel was isolated: 'bubblewrap' or 'none'
     tests: list[TestResult] = field(default_factory=list)
     cell_errors: list[str] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)  # seen, not scored: `flags.flags_of`, for review
 
 
 def error_of(cell: nbformat.NotebookNode) -> str | None:
@@ -98,6 +100,26 @@ def judge_test(test: TestCell, run: Run, found: dict[str, str], source: Source, 
     return result(status, " ".join(v.message if len(verdicts) == 1 else str(v) for v in verdicts))
 
 
+def _over_limit(said: list[str], limits: Limits) -> str | None:
+    """Why a cell hit the process or disk limit, from the errors it raised (None when none did)."""
+    if any("BlockingIOError" in m or "Resource temporarily unavailable" in m for m in said):
+        return f"a cell ran into the limit of {limits.processes} processes"
+    if any("No space left on device" in m or "File too large" in m for m in said):
+        return f"a cell ran out of disk (at most {limits.disk_mb} MB in its folder, /tmp and /dev/shm {limits.tmpfs_mb} MB)"
+    return None
+
+
+def hidden_folders(sources: dict[str, Source]) -> list[Path]:
+    """What a kernel must not read: the source notebooks' folders and the project folder that holds
+    course_lib (its .git, book/, solutions/); course_lib itself and the Python environment are
+    shown again, read-only, where they lie inside (see sandbox.bubblewrap_argv)."""
+    lib = sandbox.library_folder()
+    hide = {s.path.resolve().parent for s in sources.values()}
+    if (lib.parent / "pyproject.toml").exists():
+        hide.add(lib.parent)
+    return sorted(hide)
+
+
 def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Limits,
                    expected: str | None = None, scratch_root: Path | None = None,
                    isolation: sandbox.Isolation | None = None) -> Row:
@@ -115,22 +137,29 @@ def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Lim
     source = sources[row.chapter]
     row.max = source.max_points
     rebuilt, found = rebuild(source, nb)
+    row.flags = flags_of((g, rebuilt.cells[i].source) for g, i in source.solutions.items()
+                         if found[g] not in ("untouched", "missing"))
     if all(how in ("untouched", "missing") for how in found.values()):
         row.tests = [TestResult(t.grade_id, "not attempted", 0.0, t.points, "the solution cell is still the exercise's stub.")
                      for t in source.tests]
         row.status, row.complete = "not attempted", True
         row.reason = "; ".join(s for s in ["no solution cell differs from the exercise's stub", note] if s)
         return row
-    run = execute(rebuilt, limits, [n for t in source.tests for n in t.exercises], scratch_root, isolation)
+    run = execute(rebuilt, limits, [n for t in source.tests for n in t.exercises], scratch_root, isolation,
+                  hide=hidden_folders(sources))
     row.tests = [judge_test(t, run, found, source, limits) for t in source.tests]
     row.total = sum(t.points for t in row.tests)
     for grade_id, index in source.solutions.items():
         if (err := error_of(run.notebook.cells[index])) is not None:
             row.cell_errors.append(f"your cell {grade_id!r} raised {err}")
     notes = [note] + [f"solution {g!r} found by {h}" for g, h in found.items() if h in ("content", "position", "missing")]
-    memory = any("MemoryError" in m for m in row.cell_errors + [t.message for t in row.tests])
+    said = row.cell_errors + [t.message for t in row.tests]
+    memory = any("MemoryError" in m for m in said)
+    over = _over_limit(said, limits)
     if run.stop_status:
         row.status, reason = run.stop_status, run.stop_reason
+    elif over:
+        row.status, reason = "error", over
     elif run.timed_out:
         row.status = "timeout"
         cells = ", ".join(cell_name(run.notebook, i) for i in sorted(run.timed_out))

@@ -14,6 +14,7 @@ import json
 import os
 import shutil
 import signal
+import stat
 import tempfile
 import threading
 import time
@@ -36,26 +37,49 @@ KILL_GRACE_S = 5.0  # how long an interrupted cell may take to stop before its k
 
 @dataclass(frozen=True)
 class Limits:
-    """What one submission may use: seconds per cell, seconds in all, address space in MB."""
+    """What one submission's kernel may use: seconds per cell, seconds in all, MB of memory (the
+    address space plus, in a sandbox, its /tmp and /dev/shm: at most `tmpfs_mb` of it, a quarter of
+    `memory_mb` at most), MB per file, MB of disk in its scratch folder (checked every 0.2 s, and no
+    single file above it), processes at once (in a sandbox) and torch/BLAS threads."""
 
     cell_timeout: float = 60.0
     timeout: float = 600.0
     memory_mb: int = 4096
     file_mb: int = 256
     threads: int = 1  # torch/BLAS threads in the kernel
+    disk_mb: int = 512
+    processes: int = 256
+    tmpfs_mb: int = 256
 
     def __post_init__(self) -> None:
         if self.cell_timeout <= 0 or self.timeout <= 0:
             raise ValueError(f"timeouts must be positive, got cell {self.cell_timeout} s, total {self.timeout} s")
-        if self.memory_mb < 0 or self.file_mb < 0 or self.threads < 1:
-            raise ValueError(f"expected memory_mb >= 0, file_mb >= 0, threads >= 1, got {self}")
+        if min(self.memory_mb, self.file_mb, self.tmpfs_mb) < 0 or self.threads < 1 or self.disk_mb < 1 \
+                or self.processes < 1:
+            raise ValueError(f"expected memory_mb, file_mb, tmpfs_mb >= 0, threads, disk_mb, processes >= 1, "
+                             f"got {self}")
+
+    def tmpfs(self, isolated: bool) -> int:
+        """MB of the memory limit given to the sandbox's /tmp and /dev/shm (none without a sandbox)."""
+        if not isolated:
+            return 0
+        return min(self.tmpfs_mb, self.memory_mb // 4) if self.memory_mb else self.tmpfs_mb
+
+    def confinement(self, isolated: bool, hide: Iterable[Path] = (), lib: Path | None = None,
+                    ids: tuple[int, int] | None = None) -> sandbox.Confinement:
+        """The kernel's rlimits: the address space is the memory limit less the tmpfs allowance."""
+        tmpfs = self.tmpfs(isolated)
+        return sandbox.Confinement(memory=max(0, self.memory_mb - tmpfs) << 20,
+                                   file_size=min(self.file_mb or self.disk_mb, self.disk_mb) << 20,
+                                   processes=self.processes, tmpfs_mb=tmpfs, hide=tuple(hide), lib=lib,
+                                   ids=ids if isolated else None)
 
 
 
 class _GradingClient(NotebookClient):
     """nbclient with outputs capped per cell and timed-out cells remembered."""
 
-    def __init__(self, nb: nbformat.NotebookNode, place: tuple[Path, tuple[int, int], sandbox.Isolation], **kw):
+    def __init__(self, nb: nbformat.NotebookNode, place: tuple[Path, sandbox.Confinement, sandbox.Isolation], **kw):
         super().__init__(nb, **kw)
         self.place = place  # the arguments of sandbox.KernelManager.place
         self.timed_out: set[int] = set()
@@ -132,21 +156,34 @@ _KERNEL_ENV = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TERM", "SHELL",
 
 
 def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[str],
-            scratch_root: Path | None = None, isolation: sandbox.Isolation | None = None) -> Run:
+            scratch_root: Path | None = None, isolation: sandbox.Isolation | None = None,
+            hide: Iterable[Path] = (), lib: Path | None = None, deadline: float | None = None) -> Run:
     """Run `nb` in a fresh kernel in a new scratch folder (under `scratch_root`, else the system's
-    temp directory), isolated as `isolation` says (default: `sandbox.isolation()`), and collect the
-    records; the scratch folder is removed afterwards."""
+    temp directory), isolated as `isolation` says (default: `sandbox.isolation()`), with the folders
+    `hide` hidden and the course_lib under `lib` imported (when given), and collect the records; the
+    scratch folder is removed afterwards. `deadline` (time.monotonic) ends the run early."""
     isolation = isolation or sandbox.isolation()
     scratch = Path(tempfile.mkdtemp(prefix="course-grade-", dir=scratch_root))
     work, records = scratch / "work", scratch / "records"
     work.mkdir()
     records.mkdir()
+    ids = sandbox.kernel_ids() if isolation.isolated else None
+    if ids is not None:  # the kernel runs as nobody: its folders are its own, the one above only passable
+        if scratch_root is not None:
+            os.chmod(scratch_root, os.stat(scratch_root).st_mode & 0o7777 | 0o111)
+        for folder in (scratch, work, records):
+            os.chown(folder, *ids)
+    pid_file = scratch.parent / f"{scratch.name}.pid"  # beside the scratch folder: out of the kernel's reach
     threads = str(limits.threads)
     env = {k: v for k, v in os.environ.items() if k in _KERNEL_ENV or k.startswith("LC_")}
     env.update({checks.RECORD_DIR_ENV: str(records), "MPLBACKEND": "Agg", "TMPDIR": str(work),
                 "OMP_NUM_THREADS": threads, "MKL_NUM_THREADS": threads, "OPENBLAS_NUM_THREADS": threads,
                 "PYDEVD_DISABLE_FILE_VALIDATION": "1", "PYTHONDONTWRITEBYTECODE": "1"})
-    client = _GradingClient(nb, (scratch, (limits.memory_mb << 20, limits.file_mb << 20), isolation),
+    if lib is not None:
+        env["PYTHONPATH"] = str(Path(lib).resolve())
+    if ids is not None:
+        env.update({"HOME": str(work), "USER": f"kernel{ids[0]}", "LOGNAME": f"kernel{ids[0]}"})
+    client = _GradingClient(nb, (scratch, limits.confinement(isolation.isolated, hide, lib, ids), isolation),
                             timeout=int(max(1, limits.cell_timeout)), allow_errors=True,
                             interrupt_on_timeout=True, shutdown_kernel="immediate", record_timing=False,
                             startup_timeout=120, resources={"metadata": {"path": str(work)}})
@@ -154,8 +191,8 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
     log = open(scratch / "kernel.log", "wb")
     try:
         with client.setup_kernel(cwd=str(work), env=env, stdout=log, stderr=log):
-            (scratch / "kernel.pid").write_text(str(client.km.provisioner.pid))  # for _kill_orphans
-            _run_cells(client, run, limits)
+            pid_file.write_text(str(client.km.provisioner.pid))  # for batch._kill_orphans
+            _run_cells(client, run, limits, scratch, deadline)
     except (RuntimeError, TimeoutError, ValueError) as e:  # raised only while starting the kernel
         run.stopped_at, run.stop_status = 0, "kernel died"
         run.stop_reason = f"the kernel did not start ({type(e).__name__}: {e})"
@@ -164,11 +201,24 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
         log.close()
         run.timed_out = client.timed_out
         for name in record_names:
-            path = records / f"{name}.json"
-            if path.is_file() and not path.is_symlink() and path.stat().st_size <= MAX_RECORD_BYTES:
-                run.records[name] = path.read_bytes()
+            if (text := _read_record(records / f"{name}.json")) is not None:
+                run.records[name] = text
         shutil.rmtree(scratch, ignore_errors=True)
+        pid_file.unlink(missing_ok=True)
     return run
+
+
+def _read_record(path: Path) -> bytes | None:
+    """A record file's bytes: a plain file (no link, no FIFO) of at most MAX_RECORD_BYTES, else None."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    with os.fdopen(fd, "rb") as f:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:
+            return None
+        return f.read(MAX_RECORD_BYTES + 1)[:MAX_RECORD_BYTES]
 
 
 def cell_name(nb: nbformat.NotebookNode, index: int) -> str:
@@ -177,12 +227,12 @@ def cell_name(nb: nbformat.NotebookNode, index: int) -> str:
     return f"cell {index} ({grade_id})" if grade_id else f"cell {index}"
 
 
-def _run_cells(client: _GradingClient, run: Run, limits: Limits) -> None:
-    """Execute the cells in order, within the time limits, until the end or until the kernel is gone."""
-    deadline = time.monotonic() + limits.timeout
+def _run_cells(client: _GradingClient, run: Run, limits: Limits, scratch: Path, end: float | None) -> None:
+    """Execute the cells in order, within the time and disk limits, until the end or until the kernel is gone."""
+    deadline = time.monotonic() + limits.timeout if end is None else end
     process = client.km.provisioner.process
     client.kernel_pid = process.pid
-    watchdog = _Watchdog(process.pid)
+    watchdog = _Watchdog(process.pid, scratch, limits.disk_mb << 20)
     watchdog.start()
     try:
         for index, cell in enumerate(run.notebook.cells):
@@ -199,7 +249,10 @@ def _run_cells(client: _GradingClient, run: Run, limits: Limits) -> None:
                 client.execute_cell(cell, index)
             except (DeadKernelError, CellTimeoutError, RuntimeError) as e:
                 run.stopped_at = index
-                if watchdog.fired:
+                if watchdog.disk_full:
+                    run.stop_status = "error"
+                    run.stop_reason = f"{where} wrote more than the {limits.disk_mb} MB disk limit into its scratch folder"
+                elif watchdog.fired:
                     run.stop_status = "timeout"
                     run.stop_reason = (f"{where} ran past the total time limit of {limits.timeout:g} s"
                                        if watchdog.deadline >= deadline else
@@ -213,16 +266,37 @@ def _run_cells(client: _GradingClient, run: Run, limits: Limits) -> None:
         watchdog.stop()
 
 
-class _Watchdog(threading.Thread):
-    """Kills the kernel's process group when `deadline` (time.monotonic) passes."""
+def disk_usage(folder: Path, most: int) -> int:
+    """Bytes of disk the files under `folder` take (st_blocks), counting stops once above `most`;
+    each file or folder counts at least one 4 KiB block, so a million empty files count too."""
+    used = 0
+    for root, dirs, files in os.walk(folder):
+        for name in dirs + files:
+            try:
+                used += max(os.lstat(os.path.join(root, name)).st_blocks * 512, 4096)
+            except OSError:
+                continue
+            if used > most:
+                return used
+    return used
 
-    def __init__(self, pid: int):
+
+class _Watchdog(threading.Thread):
+    """Kills the kernel's process group when `deadline` (time.monotonic) passes, or when its scratch
+    folder takes more than `disk` bytes (checked every 0.2 s)."""
+
+    def __init__(self, pid: int, scratch: Path, disk: int):
         super().__init__(daemon=True)
-        self.pid, self.deadline, self.fired = pid, float("inf"), False
+        self.pid, self.deadline, self.fired, self.disk_full = pid, float("inf"), False, False
+        self.scratch, self.disk = scratch, disk
         self._done = threading.Event()
 
     def run(self) -> None:
         while not self._done.wait(0.2):
+            if disk_usage(self.scratch, self.disk) > self.disk:
+                self.disk_full = True
+                kill_group(self.pid)
+                return
             if time.monotonic() > self.deadline:
                 self.fired = True
                 kill_group(self.pid)
