@@ -6,9 +6,12 @@
   modes of its input by learned complex matrices, so it acts on the *function* rather than on
   the grid it is sampled on, and a network of such layers between a pointwise lifting and a
   pointwise projection;
-* `CNN`: the same network with the spectral convolutions replaced by circular convolutions of
-  as many parameters: the baseline that differs in one thing only;
-* `relative_l2`, the error every operator paper reports, and `train_operator`.
+* `CNN`: the same network with the spectral convolutions replaced by circular convolutions (a
+  kernel of 2·modes + 1 taps has about as many parameters as `modes` complex modes, and with 4
+  layers it sees the whole period): the baseline that differs in one thing only;
+  `on_training_grid` runs a grid-bound model on a finer grid the sensible way (decimate the
+  input, Fourier-upsample the output);
+* `relative_l2`, the error every operator paper reports, and `train_operator` (`train.fit`).
 
 Functions are (batch, channels, *grid) tensors, float32 unless the model is converted.
 """
@@ -25,6 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.models import MLP
+from course_lib.train import fit
 
 
 def relative_l2(prediction: Tensor, target: Tensor) -> Tensor:
@@ -146,14 +150,19 @@ class NeuralOperator(nn.Module):
 
     x (B, in_channels, *grid) -> (B, out_channels, *grid), grid of `dim` axes.
     positional: append the grid coordinates j/n along each axis as input channels.
-    padding: zero-pad each axis by this many points after lifting and crop before projecting
-    (Li et al.'s fix for non-periodic problems; it makes the network see a boundary).
+    padding: zero-pad each axis after lifting and crop before projecting (Li et al.'s fix for
+    non-periodic problems; it makes the network see a boundary). An int pads that many points
+    whatever the grid (so the padded share of the domain shrinks on a finer grid, and the network
+    computes another operator there); a float in (0, 1) pads that fraction of each axis
+    (round(padding · n) points), the same share of the domain on every grid.
     """
 
     def __init__(self, make_global: Callable[[], nn.Module], width: int, layers: int = 4, dim: int = 1,
                  in_channels: int = 1, out_channels: int = 1, hidden: int = 128, positional: bool = False,
-                 padding: int = 0):
+                 padding: int | float = 0):
         super().__init__()
+        if isinstance(padding, float) and not 0 < padding < 1:
+            raise ValueError(f"a float padding is a fraction of the grid in (0, 1), got {padding}")
         if dim not in (1, 2) or layers < 1 or width < 1 or padding < 0:
             raise ValueError(f"need dim 1 or 2, layers >= 1, width >= 1, padding >= 0, got dim={dim}, "
                              f"layers={layers}, width={width}, padding={padding}")
@@ -173,6 +182,8 @@ class NeuralOperator(nn.Module):
             x = torch.cat([x, *(g.expand(x.shape[0], 1, *g.shape) for g in grids)], dim=1)
         x = self.lift(x)
         p = self.padding
+        if isinstance(p, float):
+            p = max(1, round(p * x.shape[-1]))
         if p:
             x = F.pad(x, [0, p] * self.dim)
         for i, (k, w) in enumerate(zip(self.global_mixing, self.pointwise)):
@@ -195,7 +206,11 @@ class FNO(NeuralOperator):
 class CNN(NeuralOperator):
     """The FNO's baseline: `NeuralOperator` whose global layers are circular convolutions of
     odd `kernel_size` without bias. In 1D a kernel of 2·modes + 1 taps has width² parameters
-    per layer more than a spectral layer of `modes` complex modes (2·modes·width²)."""
+    per layer more than a spectral layer of `modes` complex modes (2·modes·width²), so
+    CNN(2·modes + 1, width) is the FNO(modes, width)'s parameter-matched twin; its receptive
+    field is layers·(kernel_size − 1) + 1 grid points (4 layers of 33 taps: 129 points, the
+    whole period of a 64-point grid twice). Its taps are tied to grid points: on a finer grid it
+    computes another operator (see `on_training_grid`)."""
 
     def __init__(self, kernel_size: int, width: int, layers: int = 4, dim: int = 1, **kwargs):
         if kernel_size < 1 or kernel_size % 2 == 0:
@@ -203,6 +218,16 @@ class CNN(NeuralOperator):
         conv = nn.Conv1d if dim == 1 else nn.Conv2d
         super().__init__(lambda: conv(width, width, kernel_size, padding=kernel_size // 2,
                                       padding_mode="circular", bias=False), width, layers, dim, **kwargs)
+
+
+def on_training_grid(model: nn.Module, x: Tensor, s: int) -> Tensor:
+    """Run a model trained on s-point grids on a finer periodic grid: decimate x (B, C, n) to s
+    points (every n/s-th sample), apply the model, Fourier-upsample the output back to n
+    points (`fourier_resample`). n a multiple of s. -> (B, C_out, n)."""
+    n = x.shape[-1]
+    if x.dim() != 3 or n % s:
+        raise ValueError(f"expected x (B, C, n) with n a multiple of s = {s}, got {tuple(x.shape)}")
+    return fourier_resample(model(x[..., ::n // s]), n)
 
 
 def real_parameters(model: nn.Module) -> int:
@@ -232,29 +257,19 @@ def train_operator(model: nn.Module, inputs: Tensor, targets: Tensor, steps: int
     """Adam on the relative L2 loss over random minibatches of (inputs, targets) (first axis:
     samples), with a cosine learning-rate schedule from lr to 0 over `steps`; the model is
     left in eval mode. predict(model, x) gives the prediction (default model(x)); it must have
-    the targets' shape. The minibatches are drawn from a generator seeded by `seed`."""
-    if len(inputs) != len(targets) or steps < 1 or batch_size < 1:
+    the targets' shape. The minibatches (`batch_size` drawn with replacement, or None: the
+    whole set every step) come from a generator seeded by `seed`. The loop is `train.fit`;
+    the returned losses are every `every`-th step's."""
+    if len(inputs) != len(targets) or steps < 1 or (batch_size is not None and batch_size < 1):
         raise ValueError(f"need as many inputs as targets, steps >= 1 and batch_size >= 1, got "
                          f"{len(inputs)}, {len(targets)}, steps={steps}, batch_size={batch_size}")
     predict = predict or (lambda m, x: m(x))
-    gen = torch.Generator().manual_seed(seed)
-    optimiser = torch.optim.Adam(model.parameters(), lr=lr, weight_decay=weight_decay)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(optimiser, steps)
-    fit = OperatorFit(steps=steps)
-    model.train()
     start = time.process_time()
-    for step in range(steps):
-        batch = torch.randint(len(inputs), (batch_size,), generator=gen)
-        loss = relative_l2(predict(model, inputs[batch]), targets[batch])
-        optimiser.zero_grad()
-        loss.backward()
-        optimiser.step()
-        schedule.step()
-        if step % every == every - 1 or step == steps - 1:
-            fit.losses.append(loss.item())
-    fit.cpu_seconds = time.process_time() - start
-    model.eval()
-    return fit
+    history = fit(model, inputs, targets, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                  objective=lambda m, xb, yb: relative_l2(predict(m, xb), yb),
+                  weight_decay=weight_decay, schedule="cosine", device=torch.device("cpu"))
+    losses = [loss for step, loss in enumerate(history.loss) if step % every == every - 1 or step == steps - 1]
+    return OperatorFit(losses=losses, cpu_seconds=time.process_time() - start, steps=steps)
 
 
 @torch.no_grad()

@@ -34,15 +34,18 @@ def _grf_amplitude(k_squared: np.ndarray, alpha: float, tau: float, sigma: float
 
 
 def grf_1d(n_samples: int, s: int, seed: int = 0, alpha: float = 2.0, tau: float = 5.0,
-           sigma: float = 25.0) -> np.ndarray:
+           sigma: float = 25.0, modes: int = 31) -> np.ndarray:
     """Samples (n_samples, s) of the periodic Gaussian random field N(0, σ² (−Δ + τ² I)^−α) on
-    the grid x_j = j/s of [0, 1), mean zero. The same seed gives the same *function* at every
-    even s ≥ 64: its Fourier modes 0..31 carry all but a negligible part of the energy and are
-    the only ones drawn, so a finer grid samples the same field more finely."""
+    the grid x_j = j/s of [0, 1), mean zero, drawn in its Fourier modes 0..`modes`. With the
+    defaults the same seed gives the same *function* at every even s ≥ 64: modes 0..31 carry all
+    but a negligible part of the energy, so a finer grid samples the same field more finely
+    (a band-limited input: 64 samples determine it). A rougher field (smaller alpha) with more
+    modes, drawn on a fine grid and subsampled, holds energy a coarse grid cannot represent."""
     if s < 8 or s % 2:
         raise ValueError(f"need an even grid size s >= 8, got {s}")
+    if modes < 1:
+        raise ValueError(f"need modes >= 1, got {modes}")
     rng = np.random.default_rng(seed)
-    modes = 31
     k = np.arange(modes + 1)
     coeff = rng.standard_normal((n_samples, modes + 1)) + 1j * rng.standard_normal((n_samples, modes + 1))
     coeff *= _grf_amplitude(k.astype(float) ** 2, alpha, tau, sigma) / math.sqrt(2)
@@ -84,16 +87,17 @@ def burgers_periodic(u0: np.ndarray, t: float = 1.0, nu: float = NU, dt: float =
 
 
 def burgers_dataset(n_samples: int, s: int, seed: int = 0, solve_s: int | None = None,
-                    dt: float = 1e-3) -> tuple[np.ndarray, np.ndarray]:
-    """Pairs (u(x, 0), u(x, 1)) of periodic Burgers with ν = 0.1, each (n_samples, s), float64.
+                    dt: float = 1e-3, nu: float = NU, t: float = 1.0, **grf) -> tuple[np.ndarray, np.ndarray]:
+    """Pairs (u(x, 0), u(x, t)) of periodic Burgers with viscosity nu (defaults ν = 0.1, t = 1),
+    each (n_samples, s), float64; `grf` are keyword arguments of `grf_1d` (alpha, tau, sigma, modes).
 
     Solved on a grid of solve_s points (default s, a multiple of s) and sampled every
     solve_s/s-th point, so that data at several resolutions can share one solve."""
     solve_s = solve_s or s
     if solve_s % s:
         raise ValueError(f"solve_s is a multiple of s, got solve_s={solve_s}, s={s}")
-    u0 = grf_1d(n_samples, solve_s, seed)
-    u1 = burgers_periodic(u0, dt=dt)
+    u0 = grf_1d(n_samples, solve_s, seed, **grf)
+    u1 = burgers_periodic(u0, t=t, dt=dt, nu=nu)
     step = solve_s // s
     return u0[:, ::step], u1[:, ::step]
 

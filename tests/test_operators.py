@@ -222,3 +222,142 @@ def _linear(u, n):
 @pytest.mark.parametrize("wrong", [_nyquist_not_split, _not_rescaled, _linear])
 def test_fourier_resample_check_rejects(wrong):
     assert not verify("operators.fourier_resample", wrong).passed
+
+
+# ----- answers that cannot train, and correct answers in float32 (issue 21) -----
+
+def _numpy_spectral_conv(x, weight):
+    import numpy as np
+    x_hat = np.fft.rfft(x.detach().numpy())
+    w = weight.detach().numpy()
+    m = min(w.shape[-1], x_hat.shape[-1])
+    out = np.zeros((x.shape[0], w.shape[1], x_hat.shape[-1]), dtype=complex)
+    out[..., :m] = np.einsum("bik,iok->bok", x_hat[..., :m], w[..., :m])
+    return np.fft.irfft(out, n=x.shape[-1])
+
+
+def _spectral_conv_answer(x, weight, dtype=torch.float64):
+    """A learner's correct spectral_conv, computed in `dtype` (float32 or float64)."""
+    x = x.to(dtype)
+    weight = weight.to(torch.complex64 if dtype == torch.float32 else torch.complex128)
+    x_hat = torch.fft.rfft(x)
+    m = min(weight.shape[-1], x_hat.shape[-1])
+    out = torch.zeros(x.shape[0], weight.shape[1], x_hat.shape[-1], dtype=x_hat.dtype)
+    out[..., :m] = torch.einsum("bik,iok->bok", x_hat[..., :m], weight[..., :m])
+    return torch.fft.irfft(out, n=x.shape[-1])
+
+
+def _relative_l2_answer(p, t, dtype=torch.float64):
+    p, t = p.to(dtype), t.to(dtype)
+    return ((p - t).flatten(1).norm(dim=1) / t.flatten(1).norm(dim=1)).mean()
+
+
+def _fourier_resample_answer(u, n, dtype=torch.float64):
+    u = u.to(dtype)
+    s = u.shape[-1]
+    u_hat = torch.fft.rfft(u)
+    if n > s and s % 2 == 0:
+        u_hat[..., -1] = u_hat[..., -1] / 2
+    return torch.fft.irfft(u_hat, n=n) * (n / s)
+
+
+ANSWERS = {"spectral_conv": _spectral_conv_answer, "relative_l2": _relative_l2_answer,
+           "fourier_resample": _fourier_resample_answer}
+
+
+def _detached_spectral_conv(x, weight):
+    return _spectral_conv_answer(x, weight).detach()
+
+
+def _float_relative_l2(p, t):
+    return float(((p - t).flatten(1).norm(dim=1) / t.flatten(1).norm(dim=1)).mean())
+
+
+def _numpy_relative_l2(p, t):
+    import numpy as np
+    p, t = p.detach().numpy(), t.detach().numpy()
+    return np.mean(np.linalg.norm((p - t).reshape(len(p), -1), axis=1) / np.linalg.norm(t.reshape(len(t), -1), axis=1))
+
+
+def _target_norm_detached(p, t):  # the right value, the wrong gradient with respect to the target
+    return ((p - t).flatten(1).norm(dim=1) / t.detach().flatten(1).norm(dim=1)).mean()
+
+
+@pytest.mark.parametrize("wrong", [_numpy_spectral_conv, _detached_spectral_conv])
+def test_spectral_conv_check_rejects_answers_that_cannot_train(wrong):
+    verdict = verify("operators.spectral_conv", wrong)
+    assert not verdict.passed and "trained" in verdict.message
+
+
+@pytest.mark.parametrize("wrong", [_float_relative_l2, _numpy_relative_l2, _target_norm_detached])
+def test_relative_l2_check_rejects_answers_that_cannot_train(wrong):
+    assert not verify("operators.relative_l2", wrong).passed
+
+
+@pytest.mark.parametrize("short", sorted(ANSWERS))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_checks_accept_correct_answers_in_float32_and_float64(short, dtype):
+    answer = ANSWERS[short]
+    verdict = verify(f"operators.{short}", lambda *args: answer(*args, dtype=dtype))
+    assert verdict.passed, verdict.message
+
+
+# ----- library support for the chapter: grids, padding, baselines, the loop -----
+
+def test_fraction_padding_pads_the_same_share_of_every_grid():
+    torch.manual_seed(0)
+    fno = op.FNO(4, 8, 2, padding=0.125)
+    seen = []
+    fno.global_mixing[0].register_forward_hook(lambda m, i, o: seen.append(i[0].shape[-1]))
+    for s in (32, 64, 256):
+        assert fno(torch.randn(2, 1, s)).shape == (2, 1, s)
+    assert seen == [36, 72, 288]
+    assert op.shift_equivariance_error(fno, torch.randn(2, 1, 32, generator=gen(1)), 3) > 1e-4
+    for bad in (0.0, 1.0, 1.5, -0.1):
+        with pytest.raises(ValueError, match="fraction"):
+            op.FNO(4, 8, padding=bad)
+
+
+def test_matched_cnn_has_the_fno_parameters_and_sees_the_whole_period():
+    fno, cnn = op.FNO(16, 32), op.CNN(33, 32)
+    assert abs(op.real_parameters(cnn) / op.real_parameters(fno) - 1) < 0.05
+    # a delta at one point reaches every output point of a 64-point grid after 4 layers
+    conv = torch.nn.Sequential(*[torch.nn.Conv1d(1, 1, 33, padding=16, padding_mode="circular", bias=False)
+                                 for _ in range(4)])
+    for layer in conv:
+        torch.nn.init.constant_(layer.weight, 1.0)
+    delta = torch.zeros(1, 1, 64)
+    delta[..., 0] = 1
+    assert bool((conv(delta) > 0).all())
+
+
+def test_on_training_grid_decimates_then_upsamples():
+    s, n = 16, 64
+    t = torch.arange(n, dtype=torch.float64) / n
+    u = (torch.sin(2 * math.pi * t) + 0.5 * torch.cos(6 * math.pi * t)).expand(2, 1, n)
+    assert torch.allclose(op.on_training_grid(torch.nn.Identity(), u, s), u, atol=1e-12)
+    doubled = op.on_training_grid(lambda v: 2 * v, u, s)  # noqa: E731
+    assert torch.allclose(doubled, 2 * u, atol=1e-12)
+    with pytest.raises(ValueError, match="multiple"):
+        op.on_training_grid(torch.nn.Identity(), u[..., :60], s)
+
+
+def test_train_operator_is_the_hand_written_minibatch_loop(one_thread):
+    x, y = torch.randn(30, 1, 16, generator=gen(2)), torch.randn(30, 1, 16, generator=gen(3))
+    torch.manual_seed(0)
+    ours = op.FNO(4, 8, 2)
+    torch.manual_seed(0)
+    theirs = op.FNO(4, 8, 2)
+    op.train_operator(ours, x, y, steps=5, batch_size=7, lr=1e-2, weight_decay=1e-4, seed=4)
+    g = torch.Generator().manual_seed(4)
+    opt = torch.optim.Adam(theirs.parameters(), lr=1e-2, weight_decay=1e-4)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 5)
+    for _ in range(5):
+        batch = torch.randint(30, (7,), generator=g)
+        loss = op.relative_l2(theirs(x[batch]), y[batch])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+    for a, b in zip(ours.parameters(), theirs.parameters()):
+        assert torch.equal(a, b)

@@ -96,3 +96,20 @@ def test_darcy_rejects_bad_coefficients():
         d.darcy_solve(np.zeros((5, 5)))
     with pytest.raises(ValueError, match=r"\(s, s\)"):
         d.darcy_solve(np.ones((5, 4)))
+
+
+def test_rougher_fields_hold_energy_a_coarse_grid_cannot_and_defaults_are_unchanged():
+    default = d.grf_1d(4, 256, seed=3)
+    assert np.array_equal(default, d.grf_1d(4, 256, seed=3, modes=31))
+    spectrum = lambda u: np.abs(np.fft.rfft(u)) ** 2  # noqa: E731
+    above = lambda u: spectrum(u)[:, 33:].sum() / spectrum(u).sum()  # noqa: E731
+    rough = d.grf_1d(4, 256, seed=3, alpha=1.0, sigma=6.0, modes=127)
+    assert above(default) < 1e-12 and above(rough) > 1e-3
+    with pytest.raises(ValueError, match="modes"):
+        d.grf_1d(2, 64, modes=0)
+
+
+def test_burgers_dataset_passes_viscosity_time_and_field_on():
+    u0, u1 = d.burgers_dataset(3, 64, seed=2, dt=1e-3, nu=0.02, t=0.3, alpha=1.5, modes=20)
+    assert np.array_equal(u0, d.grf_1d(3, 64, seed=2, alpha=1.5, modes=20))
+    assert np.allclose(u1, d.burgers_periodic(u0, t=0.3, nu=0.02, dt=1e-3), atol=1e-14)

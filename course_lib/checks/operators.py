@@ -1,4 +1,9 @@
-"""Exercises of the chapter "Neural operators" (solutions/operators.ipynb)."""
+"""Exercises of the chapter "Neural operators" (solutions/operators.ipynb).
+
+spectral_conv is a layer and relative_l2 a loss: both are checked through their gradients too
+(`_with_input_gradients`), so an answer a network could not be trained through (numpy, a float,
+a detached tensor) fails. Tolerances accept a correct answer computed in float32 as well as float64.
+"""
 
 from __future__ import annotations
 
@@ -8,6 +13,21 @@ import torch
 
 from course_lib.checks import Case, Exercise, by_short_name
 from course_lib.operators import fourier_resample, relative_l2, spectral_conv
+
+
+def _with_input_gradients(fn, case: Case):
+    """[answer, gradient of a fixed weighted sum of it with respect to each tensor argument]: the
+    arguments are copied with requires_grad, so an answer that is not a differentiable function of
+    them (numpy, a Python float, detached) raises ValueError and fails the case."""
+    args = tuple(a.detach().clone().requires_grad_(True) if isinstance(a, torch.Tensor) else a for a in case.args)
+    value = fn(*args, **case.kwargs)
+    if not isinstance(value, torch.Tensor) or not value.requires_grad:
+        raise ValueError(f"returned a {type(value).__name__} that is not differentiable with respect to its "
+                         "inputs, so a network could not be trained through it; stay in torch")
+    weights = torch.linspace(1.0, 2.0, value.numel(), dtype=torch.float64).reshape(value.shape)
+    inputs = [a for a in args if isinstance(a, torch.Tensor)]
+    grads = torch.autograd.grad((value.to(torch.float64) * weights).sum(), inputs, allow_unused=True)
+    return [value.detach(), *(torch.zeros_like(a) if g is None else g for a, g in zip(inputs, grads))]
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -31,6 +51,8 @@ def _spectral_cases() -> list[Case]:
              (x((3, 2, 15), 3), _complex((2, 2, 5), 4))),
         Case("1 channel in, 3 out, 8 points but 7 modes (more modes than the rfft of 8 points has)",
              (x((2, 1, 8), 5), _complex((1, 3, 7), 6))),
+        Case("a batch of 3, 4 channels in, 5 out, 30 points, 6 complex modes",
+             (x((3, 4, 30), 9), _complex((4, 5, 6), 10))),
     ]
 
 
@@ -62,6 +84,8 @@ def _resample_cases() -> list[Case]:
              (torch.randn(2, 1, 16, generator=gen, dtype=torch.float64), 64)),
         Case("7 random samples (an odd grid) onto 21 points", (torch.randn(7, generator=gen, dtype=torch.float64), 21)),
         Case("10 random samples onto the same 10 points", (torch.randn(10, generator=gen, dtype=torch.float64), 10)),
+        Case("a batch (3, 2, 10) of random samples onto 30 points",
+             (torch.randn(3, 2, 10, generator=gen, dtype=torch.float64), 30)),
     ]
 
 
@@ -70,19 +94,22 @@ EXERCISES = by_short_name(
         name="operators.spectral_conv",
         reference=spectral_conv,
         cases=_spectral_cases,
+        run=_with_input_gradients,
         hint="go to Fourier space along the grid with the real FFT, mix channels with the complex "
              "weights mode by mode for the lowest modes only (the others become zero, and a weight "
              "may have more modes than the grid has), and come back to exactly as many points as "
-             "came in. Which index of the weight is the input channel?",
-        rtol=1e-9, atol=1e-10,
+             "came in. Which index of the weight is the input channel? Stay in torch: it is a layer.",
+        rtol=1e-5, atol=1e-6,
     ),
     Exercise(
         name="operators.relative_l2",
         reference=relative_l2,
         cases=_relative_cases,
+        run=_with_input_gradients,
         hint="one ratio of norms per sample (the norm over everything but the batch axis), not "
-             "squared, divided by the target's norm; then the mean of those ratios.",
-        rtol=1e-9, atol=1e-12,
+             "squared, divided by the target's norm; then the mean of those ratios, as a torch scalar "
+             "(it is a loss: it must be differentiable).",
+        rtol=1e-5, atol=1e-7,
     ),
     Exercise(
         name="operators.fourier_resample",
@@ -90,6 +117,6 @@ EXERCISES = by_short_name(
         cases=_resample_cases,
         hint="zero-pad the spectrum, mind what the inverse transform divides by, and on an even grid "
              "the highest mode stands for both +s/2 and −s/2: on a finer grid they are two modes.",
-        rtol=1e-9, atol=1e-10,
+        rtol=1e-5, atol=1e-6,
     ),
 )
