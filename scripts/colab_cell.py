@@ -11,6 +11,7 @@ tests/test_notebook_style.py checks every book notebook against `install_cell_so
 
 import argparse
 import sys
+import tomllib
 from pathlib import Path
 
 import nbformat
@@ -19,12 +20,28 @@ import yaml
 BOOK = Path(__file__).resolve().parents[1] / "book"
 TAG = "remove-cell"  # hidden in the built book
 FIRST_LINE = "# On Colab or Binder: install the course's library when it is missing (a no-op here)."
+# pip keeps the machine's PyTorch (and numpy) where they are inside course_lib's ranges, so Colab's
+# own CUDA build stays. The packages of pyproject's [tool.course.no-deps] come without their
+# declared requirements, as the set-up installs them, and compat/lie-learn-so3 stands in for
+# lie-learn. (laplace-torch's own needs are in the `compare` extra, which the cell does not
+# install: on Colab the uncertainty chapter says loudly that its comparison is skipped.)
+# IPython expands {repo} in a %pip line. scripts/simulate_colab.sh runs this cell in a fresh
+# Python 3.12 environment that already holds another torch.
 TEMPLATE = FIRST_LINE + """
 import importlib.util
 
 if importlib.util.find_spec("course_lib") is None:
-    %pip install --quiet "course-lib @ git+{url}"
-    %pip install --quiet --no-deps "escnn==1.0.11" "myst-nb>=1,<2\""""
+    repo = "git+{url}"
+    so3 = repo + "#subdirectory=compat/lie-learn-so3"
+    no_deps = ({no_deps})
+    %pip install --quiet "course-lib @ {{repo}}"
+    %pip install --quiet --no-deps {{no_deps}} "course-lie-learn-so3 @ {{so3}}\""""
+
+
+def no_deps_packages() -> list[str]:
+    """pyproject.toml's [tool.course.no-deps] packages, and myst-nb (the cells' `glue`)."""
+    pyproject = tomllib.loads((BOOK.parent / "pyproject.toml").read_text())
+    return [*pyproject["tool"]["course"]["no-deps"]["packages"], "myst-nb>=1,<2"]
 
 
 def repository_url(book: Path = BOOK) -> str:
@@ -39,7 +56,9 @@ def repository_url(book: Path = BOOK) -> str:
 
 def install_cell_source(url: str) -> str:
     """The install cell's source for the repository at `url`."""
-    return TEMPLATE.format(url=url)
+    quoted = [f"'\"{package}\" '" for package in no_deps_packages()]
+    quoted[-1] = quoted[-1].replace(" '", "'")
+    return TEMPLATE.format(url=url, no_deps=("\n" + " " * 15).join(quoted))
 
 
 def first_code_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Colab, simulated: a fresh Python 3.12 environment that already holds another PyTorch (as Colab
+# holds its own CUDA build) and numpy 2, then a book chapter's install cell (scripts/colab_cell.py,
+# installing from this repository's last commit instead of GitHub), then the chapter's next cells
+# and a cell that builds escnn's SO(3). Fails when the install cell changed torch or numpy, or a
+# cell fails.
+#
+#   bash scripts/simulate_colab.sh [FOLDER] [CHAPTER] [CELLS]
+#   PYTHON=python3.12  COLAB_TORCH="torch==2.14.1"  (defaults)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+dir=${1:-/tmp/colab-simulation}
+chapter=${2:-groups}
+cells=${3:-3}
+python=${PYTHON:-python3.12}
+colab_torch=${COLAB_TORCH:-torch==2.14.1}
+
+rm -rf "$dir"
+"$python" -m venv "$dir"
+echo "colab: $("$dir/bin/python" --version), installing what Colab already has: $colab_torch, numpy 2, ipykernel"
+"$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$colab_torch" "numpy>=2,<3" \
+    ipykernel nbclient nbformat pyyaml
+before=$("$dir/bin/python" -c 'import numpy, torch; print(torch.__version__, numpy.__version__)')
+echo "colab: before the install cell: torch, numpy = $before"
+"$dir/bin/python" - "$chapter" "$cells" <<'PY'
+import sys, time, importlib.util
+from pathlib import Path
+import nbformat
+from nbclient import NotebookClient
+
+chapter, cells = sys.argv[1], int(sys.argv[2])
+spec = importlib.util.spec_from_file_location("colab_cell", "scripts/colab_cell.py")
+colab_cell = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(colab_cell)
+nb = nbformat.read(f"book/{chapter}.ipynb", as_version=4)
+code = [c for c in nb.cells if c.cell_type == "code"]
+if code[0].source != colab_cell.install_cell_source(colab_cell.repository_url()):
+    print("colab: NOTE: the chapter's stored first cell differs from scripts/colab_cell.py's "
+          "(run `python scripts/colab_cell.py`); running the script's cell")
+install = colab_cell.install_cell_source(f"file://{Path.cwd()}")
+escnn_cell = ("import escnn\nfrom escnn import group\nG = group.so3_group(maximum_frequency=2)\n"
+              "print('escnn', escnn.__version__, 'SO(3) irreps:', [irr.size for irr in G.irreps()])")
+run = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(install)]
+                               + [nbformat.v4.new_code_cell(c.source) for c in code[1:1 + cells]]
+                               + [nbformat.v4.new_code_cell(escnn_cell)])
+start = time.perf_counter()
+NotebookClient(run, timeout=1800, kernel_name="python3",
+               resources={"metadata": {"path": "book"}}).execute()
+for i, cell in enumerate(run.cells):
+    text = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+    print(f"colab: cell {i} ran; output: {text.strip()[-300:]}")
+print(f"colab: {len(run.cells)} cells in {time.perf_counter() - start:.0f} s")
+PY
+after=$("$dir/bin/python" -c 'import numpy, torch; print(torch.__version__, numpy.__version__)')
+echo "colab: after the install cell: torch, numpy = $after"
+if [ "$before" != "$after" ]; then
+    echo "colab: FAILED: the install cell replaced torch or numpy ($before -> $after)" >&2
+    exit 1
+fi
+echo "colab: passed (the machine's torch and numpy kept; course_lib, escnn and $chapter's first cells run)"
