@@ -229,3 +229,33 @@ def test_the_stand_in_equals_lie_learn_where_lie_learn_is_installed():
         assert np.abs(wigner.swap_matrix(l) - Jd[l]).max() < 1e-12, l
         angles = rng.uniform(0, 2 * np.pi, 3)
         assert np.abs(wigner.wigner_D_matrix(l, *angles) - wigner_D_matrix(l, *angles)).max() < 1e-12
+
+
+# .ci/pythons: the job per extra interpreter.
+
+def ci_pythons(**env) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(REPO / ".ci" / "pythons")], capture_output=True, text=True,
+                          env={**os.environ, "CI_PYTHONS_DRY": "1", **env}, timeout=60)
+
+
+def test_ci_runs_the_other_interpreters_after_make_test():
+    run = (REPO / ".ci" / "run").read_text().strip().splitlines()
+    assert run[-2:] == ["make test", "bash .ci/pythons"]
+    job = (REPO / ".ci" / "pythons").read_text()
+    assert "book/gcnn.ipynb book/groups.ipynb" in job and "CI_PYTHONS:-3.13 3.12" in job
+
+
+def test_a_missing_interpreter_is_reported_as_skipped_never_passed():
+    done = ci_pythons(CI_PYTHONS="3.99")
+    assert done.returncode == 0
+    assert "Python 3.99: no interpreter found" in done.stderr and "SKIPPED" in done.stderr
+    assert "passed" not in done.stdout
+    assert ci_pythons(CI_PYTHONS="3.99", CI_REQUIRE_PYTHONS="1").returncode == 1
+
+
+def test_an_interpreter_on_the_machine_is_found(tmp_path):
+    fake = tmp_path / "python3.77"
+    fake.write_text("#!/bin/sh\nexit 0\n")
+    fake.chmod(0o755)
+    done = ci_pythons(CI_PYTHONS="3.77", PATH=f"{tmp_path}:{os.environ['PATH']}")
+    assert done.returncode == 0 and f"Python 3.77: would run with {fake}" in done.stdout
