@@ -30,7 +30,7 @@ from course_lib.grading import sandbox, tamper
 from course_lib.grading.judge import Row, grade_notebook
 from course_lib.grading.kernel import Limits
 from course_lib.grading.sources import Source, load_source
-from course_lib.grading.submission import student_of
+from course_lib.grading.submission import Ungradable, student_of, submission_bytes
 
 CONNECT_TIMEOUT_S = 10
 NO_WORKER_S = 60.0
@@ -137,10 +137,17 @@ def grade_on_dask(client, subs: list[tuple[Path, str]], sources: dict[str, Sourc
 
     texts = client.scatter({s.path.name: s.path.read_text() for s in sources.values()}, broadcast=True, hash=False)
     library = library_hash()
-    futures = {client.submit(grade_task, path.name, path.read_bytes(), key, texts, library, limits, expected,
-                             isolation.isolated, key=f"grade-{hashlib.sha1(key.encode()).hexdigest()}",
-                             pure=False): (path, key)
-               for path, key in subs}
+    futures = {}
+    for path, key in subs:
+        try:  # read here, as the built-in pool's worker would: never through a symbolic link
+            data = submission_bytes(path)
+        except Ungradable as e:
+            if not finish(Row(key=key, student=student_of(path, sources), file=path.name, status=e.status,
+                              reason=e.reason, isolation=isolation.name)):
+                return
+            continue
+        futures[client.submit(grade_task, path.name, data, key, texts, library, limits, expected, isolation.isolated,
+                              key=f"grade-{hashlib.sha1(key.encode()).hexdigest()}", pure=False)] = (path, key)
     pending, alone_since = as_completed(futures, with_results=False), None
     left = set(futures)
     while left:
@@ -164,8 +171,7 @@ def grade_on_dask(client, subs: list[tuple[Path, str]], sources: dict[str, Sourc
             left.discard(fut)
             path, key = futures[fut]
             try:
-                row = fut.result()
-                row.student, row.file = student_of(path, sources), path.name
+                row = fut.result()  # the client's `finish` names its student and file
             except KilledWorker:
                 row = _error_row(path, key, sources, isolation, "grading it killed the Dask worker, each time it "
                                                                 "was tried")

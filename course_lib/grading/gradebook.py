@@ -1,5 +1,9 @@
 """The gradebook: `gradebook.json` and `gradebook.csv` in `--out`, rewritten atomically after each row.
 
+A row's `flags` (last column) are what the grader saw in the solution cells but did not score
+(`course_lib.grading.flags`), for a person to review; names are stored as `submission.printable`
+wrote them.
+
 Rows are keyed by the submission's path relative to where the grader runs, so re-grading replaces
 a row and keeps the others; a gradebook.json this grader did not write is refused, never overwritten.
 """
@@ -51,9 +55,9 @@ def write_gradebook(out: Path, rows: dict[str, Row]) -> None:
     buf = io.StringIO()
     writer = csv.writer(buf)
     writer.writerow(["key", "student", "file", "chapter", *columns, "total", "max", "status", "complete", "isolation",
-                     "reason"])
+                     "reason", "flags"])
     for r in ordered:
         points = {f"{r.chapter}.{t.grade_id}": f"{t.points:g}" for t in r.tests}
         writer.writerow([r.key, r.student, r.file, r.chapter, *(points.get(c, "") for c in columns),
-                         f"{r.total:g}", f"{r.max:g}", r.status, r.complete, r.isolation, r.reason])
+                         f"{r.total:g}", f"{r.max:g}", r.status, r.complete, r.isolation, r.reason, "; ".join(r.flags)])
     atomic_write(Path(out) / "gradebook.csv", buf.getvalue())

@@ -3,7 +3,11 @@
 One self-contained page that reads offline (the charts are PNGs from matplotlib inlined as base64
 `data:` URLs; a Content-Security-Policy lets the page load nothing else): the count of each status,
 and for each chapter the histogram of scores and each test cell's pass rate, hardest first, each
-chart with a table of its numbers. `grade()` rewrites it at the end of every batch.
+chart with a table of its numbers; then the submissions to look at (a status that says something
+went wrong) and those "to review": whose solution cells hold what the grader sees but does not score
+(`course_lib.grading.flags`: the check machinery, hooks, ctypes, code objects, subprocesses, reading
+notebooks, code built at run time), with their score and flags. `grade()` rewrites it at the end of
+every batch. Every text cell is HTML-escaped, with control characters escaped (`submission.shown`).
 
 Scores and pass rates count the rows that ran the chapter's tests (status 'regrade' left out: those
 verdicts are not trusted); a test's pass rate is the share of those rows in which it passed.
@@ -24,6 +28,7 @@ import numpy as np
 
 from course_lib.grading.gradebook import atomic_write, read_gradebook
 from course_lib.grading.judge import STATUSES, Row
+from course_lib.grading.submission import shown
 
 REPORT_NAME = "report.html"
 MAX_POINT_BINS = 40  # scores up to this many whole points get one bar per point, else ten bins
@@ -72,6 +77,7 @@ class ClassSummary:
     statuses: tuple[tuple[str, int], ...]  # (status, count), in the order of STATUSES
     chapters: tuple[ChapterSummary, ...]
     attention: tuple[Row, ...]  # rows whose status says something went wrong
+    review: tuple[Row, ...] = ()  # rows with flags: seen in their solution cells, not scored
 
 
 def summarise(rows: Iterable[Row]) -> ClassSummary:
@@ -92,7 +98,8 @@ def summarise(rows: Iterable[Row]) -> ClassSummary:
                 entry[2] += 1
         rates = sorted((PassRate(g, *entry) for g, entry in tests.items()), key=lambda p: p.rate)
         chapters.append(ChapterSummary(chapter, max(r.max for r in ran), tuple(r.total for r in ran), tuple(rates)))
-    return ClassSummary(len(rows), statuses, tuple(chapters), tuple(r for r in rows if r.status in ATTENTION))
+    return ClassSummary(len(rows), statuses, tuple(chapters), tuple(r for r in rows if r.status in ATTENTION),
+                        tuple(r for r in rows if r.flags))
 
 
 # --------------------------------------------------------------------------------------------
@@ -155,7 +162,7 @@ _POLICY = "default-src 'none'; img-src data:; style-src 'unsafe-inline'"
 def _table(table_id: str, header: list[str], rows: list[list[object]]) -> str:
     def cell(v: object) -> str:
         numeric = isinstance(v, (int, float))
-        return f"<td class=\"n\">{v:g}</td>" if numeric else f"<td>{html.escape(str(v))}</td>"
+        return f"<td class=\"n\">{v:g}</td>" if numeric else f"<td>{html.escape(shown(str(v)))}</td>"
 
     head = "".join(f"<th>{html.escape(h)}</th>" for h in header)
     body = "".join("<tr>" + "".join(cell(v) for v in r) + "</tr>\n" for r in rows)
@@ -200,6 +207,13 @@ def class_report_html(summary: ClassSummary) -> str:
         parts += ["<h2>Submissions to look at</h2>\n",
                   _table("attention", ["submission", "status", "reason"],
                          [[r.key, r.status, r.reason[:300]] for r in summary.attention])]
+    if summary.review:
+        parts += ["<h2>To review</h2>\n",
+                  "<p>What the grader saw in these solution cells but did not score: code a solution has no "
+                  "need of, which could be aimed at the grader. Read the cells named.</p>\n",
+                  _table("review", ["submission", "student", "score", "status", "flags (solution cells)"],
+                         [[r.key, r.student, f"{r.total:g}/{r.max:g}", r.status, "; ".join(r.flags)]
+                          for r in summary.review])]
     parts.append("</body>\n</html>\n")
     return "".join(parts)
 
