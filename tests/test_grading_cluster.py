@@ -2,7 +2,8 @@
 
 One LocalCluster of two worker processes grades part of tests/test_grading.py's corpus while the
 test kills the worker grading a slow submission: every row comes back with the built-in grader's
-verdict. Then the refusals and an unreachable scheduler.
+verdict. Then the same with `dask scheduler` and two `dask worker` started as separate processes
+(as on real machines), one SIGKILLed mid-batch. Then the refusals and an unreachable scheduler.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import json
 import os
 import signal
 import socket
+import subprocess
+import sys
 import threading
 import time
 from pathlib import Path
@@ -114,3 +117,44 @@ def test_an_unreachable_scheduler_fails_at_once_with_what_to_run(tmp_path):
     assert code == 2 and time.monotonic() - start < cluster.CONNECT_TIMEOUT_S + 20
     assert address in stderr.getvalue() and "`dask scheduler`" in stderr.getvalue()
     assert not (tmp_path / "out" / "gradebook.json").exists()
+
+
+def test_separate_scheduler_and_worker_processes_lose_no_row_when_a_worker_is_killed(tmp_path):
+    """`dask scheduler` and two `dask worker --no-nanny` processes on 127.0.0.1 (nothing restarts a
+    killed worker); the test SIGKILLs the worker process grading the slow submission mid-batch."""
+    dask = str(Path(sys.executable).with_name("dask"))
+    address = f"tcp://127.0.0.1:{free_port()}"
+    subs = tmp_path / "submitted"
+    subs.mkdir()
+    expected = {"correct": (solution_nb(), 8), "partial": (CORPUS["partial"][0](), 5),
+                "slow": (prefixed("rotation_about", SLOW), 8)}
+    for name, (nb, _) in expected.items():
+        write(subs / f"{name}.ipynb", nb)
+    sources = grading.find_sources([REPO / "solutions"], problems=[])
+    common = ["--no-dashboard", "--host", "127.0.0.1"]
+    with contextlib.ExitStack() as stack:
+        def start(*args: str) -> subprocess.Popen:
+            log = stack.enter_context(open(tmp_path / f"{args[0]}-{len(list(tmp_path.glob('*.log')))}.log", "w"))
+            proc = subprocess.Popen([dask, *args, *common], stdout=log, stderr=subprocess.STDOUT)
+            stack.callback(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
+            return proc
+        start("scheduler", "--port", address.rsplit(":", 1)[1])
+        workers = [start("worker", address, "--nthreads", "1", "--no-nanny", "--name", f"w{i}") for i in range(2)]
+        watcher = stack.enter_context(distributed.Client(address, timeout=60))
+        watcher.wait_for_workers(2, timeout=120)
+        killed: list[int] = []
+        killer = threading.Thread(target=kill_the_worker_grading, daemon=True,
+                                  args=(watcher, task_key("submitted/slow.ipynb"), killed, time.monotonic() + 240))
+        killer.start()
+        with contextlib.chdir(tmp_path):
+            rows = {Path(r.key).stem: r for r in grading.grade(
+                [subs], tmp_path / "out", sources, grading.Limits(cell_timeout=20, timeout=90, memory_mb=2500),
+                jobs=2, scheduler=address)}
+        killer.join()
+        assert killed and killed[0] in [w.pid for w in workers]  # the `dask worker` process itself
+        victim = next(w for w in workers if w.pid == killed[0])
+        assert victim.wait(10) == -signal.SIGKILL
+    assert {n: (r.total, r.status) for n, r in rows.items()} == {n: (p, "graded") for n, (_, p) in expected.items()}
+    book = json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]
+    assert sorted((r["key"], r["total"]) for r in book) == sorted((f"submitted/{n}.ipynb", p)
+                                                                   for n, (_, p) in expected.items())

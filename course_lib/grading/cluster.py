@@ -2,14 +2,16 @@
 
 Each submission becomes one task on the cluster's workers (machines with course_lib installed;
 `distributed` is imported only here, only when a scheduler is given). A task carries everything it
-grades with: the submission's bytes under its file name, and the source notebooks' text (scattered
-once to every worker). It also carries the SHA-256 of the client's course_lib (which holds the
+grades with: the submission's bytes under its file name, and the source notebooks' text (compressed,
+about 30 kB for the whole course; not scattered: a scattered copy dies with the workers that hold
+it, and with it every task that needs it). It also carries the SHA-256 of the client's course_lib (which holds the
 references answers are judged with): a worker whose course_lib differs refuses, and the row says so,
 instead of grading with other references. A worker grades exactly as the built-in pool does
 (`judge.grade_notebook`: the same rebuild, sandbox, limits and judging) and returns the row; the
 client, the only writer, keeps the gradebook.
 
-Faults: a task whose worker dies is run again on another worker by Dask; one that killed
+Faults: a task whose worker dies is run again on another worker by Dask; a task the cluster
+cancels gets an `error` row with the reason (never no row); one that killed
 `ALLOWED_FAILURES` workers (with `--scheduler local`; a running cluster uses its own
 `distributed.scheduler.allowed-failures`), or that is left without any worker for `NO_WORKER_S`
 seconds, gets an `error` row with the reason. An unreachable scheduler fails at once, before
@@ -20,9 +22,11 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import json
 import os
 import tempfile
 import time
+import zlib
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -97,8 +101,15 @@ def connect(scheduler: str, workers: int) -> Iterator:
 _SOURCES: dict[str, dict[str, Source]] = {}  # per worker process: the sources received, by their hash
 
 
-def _sources_from(texts: dict[str, str]) -> dict[str, Source]:
-    """The Source of each notebook text (file name -> text), loaded once per worker process."""
+def _packed(sources: dict[str, Source]) -> bytes:
+    """The source notebooks' texts (file name -> text) as compressed JSON, to travel with each task."""
+    return zlib.compress(json.dumps({s.path.name: s.path.read_text() for s in sources.values()}).encode(), 9)
+
+
+def _sources_from(texts: dict[str, str] | bytes) -> dict[str, Source]:
+    """The Source of each notebook text (file name -> text, or `_packed`), loaded once per worker process."""
+    if isinstance(texts, bytes):
+        texts = json.loads(zlib.decompress(texts))
     digest = hashlib.sha256(repr(sorted(texts.items())).encode()).hexdigest()
     if digest not in _SOURCES:
         folder = Path(tempfile.mkdtemp(prefix="course-grade-sources-"))
@@ -108,7 +119,7 @@ def _sources_from(texts: dict[str, str]) -> dict[str, Source]:
     return _SOURCES[digest]
 
 
-def grade_task(name: str, notebook: bytes, key: str, sources: dict[str, str], library: str, limits: Limits,
+def grade_task(name: str, notebook: bytes, key: str, sources: dict[str, str] | bytes, library: str, limits: Limits,
                expected: str | None, isolated: bool) -> Row:
     """On a worker: grade one submission (its file `name` and bytes) as the built-in pool would."""
     isolation = sandbox.isolation() if isolated else sandbox.NO_ISOLATION
@@ -135,7 +146,7 @@ def grade_on_dask(client, subs: list[tuple[Path, str]], sources: dict[str, Sourc
     from distributed.client import FutureCancelledError
     from distributed.scheduler import KilledWorker
 
-    texts = client.scatter({s.path.name: s.path.read_text() for s in sources.values()}, broadcast=True, hash=False)
+    texts = _packed(sources)
     library = library_hash()
     futures = {}
     for path, key in subs:
@@ -175,8 +186,9 @@ def grade_on_dask(client, subs: list[tuple[Path, str]], sources: dict[str, Sourc
             except KilledWorker:
                 row = _error_row(path, key, sources, isolation, "grading it killed the Dask worker, each time it "
                                                                 "was tried")
-            except FutureCancelledError:
-                continue
+            except FutureCancelledError as e:  # not by us: we return as soon as we cancel
+                row = _error_row(path, key, sources, isolation, f"the Dask cluster cancelled its task ({e}); "
+                                                                f"grade it again")
             except Exception as e:  # a grader bug on the worker must cost one row, not the batch
                 row = _error_row(path, key, sources, isolation, f"the grader failed on a worker: "
                                                                 f"{type(e).__name__}: {str(e)[:300]}")
