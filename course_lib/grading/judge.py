@@ -12,6 +12,8 @@ A row's status is one of `STATUSES`, with the reason; `complete` says whether ev
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -20,6 +22,7 @@ import nbformat
 from course_lib import checks
 from course_lib.grading import sandbox
 from course_lib.grading.flags import flags_of
+from course_lib.grading import reference_free
 from course_lib.grading.kernel import Limits, Run, cell_name, execute
 from course_lib.grading.rebuild import rebuild
 from course_lib.grading.sources import Source, TestCell
@@ -111,10 +114,11 @@ def _over_limit(said: list[str], limits: Limits) -> str | None:
 
 def hidden_folders(sources: dict[str, Source]) -> list[Path]:
     """What a kernel must not read: the source notebooks' folders and the project folder that holds
-    course_lib (its .git, book/, solutions/); course_lib itself and the Python environment are
-    shown again, read-only, where they lie inside (see sandbox.bubblewrap_argv)."""
+    course_lib (its .git, book/, solutions/), and the real course_lib (the kernel imports a copy
+    without the answers, `reference_free`); the Python environment is shown again, read-only, where
+    it lies inside (see sandbox.bubblewrap_argv)."""
     lib = sandbox.library_folder()
-    hide = {s.path.resolve().parent for s in sources.values()}
+    hide = {lib} | {s.path.resolve().parent for s in sources.values()}
     if (lib.parent / "pyproject.toml").exists():
         hide.add(lib.parent)
     return sorted(hide)
@@ -145,13 +149,17 @@ def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Lim
         row.status, row.complete = "not attempted", True
         row.reason = "; ".join(s for s in ["no solution cell differs from the exercise's stub", note] if s)
         return row
-    run = execute(rebuilt, limits, [n for t in source.tests for n in t.exercises], scratch_root, isolation,
-                  hide=hidden_folders(sources))
-    row.tests = [judge_test(t, run, found, source, limits) for t in source.tests]
+    runs = run_without_answers(rebuilt, source, limits, scratch_root, isolation, hidden_folders(sources))
+    records = {n: r.records[n] for n, r in runs.items() if n in r.records}  # each exercise's from its own run
+    row.tests = [judge_test(t, dataclasses.replace(runs.get(t.exercises[0] if t.exercises else "",
+                                                            next(iter(runs.values()))), records=records),
+                            found, source, limits) for t in source.tests]
     row.total = sum(t.points for t in row.tests)
     for grade_id, index in source.solutions.items():
-        if (err := error_of(run.notebook.cells[index])) is not None:
-            row.cell_errors.append(f"your cell {grade_id!r} raised {err}")
+        errors = dict.fromkeys(e for r in runs.values() if (e := error_of(r.notebook.cells[index])) is not None)
+        row.cell_errors += [f"your cell {grade_id!r} raised {e}" for e in errors]
+    run = next((r for r in runs.values() if r.stop_status), None) or \
+        next((r for r in runs.values() if r.timed_out), next(iter(runs.values())))
     notes = [note] + [f"solution {g!r} found by {h}" for g, h in found.items() if h in ("content", "position", "missing")]
     said = row.cell_errors + [t.message for t in row.tests]
     memory = any("MemoryError" in m for m in said)
@@ -171,5 +179,21 @@ def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Lim
     else:
         row.status, reason = "graded", ""
     row.reason = "; ".join(s for s in [reason] + notes if s)
-    row.complete = run.stopped_at is None
+    row.complete = all(r.stopped_at is None for r in runs.values())
     return row
+
+
+def run_without_answers(rebuilt: nbformat.NotebookNode, source: Source, limits: Limits, scratch_root: Path | None,
+                        isolation: sandbox.Isolation, hide: list[Path]) -> dict[str, Run]:
+    """The rebuilt notebook run once per exercise, each time in a fresh kernel that imports a
+    course_lib without that exercise's answers (`reference_free`), within one total time limit;
+    each run holds the records of every exercise (judged from their own run only, see `judge_test`)."""
+    names = list(dict.fromkeys(n for t in source.tests for n in t.exercises))
+    deadline = time.monotonic() + limits.timeout
+    runs: dict[str, Run] = {}
+    for name in names or [""]:
+        lib = reference_free.library_without((name,)) if name else None
+        runs[name] = execute(rebuilt, limits, [name] if name else [], scratch_root, isolation, hide=hide, lib=lib,
+                             deadline=deadline)
+    return runs
+

@@ -149,9 +149,10 @@ def bubblewrap_argv(scratch: Path, command: Sequence[str], bwrap: str = BWRAP,
         if scratch.is_relative_to(folder):
             raise ValueError(f"expected a scratch folder outside the Python installation's folders, got "
                              f"{scratch} (inside {folder}): set TMPDIR elsewhere")
-    hide = [Path(h).resolve() for h in hide]
-    hide = sorted({h for h in hide if not any(h.is_relative_to(n) for n in needed) and not scratch.is_relative_to(h)})
-    hide = [h for h in hide if not any(h != o and h.is_relative_to(o) for o in hide)]
+    hide = sorted({Path(h).resolve() for h in hide} - set(needed))
+    hide = [h for h in hide if not scratch.is_relative_to(h) and not any(h != o and h.is_relative_to(o) for o in hide)]
+    inner = [h for h in hide if any(h.is_relative_to(n) for n in needed)]  # hidden after the binds: a
+    hide = [h for h in hide if h not in inner]  # course_lib installed inside the environment
     covered = [Path("/tmp"), Path("/run"), hidden, *hide]
     under = [folder for folder in needed if any(folder.is_relative_to(c) for c in covered)]
     shown = [arg for folder in under for arg in ("--ro-bind", str(folder), str(folder))]
@@ -164,8 +165,8 @@ def bubblewrap_argv(scratch: Path, command: Sequence[str], bwrap: str = BWRAP,
     argv = [bwrap, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
             *size(tmpfs_mb - tmpfs_mb / SHM_SHARE), "--tmpfs", "/tmp", *size(tmpfs_mb / SHM_SHARE), "--tmpfs", "/dev/shm",
             "--tmpfs", "/run", "--tmpfs", str(hidden), *[a for h in hide for a in ("--tmpfs", str(h))],
-            *shown, "--bind", str(scratch), str(scratch),
-            *[a for ro in ["/run", "/dev", str(hidden), *map(str, hide)] for a in ("--remount-ro", ro)],
+            *shown, *[a for h in inner for a in ("--tmpfs", str(h))], "--bind", str(scratch), str(scratch),
+            *[a for ro in ["/run", "/dev", str(hidden), *map(str, hide + inner)] for a in ("--remount-ro", ro)],
             "--unshare-all", "--unshare-user", *(["--disable-userns"] if "--disable-userns" in known else []),
             "--cap-drop", "ALL", "--die-with-parent", "--unsetenv", "JPY_PARENT_PID",  # pid 1 is bwrap's: no poller
             "--", *command]

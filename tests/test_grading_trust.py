@@ -1,0 +1,276 @@
+"""The grader's trust boundary when it runs as root (issue 22): hostile notebooks graded by `course grade`.
+
+One batch (`-j 2`, the groups chapter, small limits) grades every hostile submission beside a
+victim and correct ones; each case asserts its own row and that the others were graded. The kernels
+run as root here only if the grader is root (CI, Docker): `test_the_grader_runs_as_root` says so.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from dataclasses import dataclass
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from course_lib import cli, grading
+from course_lib.grading import sandbox
+
+REPO = Path(__file__).resolve().parents[1]
+SOLUTION = REPO / "solutions" / "groups.ipynb"
+ISOLATION = sandbox.isolation()
+needs_isolation = pytest.mark.skipif(not ISOLATION.isolated, reason=f"no sandbox here: {ISOLATION.detail}")
+
+
+def solution_nb() -> nbformat.NotebookNode:
+    return nbformat.read(SOLUTION, as_version=4)
+
+
+def cell_of(nb: nbformat.NotebookNode, grade_id: str) -> nbformat.NotebookNode:
+    return next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def prefixed(prefix: str) -> nbformat.NotebookNode:
+    """The correct solution notebook with `prefix` run first in the dihedral_compose cell."""
+    nb = solution_nb()
+    cell = cell_of(nb, "dihedral_compose")
+    cell.source = textwrap.dedent(prefix) + "\n" + cell.source
+    return nb
+
+
+def stubs_then(code: str) -> nbformat.NotebookNode:
+    """Every solution cell a stub but the first, which runs `code` (meant to define the answers)."""
+    exercise = nbformat.read(REPO / "exercises" / "groups.ipynb", as_version=4)
+    cell = cell_of(exercise, "dihedral_compose")
+    cell.source = cell.source + "\n" + textwrap.dedent(code)
+    return exercise
+
+
+ESCAPE = """
+import ctypes, os
+libc = ctypes.CDLL(None, use_errno=True)
+ESCAPED = [libc.mount(None, b"/", None, 32 | 4096, None), libc.umount2(b"/tmp", 2)]
+print("CapEff", [l for l in open("/proc/self/status") if l.startswith("CapEff")][0].split()[1], ESCAPED)
+for target in TARGETS:
+    try:
+        os.makedirs(os.path.dirname(target), exist_ok=True)
+        with open(target, "w") as f:
+            f.write("# written by a student\\nc.InteractiveShellApp.exec_lines = ['raise SystemExit']\\n")
+    except OSError:
+        pass
+"""
+
+READ_SOURCE = """
+import json
+try:
+    for cell in json.load(open(SOURCE))["cells"]:
+        if cell["cell_type"] == "code" and "def dihedral_compose" in "".join(cell["source"]):
+            exec("".join(cell["source"]))
+        if cell["cell_type"] == "code" and "def rotation_about" in "".join(cell["source"]):
+            exec("".join(cell["source"]))
+except OSError as e:
+    print("the source is not readable:", e)
+"""
+
+FILL_TMP = """
+with open("/tmp/big", "wb") as f:
+    for _ in range(1024):
+        f.write(b"x" * (1 << 20))
+"""
+
+FILL_DISK = """
+for i in range(64):
+    with open(f"junk{i}", "wb") as f:
+        f.write(b"x" * (4 << 20))
+"""
+
+FORK = """
+import subprocess
+children = [subprocess.Popen(["sleep", "60"]) for _ in range(200)]
+"""
+
+
+@dataclass
+class Run:
+    rows: dict  # name -> gradebook row
+    code: int
+    stdout: str
+    stderr: str
+    targets: dict  # path -> bytes before (None: absent)
+
+
+def _snapshot(paths: list[Path]) -> dict:
+    return {p: p.read_bytes() if p.exists() else None for p in paths}
+
+
+def _restore(saved: dict) -> None:
+    for p, data in saved.items():
+        if data is None:
+            if p.exists():
+                p.unlink()
+        elif p.read_bytes() != data:
+            p.write_bytes(data)
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory) -> Run:
+    root = tmp_path_factory.mktemp("trust")
+    sub = root / "submitted"
+    sub.mkdir()
+    other_out = root / "other-out"
+    other_out.mkdir()
+    (other_out / "gradebook.csv").write_text("key,total\nsomeone,8\n")
+    victim = sub / "z_victim.ipynb"
+    targets = [Path("/etc/ipython/ipython_kernel_config.py"), Path.home() / ".course-grade-student",
+               victim, other_out / "gradebook.csv", SOLUTION]
+    notebooks = {
+        "a_escape": prefixed(f"TARGETS = {[str(t) for t in targets]!r}\n" + ESCAPE),
+        "b_reads_source": stubs_then(f"SOURCE = {str(SOLUTION)!r}\n" + READ_SOURCE),
+        "c_fills_tmp": prefixed(FILL_TMP),
+        "d_fills_disk": prefixed(FILL_DISK),
+        "e_forks": prefixed(FORK),
+        "z_victim": solution_nb(),
+    }
+    for name, nb in notebooks.items():
+        (sub / f"{name}.ipynb").write_text(nbformat.writes(nb))
+    saved = _snapshot(targets)
+    saved[victim] = victim.read_bytes()
+    stdout, stderr = io.StringIO(), io.StringIO()
+    try:
+        with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr), contextlib.chdir(root):
+            code = cli.main(["grade", "submitted", "--out", "out", "-j", "2", "--require-isolation",
+                             "--cell-timeout", "60", "--timeout", "240", "--memory", "3000", "--tmpfs", "64",
+                             "--disk", "64", "--processes", "64"])
+        changed = {p: p.read_bytes() if p.exists() else None for p in saved}
+    finally:
+        _restore(saved)
+    rows = {Path(r["key"]).stem: r for r in json.loads((root / "out" / "gradebook.json").read_text())["rows"]}
+    return Run(rows, code, stdout.getvalue(), stderr.getvalue(), {p: (saved[p], changed[p]) for p in saved})
+
+
+def test_the_grader_runs_as_root():
+    """The corpus is meant for a root grader (CI): say so when it is not, rather than skip."""
+    print(f"euid {os.geteuid()}; {ISOLATION.describe()}")
+    assert os.geteuid() == 0 or sandbox.kernel_ids() is None
+
+
+@needs_isolation
+def test_kernels_have_no_capabilities_and_cannot_remount(corpus):
+    """Remount and unmount are refused (EPERM), CapEff is 0, torch runs, and nothing outside the
+    scratch folder changed: /etc, HOME, another student's notebook, another gradebook, the source."""
+    row = corpus.rows["a_escape"]
+    assert (row["status"], row["total"]) == ("graded", 8), row
+    for path, (before, after) in corpus.targets.items():
+        assert before == after, f"{path} was changed by a kernel"
+    assert corpus.rows["z_victim"]["total"] == 8
+
+
+@needs_isolation
+def test_require_isolation_proves_the_sandbox_and_says_what(corpus):
+    first = corpus.stdout.splitlines()[0]
+    assert first.startswith("isolation: bubblewrap") and "proven from inside before grading" in first
+    for what in ("remount / writable: refused", "unmount /tmp: refused", "write /etc/course-probe: refused",
+                 "connect to the grader's 127.0.0.1", "create a user namespace: refused", "CapEff 0"):
+        assert what in first, what
+    assert f"read {Path(corpus.rows['a_escape']['key']).parent}" not in first  # sources named, not submissions
+
+
+@needs_isolation
+def test_require_isolation_refuses_when_a_source_is_readable(tmp_path, monkeypatch):
+    """With nothing hidden, the source notebook is readable from inside: refuse, name it, grade nothing."""
+    monkeypatch.setattr(grading.judge, "hidden_folders", lambda sources: [])
+    (tmp_path / "hw.ipynb").write_text(nbformat.writes(solution_nb()))
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["grade", str(tmp_path / "hw.ipynb"), "--out", str(tmp_path / "out"), "--require-isolation"])
+    assert code == 2 and "refusing to grade" in stderr.getvalue()
+    assert f"read {SOLUTION} (DONE)" in stderr.getvalue()
+    assert not (tmp_path / "out").exists()
+
+
+@needs_isolation
+def test_the_source_notebook_is_not_readable_from_a_kernel(corpus):
+    """Stubs plus code that runs the trusted source's solution cells: the source is hidden, 0 points
+    for the exercises it would have answered."""
+    row = corpus.rows["b_reads_source"]
+    scores = {t["grade_id"]: t["status"] for t in row["tests"]}
+    assert scores["check_dihedral_compose"] != "pass" and scores["check_rotation_about"] != "pass", row
+
+
+@needs_isolation
+def test_tmp_is_capped_and_counted(corpus):
+    """1 GB written to /tmp stops at the tmpfs cap (3/4 of --tmpfs 64): its own 'error' row."""
+    row = corpus.rows["c_fills_tmp"]
+    assert row["status"] == "error" and "ran out of disk" in row["reason"], row
+
+
+@needs_isolation
+def test_scratch_disk_is_limited(corpus):
+    """256 MB written into the working folder under --disk 64: killed, its own 'error' row."""
+    row = corpus.rows["d_fills_disk"]
+    assert row["status"] == "error" and "64 MB disk limit" in row["reason"], row
+
+
+@needs_isolation
+def test_process_count_is_limited(corpus):
+    row = corpus.rows["e_forks"]
+    assert row["status"] == "error" and "limit of 64 processes" in row["reason"], row
+
+
+@needs_isolation
+def test_every_submission_gets_a_row(corpus):
+    assert set(corpus.rows) == {"a_escape", "b_reads_source", "c_fills_tmp", "d_fills_disk", "e_forks", "z_victim"}
+    assert corpus.code == 1  # the over-limit rows are incomplete; nothing is missing
+    assert "got no row" not in corpus.stderr
+
+
+def test_missing_rows_are_named_and_fail_the_command(tmp_path, monkeypatch):
+    """Whatever the cause, fewer rows than submissions: the missing ones are named, exit 3."""
+    for name in ("a", "b"):
+        (tmp_path / f"{name}.ipynb").write_text(nbformat.writes(solution_nb()))
+
+    def one_row(paths, out, sources, limits, **kw):
+        Path(out).mkdir(parents=True, exist_ok=True)
+        return [grading.Row(key=f"{tmp_path.name}/a.ipynb", student="a", file="a.ipynb", status="graded",
+                            complete=True)]
+    monkeypatch.setattr(grading, "grade", one_row)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()), \
+            contextlib.chdir(tmp_path.parent):
+        code = cli.main(["grade", tmp_path.name, "--out", str(tmp_path / "out"), "--no-isolation"])
+    assert code == 3 and "1 of 2 submission(s) got no row" in stderr.getvalue()
+    assert f"{tmp_path.name}/b.ipynb" in stderr.getvalue()
+
+
+@needs_isolation
+def test_a_huge_print_does_not_grow_the_grader(tmp_path):
+    """A 400 MB print: the grader's process (here a fresh one) stays far below it, and the notebook's
+    records still arrive."""
+    script = textwrap.dedent(f"""
+        import resource, nbformat
+        from course_lib import grading
+        nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('y' * 400_000_000)"),
+                                             nbformat.v4.new_code_cell("print('after')")])
+        run = grading.execute(nb, grading.Limits(cell_timeout=60, timeout=120, memory_mb=3000), [])
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, run.stop_status or "ok")
+    """)
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    peak_mb, status = done.stdout.split()[-2:]
+    assert status == "ok" and int(peak_mb) < 400, done.stdout + done.stderr
+
+
+def test_the_sandbox_drops_capabilities_and_nested_user_namespaces():
+    argv = sandbox.bubblewrap_argv(Path("/tmp/batch/k1"), ["true"])
+    assert argv[argv.index("--cap-drop") + 1] == "ALL" and "--unshare-user" in argv
+    if "--disable-userns" in sandbox.bwrap_options(sandbox.BWRAP):
+        assert "--disable-userns" in argv
+    rooted = sandbox.bubblewrap_argv(Path("/tmp/batch/k1"), ["true"], ids=(1234567, 1234567))
+    spec = json.loads(rooted[3])
+    assert (spec["uid"], spec["gid"]) == (1234567, 1234567) and "--cap-drop" in rooted
