@@ -245,6 +245,9 @@ class OperatorFit:
     losses: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
     steps: int = 0
+    best_step: int = 0  # with a validation split: the step whose weights the model was left with
+    val_steps: list[int] = field(default_factory=list)
+    val_error: list[float] = field(default_factory=list)
 
     @property
     def step_ms(self) -> float:
@@ -253,13 +256,18 @@ class OperatorFit:
 
 def train_operator(model: nn.Module, inputs: Tensor, targets: Tensor, steps: int = 1000, batch_size: int = 20,
                    lr: float = 1e-3, weight_decay: float = 1e-4, seed: int = 0, every: int = 100,
-                   predict: Callable[[nn.Module, Tensor], Tensor] | None = None) -> OperatorFit:
+                   predict: Callable[[nn.Module, Tensor], Tensor] | None = None,
+                   validation: tuple[Tensor, Tensor] | None = None, eval_every: int = 100,
+                   patience: int = 3) -> OperatorFit:
     """Adam on the relative L2 loss over random minibatches of (inputs, targets) (first axis:
     samples), with a cosine learning-rate schedule from lr to 0 over `steps`; the model is
     left in eval mode. predict(model, x) gives the prediction (default model(x)); it must have
     the targets' shape. The minibatches (`batch_size` drawn with replacement, or None: the
     whole set every step) come from a generator seeded by `seed`. The loop is `train.fit`;
-    the returned losses are every `every`-th step's."""
+    the returned losses are every `every`-th step's. With validation = (inputs, targets), the
+    relative L2 error on it is measured every `eval_every` steps, training stops after
+    `patience` measurements without improvement, and the model keeps its best weights
+    (`best_step`, `val_error`)."""
     if len(inputs) != len(targets) or steps < 1 or (batch_size is not None and batch_size < 1):
         raise ValueError(f"need as many inputs as targets, steps >= 1 and batch_size >= 1, got "
                          f"{len(inputs)}, {len(targets)}, steps={steps}, batch_size={batch_size}")
@@ -267,9 +275,14 @@ def train_operator(model: nn.Module, inputs: Tensor, targets: Tensor, steps: int
     start = time.process_time()
     history = fit(model, inputs, targets, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
                   objective=lambda m, xb, yb: relative_l2(predict(m, xb), yb),
-                  weight_decay=weight_decay, schedule="cosine", device=torch.device("cpu"))
-    losses = [loss for step, loss in enumerate(history.loss) if step % every == every - 1 or step == steps - 1]
-    return OperatorFit(losses=losses, cpu_seconds=time.process_time() - start, steps=steps)
+                  weight_decay=weight_decay, schedule="cosine", device=torch.device("cpu"),
+                  validation=validation, eval_every=eval_every, patience=patience,
+                  score=lambda m, xv, yv: -evaluate(m, xv, yv, predict=predict))
+    run = len(history.loss)
+    losses = [loss for step, loss in enumerate(history.loss) if step % every == every - 1 or step == run - 1]
+    return OperatorFit(losses=losses, cpu_seconds=time.process_time() - start, steps=run,
+                       best_step=history.best_step, val_steps=history.val_steps,
+                       val_error=[-v for v in history.val_score])
 
 
 @torch.no_grad()

@@ -15,7 +15,9 @@ every input. Four ways to get one, all on the same network body:
 
 Whether the variance is right is measured, not assumed: `interval_coverage`,
 `calibration_curve`, and `std_scale`, the one factor on the standard deviation that a
-validation split asks for (recalibration).
+validation split asks for (recalibration; Levi et al. 2019, Laves et al. 2020). `exact_gp` is the
+calibrated reference: an exact Gaussian process (scikit-learn), its kernel fitted by the marginal
+likelihood.
 """
 
 from __future__ import annotations
@@ -145,11 +147,12 @@ class GaussianMLP(nn.Module):
 
 
 def train_gaussian(model: nn.Module, x: Tensor, y: Tensor, steps: int = 2000, lr: float = 1e-2,
-                   seed: int = 0) -> History:
+                   seed: int = 0, batch_size: int | None = None) -> History:
     """Fit model(x) = (mean, var) to y (N,) by the Gaussian NLL with Adam (`train.fit`), each step on
-    N examples drawn with replacement. Leaves the model in eval mode, on the CPU."""
+    the whole data set (batch_size None: full batch) or on `batch_size` examples drawn with
+    replacement. Leaves the model in eval mode, on the CPU."""
     history = fit(model, x, y, loss_fn=lambda out, target: gaussian_nll(*out, target), steps=steps,
-                  batch_size=len(x), lr=lr, seed=seed)
+                  batch_size=batch_size, lr=lr, seed=seed)
     model.cpu()
     return history
 
@@ -212,6 +215,11 @@ class LastLayerLaplace:
     (Φᵀ Φ / σ² is the generalised Gauss–Newton matrix, here the exact Hessian). The predictive
     distribution at x* is N(f(x*), φ*ᵀ Λ⁻¹ φ* + σ²). The prior precision δ and noise σ are chosen
     by maximising the evidence (`fit_hyperparameters`). All linear algebra is in float64.
+
+    The Gaussian is centred on the *trained* weights θ*, as the Laplace approximation is. The
+    trained head minimised the squared error alone (no prior), so θ* is not the exact posterior
+    mean of this linear model, Λ⁻¹ Φᵀ y / σ² (`posterior_mean`); `predict(x, mean="posterior")`
+    centres the prediction there instead.
     """
 
     def __init__(self, features: Callable[[Tensor], Tensor], head: nn.Linear, x: Tensor, y: Tensor,
@@ -226,6 +234,7 @@ class LastLayerLaplace:
             phi = self._design(x)
             self.theta = torch.cat([head.weight[0], head.bias]).double()
             self.residual_sq = float(((y.double() - phi @ self.theta) ** 2).sum())
+            self.phi_t_y = phi.T @ y.double()
         self.n = len(x)
         self.gram_eigenvalues, self.gram_eigenvectors = torch.linalg.eigh(phi.T @ phi)
 
@@ -268,9 +277,45 @@ class LastLayerLaplace:
         u, lam = self.gram_eigenvectors, self.gram_eigenvalues.clamp_min(0)
         return (u / (lam / self.sigma_noise**2 + self.prior_precision)) @ u.T
 
+    def posterior_mean(self) -> Tensor:
+        """The exact posterior mean of the last layer's weights, Λ⁻¹ Φᵀ y / σ² (P,), for the current δ, σ."""
+        return self.posterior_covariance() @ self.phi_t_y / self.sigma_noise**2
+
     @torch.no_grad()
-    def predict(self, x: Tensor) -> tuple[Tensor, Tensor]:
-        """Predictive mean f(x) and variance φᵀ Λ⁻¹ φ + σ² at x: each (N,), float64."""
+    def predict(self, x: Tensor, mean: str = "trained") -> tuple[Tensor, Tensor]:
+        """Predictive mean and variance φᵀ Λ⁻¹ φ + σ² at x: each (N,), float64. The mean is φᵀθ* at
+        the trained weights (mean="trained", the Laplace approximation) or at the exact posterior
+        mean of the last layer (mean="posterior")."""
+        if mean not in ("trained", "posterior"):
+            raise ValueError(f"mean is 'trained' or 'posterior', got {mean!r}")
         phi = self._design(x)
         f_var = ((phi @ self.posterior_covariance()) * phi).sum(1)
-        return phi @ self.theta, f_var + self.sigma_noise**2
+        theta = self.theta if mean == "trained" else self.posterior_mean()
+        return phi @ theta, f_var + self.sigma_noise**2
+
+
+# --------------------------------------------------------------------------------------------
+# A reference: the exact Gaussian process
+# --------------------------------------------------------------------------------------------
+
+
+def exact_gp(x: Tensor, y: Tensor, seed: int = 0) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """An exact Gaussian process regression on x (N, d), y (N,): the kernel c·RBF(ℓ) + white noise
+    σ², with c, ℓ, σ² chosen by maximising the marginal likelihood (scikit-learn, targets
+    normalised, 5 restarts from `seed`). Returns predict(x*) -> (mean (M,), var (M,)) float32, the
+    variance including the noise σ² (a prediction of y, like the networks')."""
+    from sklearn.gaussian_process import GaussianProcessRegressor
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+
+    if x.dim() != 2 or y.dim() != 1 or len(x) != len(y):
+        raise ValueError(f"expected x (N, d) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}")
+    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(1.0, (1e-2, 1e2)) + WhiteKernel(0.1, (1e-6, 1e1))
+    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=5, random_state=seed)
+    gp.fit(x.double().numpy(), y.double().numpy())
+
+    def predict(points: Tensor) -> tuple[Tensor, Tensor]:
+        mean, std = gp.predict(points.double().numpy(), return_std=True)
+        return torch.tensor(mean, dtype=torch.float32), torch.tensor(std**2, dtype=torch.float32)
+
+    predict.kernel = gp.kernel_  # type: ignore[attr-defined]
+    return predict

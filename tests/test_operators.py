@@ -361,3 +361,15 @@ def test_train_operator_is_the_hand_written_minibatch_loop(one_thread):
         schedule.step()
     for a, b in zip(ours.parameters(), theirs.parameters()):
         assert torch.equal(a, b)
+
+
+def test_train_operator_keeps_the_weights_with_the_best_validation_error(one_thread):
+    x, y = torch.randn(40, 1, 16, generator=gen(5)), torch.randn(40, 1, 16, generator=gen(6))
+    torch.manual_seed(0)
+    model = op.FNO(4, 8, 2)
+    fit = op.train_operator(model, x[:30], y[:30], steps=60, batch_size=10, lr=3e-2,
+                            validation=(x[30:], y[30:]), eval_every=10, patience=2)
+    assert fit.val_steps[0] == 10 and len(fit.val_error) == len(fit.val_steps)
+    best = fit.val_steps[fit.val_error.index(min(fit.val_error))]
+    assert fit.best_step == best
+    assert math.isclose(op.evaluate(model, x[30:], y[30:]), min(fit.val_error), rel_tol=1e-6)

@@ -305,3 +305,110 @@ def _scale_ratio_of_averages(mean, std, y):
 ], ids=lambda v: getattr(v, "__name__", v))
 def test_plausible_mistakes_fail(short, wrong):
     assert verify(f"uncertainty.{short}", wrong).status == "fail"
+
+
+# ----- correct answers in float32 or float64 pass; right values with wrong gradients fail -----
+
+def _nll_answer(mean, var, y):
+    return (0.5 * torch.log(2 * math.pi * var) + 0.5 * (y - mean) ** 2 / var).mean()
+
+
+def _coverage_answer(mean, std, y, level=0.95):
+    z = torch.distributions.Normal(0.0, 1.0).icdf(torch.tensor(0.5 + level / 2, dtype=torch.float64))
+    return ((y - mean).abs() <= z * std).to(y.dtype).mean()
+
+
+def _mixture_answer(means, variances):
+    mean = means.mean(0)
+    return mean, (variances + means**2).mean(0) - mean**2
+
+
+def _scale_answer(mean, std, y):
+    return ((y - mean) / std).pow(2).mean().sqrt()
+
+
+ANSWERS = {"gaussian_nll": _nll_answer, "interval_coverage": _coverage_answer,
+           "mixture_moments": _mixture_answer, "std_scale": _scale_answer}
+
+
+def _in(dtype, answer):
+    """The answer computed in `dtype`: tensor arguments cast, so a float32 learner is imitated."""
+    def cast(*args):
+        return answer(*(a.to(dtype) if isinstance(a, torch.Tensor) else a for a in args))
+    return cast
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=str)
+@pytest.mark.parametrize("short", sorted(ANSWERS))
+def test_correct_answers_pass_in_float32_and_float64(short, dtype):
+    verdict = verify(f"uncertainty.{short}", _in(dtype, ANSWERS[short]))
+    assert verdict.passed, verdict.message
+
+
+def _nll_variance_detached_in_the_log(mean, var, y):  # the right value, a wrong gradient
+    return (0.5 * torch.log(2 * math.pi * var.detach()) + 0.5 * (y - mean) ** 2 / var).mean()
+
+
+def _mixture_mean_detached(means, variances):  # the right values, no gradient through the mean
+    mean = means.detach().mean(0)
+    return mean, (variances + means**2).mean(0) - mean**2
+
+
+@pytest.mark.parametrize("short, wrong", [("gaussian_nll", _nll_variance_detached_in_the_log),
+                                          ("mixture_moments", _mixture_mean_detached)],
+                         ids=lambda v: getattr(v, "__name__", v))
+def test_right_values_with_wrong_gradients_fail(short, wrong):
+    assert verify(f"uncertainty.{short}", wrong).status == "fail"
+
+
+# ----- library support for the chapter -----
+
+def test_train_gaussian_is_full_batch_by_default(one_thread):
+    x, y = u.cubic_data(20, seed=1)
+    weights = []
+    for seed in (0, 1):  # a full batch draws nothing: the training seed cannot matter
+        torch.manual_seed(3)
+        model = u.GaussianMLP(1, (8,))
+        u.train_gaussian(model, x, y, steps=20, seed=seed)
+        weights.append(torch.cat([p.detach().flatten() for p in model.parameters()]))
+    assert torch.equal(weights[0], weights[1])
+    torch.manual_seed(3)
+    sampled = u.GaussianMLP(1, (8,))
+    u.train_gaussian(sampled, x, y, steps=20, seed=0, batch_size=20)  # with replacement
+    assert not torch.equal(weights[0], torch.cat([p.detach().flatten() for p in sampled.parameters()]))
+
+
+def test_laplace_posterior_mean_is_the_exact_bayesian_mean():
+    g = gen(9)
+    x = torch.randn(25, 1, generator=g, dtype=torch.float64)
+    y = 1.5 * x[:, 0] + 0.3 + 0.4 * torch.randn(25, generator=g, dtype=torch.float64)
+    la, design, a = _linear_laplace(x, y, delta=2.0, sigma=0.4)
+    exact = torch.linalg.solve(a, design.T @ y / 0.16)
+    assert torch.allclose(la.posterior_mean(), exact, rtol=1e-10)
+    x_new = torch.tensor([[-2.0], [1.0]], dtype=torch.float64)
+    mean, var = la.predict(x_new, mean="posterior")
+    phi = torch.cat([x_new, torch.ones_like(x_new)], 1)
+    assert torch.allclose(mean, phi @ exact, rtol=1e-10)
+    assert torch.allclose(var, la.predict(x_new)[1])  # the variance does not depend on the centre
+    # a head trained without the prior (least squares) is not the posterior mean; posterior_mean is
+    head = nn.Linear(1, 1).double()
+    with torch.no_grad():
+        lstsq = torch.linalg.lstsq(design, y[:, None]).solution[:, 0]
+        head.weight[0, 0], head.bias[0] = lstsq[0], lstsq[1]
+    trained = u.LastLayerLaplace(lambda t: t, head, x, y, 2.0, 0.4)
+    assert torch.allclose(trained.posterior_mean(), exact, rtol=1e-10)
+    assert not torch.allclose(trained.predict(x_new)[0], mean, rtol=1e-4)
+    with pytest.raises(ValueError, match="posterior"):
+        la.predict(x_new, mean="map")
+
+
+def test_exact_gp_is_calibrated_in_range_and_uncertain_away_from_the_data():
+    x, y = u.cubic_data(40, seed=4, noise=3.0)
+    predict = u.exact_gp(x, y)
+    x_te, y_te = u.cubic_data(2000, seed=5, noise=3.0)
+    mean, var = predict(x_te)
+    assert 0.85 < float(u.interval_coverage(mean, var.sqrt(), y_te)) <= 1.0
+    near, far = predict(torch.tensor([[0.0], [30.0]]))[1]
+    assert far > 4 * near
+    with pytest.raises(ValueError, match=r"x \(N, d\)"):
+        u.exact_gp(x[:, 0], y)

@@ -1,7 +1,7 @@
 """Exercises of the chapter "Neural operators" (solutions/operators.ipynb).
 
 spectral_conv is a layer and relative_l2 a loss: both are checked through their gradients too
-(`_with_input_gradients`), so an answer a network could not be trained through (numpy, a float,
+(`checks.input_gradient`), so an answer a network could not be trained through (numpy, a float,
 a detached tensor) fails. Tolerances accept a correct answer computed in float32 as well as float64.
 """
 
@@ -11,23 +11,8 @@ import math
 
 import torch
 
-from course_lib.checks import Case, Exercise, by_short_name
+from course_lib.checks import Case, Exercise, by_short_name, input_gradient
 from course_lib.operators import fourier_resample, relative_l2, spectral_conv
-
-
-def _with_input_gradients(fn, case: Case):
-    """[answer, gradient of a fixed weighted sum of it with respect to each tensor argument]: the
-    arguments are copied with requires_grad, so an answer that is not a differentiable function of
-    them (numpy, a Python float, detached) raises ValueError and fails the case."""
-    args = tuple(a.detach().clone().requires_grad_(True) if isinstance(a, torch.Tensor) else a for a in case.args)
-    value = fn(*args, **case.kwargs)
-    if not isinstance(value, torch.Tensor) or not value.requires_grad:
-        raise ValueError(f"returned a {type(value).__name__} that is not differentiable with respect to its "
-                         "inputs, so a network could not be trained through it; stay in torch")
-    weights = torch.linspace(1.0, 2.0, value.numel(), dtype=torch.float64).reshape(value.shape)
-    inputs = [a for a in args if isinstance(a, torch.Tensor)]
-    grads = torch.autograd.grad((value.to(torch.float64) * weights).sum(), inputs, allow_unused=True)
-    return [value.detach(), *(torch.zeros_like(a) if g is None else g for a, g in zip(inputs, grads))]
 
 
 def _gen(seed: int) -> torch.Generator:
@@ -94,7 +79,7 @@ EXERCISES = by_short_name(
         name="operators.spectral_conv",
         reference=spectral_conv,
         cases=_spectral_cases,
-        run=_with_input_gradients,
+        run=input_gradient(),
         hint="go to Fourier space along the grid with the real FFT, mix channels with the complex "
              "weights mode by mode for the lowest modes only (the others become zero, and a weight "
              "may have more modes than the grid has), and come back to exactly as many points as "
@@ -105,7 +90,7 @@ EXERCISES = by_short_name(
         name="operators.relative_l2",
         reference=relative_l2,
         cases=_relative_cases,
-        run=_with_input_gradients,
+        run=input_gradient(),
         hint="one ratio of norms per sample (the norm over everything but the batch axis), not "
              "squared, divided by the target's norm; then the mean of those ratios, as a torch scalar "
              "(it is a loss: it must be differentiable).",

@@ -1,4 +1,9 @@
-"""Exercises of the chapter "Uncertainty" (solutions/uncertainty.ipynb)."""
+"""Exercises of the chapter "Uncertainty" (solutions/uncertainty.ipynb).
+
+The NLL is a loss and the mixture's moments feed one: both are also checked through their
+gradients with respect to a network's weights (`parameter_gradient`). Tolerances accept a correct
+answer computed in float32 as well as float64 (a float32 std_scale is off by about 1e-7 relative).
+"""
 
 from __future__ import annotations
 
@@ -114,7 +119,7 @@ EXERCISES = by_short_name(
         hint="−log N(y | μ, σ²) has a log-normaliser term and a squared-residual term, both with a ½; the "
              "second argument is the variance, not the standard deviation. Average over the points, "
              "and stay in torch so that the answer can be differentiated.",
-        rtol=1e-6, atol=1e-8,
+        rtol=1e-5, atol=1e-6,
     ),
     Exercise(
         name="uncertainty.interval_coverage",
@@ -123,7 +128,7 @@ EXERCISES = by_short_name(
         hint="the central interval that holds `level` of N(0, 1) leaves (1 − level)/2 in each tail, so "
              "its half-width is a quantile of N(0, 1) you can get from "
              "torch.distributions.Normal(0, 1).icdf (1.96 only for level 0.95); scale it by std.",
-        rtol=1e-9, atol=1e-9,
+        rtol=1e-6, atol=1e-7,
     ),
     Exercise(
         name="uncertainty.mixture_moments",
@@ -133,7 +138,7 @@ EXERCISES = by_short_name(
         hint="the law of total variance: the mixture's variance is the members' average variance plus "
              "the variance of their means around the mixture mean, averaged with weight 1/M each "
              "(not the M − 1 that torch.var uses by default).",
-        rtol=1e-9, atol=1e-10,
+        rtol=1e-5, atol=1e-6,
         answer_in_library=(mixture_moments,),
     ),
     Exercise(
@@ -142,6 +147,6 @@ EXERCISES = by_short_name(
         cases=_scale_cases,
         hint="write the NLL of N(mean, (s·std)²) as a function of s and set its derivative to zero; the "
              "answer involves the standardised residuals (y − mean)/std, squared.",
-        rtol=1e-9, atol=1e-10,
+        rtol=1e-6, atol=1e-7,
     ),
 )
