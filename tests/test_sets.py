@@ -123,6 +123,23 @@ def test_message_passing_is_permutation_equivariant():
     assert layer(x, edges).shape == (30, 8)
 
 
+def test_graph_equivariance_error_also_reorders_the_edge_list():
+    """With the edge list in its old order the sums round alike (exactly 0); the default lists the
+    relabelled edges in a new order, so round-off shows, and a layer that reads the edge order fails."""
+    torch.manual_seed(1)
+    layer = S.mlp_message_passing(8, 16)
+    x, edges = torch.randn(30, 8, generator=gen(5)), S.random_graph(30, 90, gen(6))
+    perms = S.random_permutations(30, 5, gen(7))
+    assert S.graph_equivariance_error(layer, x, edges, perms, edge_order_seed=None) == 0.0
+    assert 0.0 < S.graph_equivariance_error(layer, x, edges, perms) < 1e-6
+
+    def first_edge_reader(h, edge_index):  # adds the sender of the first listed edge to every node
+        return h + h[edge_index[0, 0]]
+
+    assert S.graph_equivariance_error(first_edge_reader, x, edges, perms, edge_order_seed=None) < 1e-6
+    assert S.graph_equivariance_error(first_edge_reader, x, edges, perms) > 0.1
+
+
 def test_attention_is_equivariant_without_positions_only():
     torch.manual_seed(2)
     plain = S.SelfAttention(8)
