@@ -142,3 +142,283 @@ def _shift_errors_along_the_width_only(layer, x):
 ])
 def test_why_symmetry_and_invariance_checks_reject_near_misses(name, near_miss):
     assert checks.verify(name, near_miss).status == "fail"
+
+
+# --------------------------------------------------------------------------------------------
+# Issue 21: correct answers in float32 and float64 pass; the kinds of wrong answer that passed are rejected
+# --------------------------------------------------------------------------------------------
+
+MY_CHAPTERS = ("egnn", "gauge", "gcnn", "groups", "invariance", "permutation", "pinn", "symmetry", "why_symmetry")
+
+
+def _exercises_of(chapters):
+    import importlib
+
+    return [name for ch in chapters for name in
+            (ex.name for ex in importlib.import_module(f"course_lib.checks.{ch}").EXERCISES.values())]
+
+
+def _cast(v, single):
+    if isinstance(v, list):
+        return [_cast(p, single) for p in v]
+    if v.dtype.kind == "f":
+        return v.astype(np.float32 if single else np.float64)
+    if v.dtype.kind == "c":
+        return v.astype(np.complex64 if single else np.complex128)
+    return v
+
+
+def test_float32_scalar_with_a_tight_tolerance_passes_and_a_wrong_one_shows_its_digits():
+    # the reported bug: "expected 1.5811, got 1.5811" for a correct float32 answer at rtol 1e-9
+    exact = np.array(np.sqrt(2.5))
+    assert checks.mismatch(exact, exact.astype(np.float32), rtol=1e-9, atol=1e-10) is None
+    assert checks.mismatch(np.array([[0.7, 0.3]]), np.array([[0.7, 0.3]], dtype=np.float32), 1e-10, 1e-12) is None
+    message = checks.mismatch(exact, np.array(1.58117), rtol=1e-9, atol=1e-10)
+    expected_text, got_text = message.removeprefix("expected ").split(", got ")
+    assert expected_text != got_text  # enough digits to see the difference
+    assert checks.mismatch(exact, (exact * 1.001).astype(np.float32), rtol=1e-9, atol=1e-10) is not None
+
+
+def test_exact_exercises_stay_exact_in_float32():
+    assert checks.mismatch(np.array([1.0, 2.0]), np.array([1.0, 2.0], dtype=np.float32), 0, 0) is None
+    assert checks.mismatch(np.array([1.0]), np.array([1.0 + 2**-20], dtype=np.float32), 0, 0) is not None
+
+
+def test_recorded_float32_answers_keep_their_precision():
+    answers = [checks.Answer(value=np.array([0.1, 0.2], dtype=np.float32)),
+               checks.Answer(value=np.array([1 + 0.1j], dtype=np.complex64))]
+    back = checks.answers_from_json(checks.answers_to_json(answers))
+    assert [b.value.dtype for b in back] == [np.float32, np.complex64]
+    assert all(np.array_equal(a.value, b.value) for a, b in zip(answers, back))
+
+
+@pytest.mark.parametrize("name", _exercises_of(MY_CHAPTERS))
+@pytest.mark.parametrize("single", [True, False], ids=["float32", "float64"])
+def test_correct_answers_pass_in_float32_and_float64(name, single):
+    """The reference's own answers, returned in float32 or float64 and recorded as the grader records them."""
+    ex = checks.exercise(name)
+    answers = [checks.Answer(value=_cast(checks.to_plain(ex.run(ex.reference, case)), single)) for case in ex.cases()]
+    replay = checks.answers_from_json(checks.answers_to_json(answers))
+    verdict = checks.judge(ex, replay)
+    assert verdict.passed, verdict.message
+
+
+# answers that cannot train ------------------------------------------------------------------
+
+def _head_numpy(f, w, b):
+    return f.detach().numpy().mean(axis=(-2, -1)) @ w.detach().numpy().T + b.detach().numpy()
+
+
+def _head_torch(f, w, b):
+    return f.mean(dim=(-2, -1)) @ w.T + b
+
+
+def _set_pool_numpy(x):
+    x = np.asarray(x.detach())
+    return np.concatenate([x.mean(axis=1), x.max(axis=1)], axis=-1)
+
+
+def _set_pool_torch(x):
+    return torch.cat([x.mean(dim=1), x.max(dim=1).values], dim=-1)
+
+
+def _equivariant_linear_numpy(x, lam, gamma):
+    x, lam, gamma = (np.asarray(t.detach()) for t in (x, lam, gamma))
+    return x @ lam + x.mean(axis=-2, keepdims=True) @ gamma
+
+
+def _equivariant_linear_torch(x, lam, gamma):
+    return x @ lam + x.mean(dim=-2, keepdim=True) @ gamma
+
+
+def _lifting_numpy(w):
+    return torch.from_numpy(np.stack([np.rot90(w.detach().numpy(), k, axes=(-2, -1)).copy() for k in range(4)], 1))
+
+
+def _lifting_torch(w):
+    return torch.stack([torch.rot90(w, k, dims=(-2, -1)) for k in range(4)], 1)
+
+
+def _update_detached_weights(x, w):
+    diff = x[:, :, None, :] - x[:, None, :, :]
+    return x + (w.detach()[..., None] * diff).sum(2) / (x.shape[1] - 1)
+
+
+def _update_torch(x, w):
+    diff = x[:, :, None, :] - x[:, None, :, :]
+    return x + (w[..., None] * diff).sum(2) / (x.shape[1] - 1)
+
+
+def _poisson_loss_float(u_fn, xi, xb, source, weight):
+    xi = xi.clone().requires_grad_(True)
+    grad = torch.autograd.grad(u_fn(xi).sum(), xi, create_graph=True)[0]
+    lap = sum(torch.autograd.grad(grad[:, i].sum(), xi, create_graph=True)[0][:, i] for i in range(2))
+    return (((-lap - source(xi)) ** 2).mean() + weight * (u_fn(xb) ** 2).mean()).item()
+
+
+@pytest.mark.parametrize("name, wrong", [
+    ("invariance.invariant_head", _head_numpy),
+    ("invariance.set_pool", _set_pool_numpy),
+    ("permutation.equivariant_linear", _equivariant_linear_numpy),
+    ("gcnn.lifting_bank", _lifting_numpy),
+    ("pinn.poisson_loss", _poisson_loss_float),
+])
+def test_answers_that_cannot_train_fail_saying_so(name, wrong):
+    verdict = checks.verify(name, wrong)
+    assert verdict.status == "fail"
+    assert "could not be trained through it" in verdict.message
+
+
+def test_an_answer_with_a_cut_gradient_fails_on_the_gradient():
+    verdict = checks.verify("egnn.coordinate_update", _update_detached_weights)
+    assert verdict.status == "fail"
+    assert "values agree with the reference's but not its gradient with respect to its inputs" in verdict.message
+
+
+@pytest.mark.parametrize("name, right", [
+    ("invariance.invariant_head", _head_torch),
+    ("invariance.set_pool", _set_pool_torch),
+    ("permutation.equivariant_linear", _equivariant_linear_torch),
+    ("gcnn.lifting_bank", _lifting_torch),
+    ("egnn.coordinate_update", _update_torch),
+])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64], ids=["float32", "float64"])
+def test_differentiable_answers_pass_in_float32_and_float64(name, right, dtype):
+    def computed_in(*args):
+        return right(*(a.to(dtype) if isinstance(a, torch.Tensor) and a.is_floating_point() else a for a in args))
+    verdict = checks.verify(name, computed_in)
+    assert verdict.passed, verdict.message
+
+
+def test_input_gradient_names_what_cut_the_graph():
+    run = checks.input_gradient()
+    case = checks.Case("x", (torch.ones(3),))
+    with pytest.raises(checks.NotDifferentiable, match="returned a ndarray with no gradient"):
+        run(lambda x: x.detach().numpy() * 2, case)
+    with pytest.raises(checks.NotDifferentiable, match="returned a float"):
+        run(lambda x: float(x.sum()), case)
+    value, grad = run(lambda x: 2 * x, case)
+    assert torch.equal(value, 2 * torch.ones(3)) and torch.equal(grad, 2 * torch.linspace(1, 2, 3))
+    assert not case.args[0].requires_grad  # the case's own tensor is untouched
+
+
+# answers that ignore part of the input's shape or size ---------------------------------------------
+
+def _permute_rows_3d(p, x):
+    inverse = torch.argsort(torch.tensor(p))
+    return x[inverse] if x.dim() == 2 else x[:, inverse]
+
+
+def _act_on_maps_5d(k, f):
+    if f.shape[-3] != 4:
+        raise ValueError("not group maps")
+    return torch.rot90(torch.roll(f, k, dims=2), k, dims=(3, 4))
+
+
+def _act_on_maps_any_rank(k, f):
+    if f.dim() < 3 or f.shape[-3] != 4:
+        raise ValueError("not group maps")
+    return torch.rot90(torch.roll(f, k, dims=-3), k, dims=(-2, -1))
+
+
+def _quarter_per_side(n, generator):
+    k = n // 4
+    t = torch.rand(4, k, generator=generator, dtype=torch.float64)
+    zero, one = torch.zeros(k, dtype=torch.float64), torch.ones(k, dtype=torch.float64)
+    return torch.cat([torch.stack([zero, t[0]], 1), torch.stack([one, t[1]], 1),
+                      torch.stack([t[2], zero], 1), torch.stack([t[3], one], 1)])
+
+
+def _boundary_with(randint, rand):
+    def sample(n, generator):
+        side, t = randint(generator, n), rand(generator, n)
+        x = torch.stack([t, t], 1)
+        x[side == 0, 0], x[side == 1, 0], x[side == 2, 1], x[side == 3, 1] = 0.0, 1.0, 0.0, 1.0
+        return x
+    return sample
+
+
+_boundary_right = _boundary_with(lambda g, n: torch.randint(0, 4, (n,), generator=g),
+                                 lambda g, n: torch.rand(n, generator=g, dtype=torch.float64))
+
+
+def _boundary_seeding_the_global_rng(n, generator):
+    torch.manual_seed(generator.initial_seed())
+    return _boundary_with(lambda g, n: torch.randint(0, 4, (n,)), lambda g, n: torch.rand(n, dtype=torch.float64))(n, None)
+
+
+_boundary_global_rng = _boundary_with(lambda g, n: torch.randint(0, 4, (n,)),
+                                      lambda g, n: torch.rand(n, dtype=torch.float64))
+
+
+def _shift_with(draw):
+    def shifts(x, generator, max_shift):
+        s = draw(generator, max_shift, len(x))
+        return torch.stack([torch.roll(i, tuple(t.tolist()), dims=(-2, -1)) for i, t in zip(x, s)])
+    return shifts
+
+
+_shifts_right = _shift_with(lambda g, m, n: torch.randint(-m, m + 1, (n, 2), generator=g))
+_shifts_global_rng = _shift_with(lambda g, m, n: torch.randint(-m, m + 1, (n, 2)))
+
+
+def _shifts_seeding_the_global_rng(x, generator, max_shift):
+    torch.manual_seed(generator.initial_seed())
+    return _shifts_global_rng(x, None, max_shift)
+
+
+def _shift_errors_on_a_square_grid(layer, x):
+    from course_lib.equivariance import equivariance_error, shift_action
+
+    side = x.shape[-1]
+    return equivariance_error(layer, shift_action, shift_action, x, [(a, b) for a in range(side) for b in range(side)])
+
+
+def _homomorphism_error_over(pairs):
+    def error(rho, group):
+        elements = group.elements()
+        return max(float((rho(group.compose(a, b)) - rho(a) @ rho(b)).abs().max())
+                   for i, a in enumerate(elements) for j, b in enumerate(elements) if pairs(i, j))
+    return error
+
+
+def _c4_error_over(ks):
+    def error(model, x):
+        y = model(x)
+        return max(float((model(torch.rot90(x, k, dims=(-2, -1))) - y).norm() / y.norm()) for k in ks)
+    return error
+
+
+@pytest.mark.parametrize("name, near_miss", [
+    # shape and size
+    ("invariance.circular_shift", lambda x, shift: torch.roll(x, shift, dims=(2, 3))),
+    ("invariance.layer_shift_error", _shift_errors_on_a_square_grid),
+    ("permutation.permute_rows", _permute_rows_3d),
+    ("gcnn.act_on_group_maps", _act_on_maps_5d),
+    ("pinn.square_boundary", _quarter_per_side),
+    # the random generator's state
+    ("pinn.square_boundary", _boundary_seeding_the_global_rng),
+    ("pinn.square_boundary", _boundary_global_rng),
+    ("why_symmetry.random_shifts", _shifts_seeding_the_global_rng),
+    ("why_symmetry.random_shifts", _shifts_global_rng),
+    # part of the definition skipped
+    ("groups.homomorphism_error", _homomorphism_error_over(lambda i, j: i < j)),
+    ("groups.homomorphism_error", _homomorphism_error_over(lambda i, j: i <= j)),
+    ("gcnn.c4_invariance_error", _c4_error_over((0, 2))),
+])
+def test_new_kinds_of_near_miss_are_rejected(name, near_miss):
+    assert checks.verify(name, near_miss).status == "fail"
+
+
+@pytest.mark.parametrize("name, right", [
+    ("invariance.circular_shift", lambda x, shift: torch.roll(x, shift, dims=(-2, -1))),
+    ("permutation.permute_rows", lambda p, x: x[..., torch.argsort(torch.tensor(p)), :]),
+    ("gcnn.act_on_group_maps", _act_on_maps_any_rank),
+    ("pinn.square_boundary", _boundary_right),
+    ("why_symmetry.random_shifts", _shifts_right),
+    ("groups.homomorphism_error", _homomorphism_error_over(lambda i, j: True)),
+    ("gcnn.c4_invariance_error", _c4_error_over(range(4))),
+])
+def test_learner_written_answers_to_the_new_cases_pass(name, right):
+    verdict = checks.verify(name, right)
+    assert verdict.passed, verdict.message

@@ -114,6 +114,7 @@ def input_gradient(run: Callable[[Callable, Case], Any] = call) -> Callable[[Cal
                           for leaf, g in zip(leaves, grads)])
         return [value.detach(), flat]
 
+    run_and_differentiate.differentiates = "its inputs"  # read by `judge` to say which part disagrees
     return run_and_differentiate
 
 
@@ -140,6 +141,7 @@ def parameter_gradient(run: Callable[[Callable, Case], Any] = call) -> Callable[
                           for p, g in zip(params, grads)])
         return [value.detach(), flat]
 
+    run_and_differentiate.differentiates = "the network's parameters"
     return run_and_differentiate
 
 
@@ -324,6 +326,23 @@ def mismatch(expected: Any, got: Any, rtol: float, atol: float) -> str | None:
     return None if ok else _expected_got(expected, got)
 
 
+def _gradient_only(ex: Exercise, case: Case, expected: Any, got: Any) -> str | None:
+    """For an answer checked with its gradient ([value, gradient]): a message when the values agree and
+    only the gradient does not (None otherwise)."""
+    wrt = getattr(ex.run, "differentiates", None)
+    if wrt is None or (wrt == "the network's parameters"
+                       and not any(isinstance(arg, torch.nn.Module) for arg in case.args)):
+        return None
+    def pair(v: Any) -> bool:
+        return len(v) == 2 if isinstance(v, list) else (v.ndim >= 1 and v.shape[0] == 2)
+
+    if not (pair(expected) and pair(got)) or mismatch(expected[0], got[0], ex.rtol, ex.atol) is not None:
+        return None
+    return (f"your answer's values agree with the reference's but not its gradient with respect to {wrt} "
+            f"({mismatch(expected[1], got[1], ex.rtol, ex.atol)}): something cut or bent the graph "
+            "(.detach(), numpy, rounding, an integer step)")
+
+
 _EXPLAINED = ("WrongType", "LibraryAnswer", "NotDifferentiable")  # errors whose message says what went wrong
 
 
@@ -342,6 +361,7 @@ def judge(ex: Exercise, answers: list[Answer]) -> Verdict:
             return Verdict(ex.name, "fail", f"on {case.describe}, your function {why}. Hint: {ex.hint}", len(cases))
         expected = to_plain(ex.run(ex.reference, case))
         if (why := mismatch(expected, a.value, ex.rtol, ex.atol)) is not None:
+            why = _gradient_only(ex, case, expected, a.value) or why
             return Verdict(ex.name, "fail", f"on {case.describe}, {why}. Hint: {ex.hint}", len(cases))
     return Verdict(ex.name, "pass", f"all {len(cases)} cases agree with the reference.", len(cases))
 

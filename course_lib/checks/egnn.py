@@ -7,7 +7,7 @@ from typing import Callable
 import torch
 from torch import Tensor, nn
 
-from course_lib.checks import Case, Exercise, by_short_name, call, parameter_gradient
+from course_lib.checks import Case, Exercise, by_short_name, call, input_gradient, parameter_gradient
 from course_lib.egnn import EGNN, PairEnergy, coordinate_update, forces, linear_time, rigid_motion
 from course_lib.equivariance import equivariance_error
 from course_lib.groups import O3
@@ -60,6 +60,12 @@ def _update_cases() -> list[Case]:
         Case("4 points in 2D with random weights",
              (torch.randn(1, 4, 2, generator=g, dtype=torch.float64),
               torch.randn(1, 4, 4, generator=g, dtype=torch.float64))),
+        Case("3 systems of 7 points in 5D with random weights",
+             (torch.randn(3, 7, 5, generator=g, dtype=torch.float64),
+              torch.randn(3, 7, 7, generator=g, dtype=torch.float64))),
+        Case("2 systems of 2 points in 3D (n − 1 = 1) with random weights",
+             (torch.randn(2, 2, 3, generator=g, dtype=torch.float64),
+              torch.randn(2, 2, 2, generator=g, dtype=torch.float64))),
     ]
 
 
@@ -146,8 +152,10 @@ EXERCISES = by_short_name(
         cases=_update_cases,
         hint="x_i moves along the differences x_i − x_j (from j towards i), each weighted by w_ij "
              "(row i of the weights), and the sum over the n − 1 other points is averaged: divide "
-             "by n − 1. Return the new positions, not the step.",
+             "by n − 1. Return the new positions, not the step. It is a layer of the EGNN: stay with "
+             "torch operations, so that gradients reach x and the weights (the check compares them).",
         rtol=1e-9, atol=1e-12,
+        run=input_gradient(),
     ),
     Exercise(
         name="egnn.equivariance_error",

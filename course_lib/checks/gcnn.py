@@ -6,7 +6,7 @@ import torch
 from torch import nn
 
 from course_lib import gcnn, groups
-from course_lib.checks import Case, Exercise
+from course_lib.checks import Case, Exercise, input_gradient
 from course_lib.equivariance import invariance_error
 from course_lib.steerable import field_types, rotation_gspace
 
@@ -17,11 +17,12 @@ def _random(*shape: int, seed: int) -> torch.Tensor:
 
 def _lifting_cases() -> list[Case]:
     return [Case(f"a filter bank of shape {shape}", (_random(*shape, seed=i),))
-            for i, shape in enumerate([(1, 1, 3, 3), (2, 3, 5, 5), (4, 1, 4, 4), (3, 2, 1, 1)])]
+            for i, shape in enumerate([(1, 1, 3, 3), (2, 3, 5, 5), (4, 1, 4, 4), (3, 2, 1, 1), (5, 3, 7, 7)])]
 
 
 def _action_cases() -> list[Case]:
-    maps = [(0, (1, 1, 4, 3, 3)), (1, (2, 3, 4, 5, 5)), (2, (1, 2, 4, 4, 4)), (3, (2, 1, 4, 6, 6))]
+    maps = [(0, (1, 1, 4, 3, 3)), (1, (2, 3, 4, 5, 5)), (2, (1, 2, 4, 4, 4)), (3, (2, 1, 4, 6, 6)),
+            (1, (3, 4, 5, 5)), (3, (4, 7, 7)), (2, (2, 2, 1, 4, 3, 3))]  # any rank: (..., 4, H, W)
     not_maps = [(1, (2, 3, 5, 5)), (2, (4, 4))]
     return ([Case(f"k = {k}, group maps of shape {shape}", (k, _random(*shape, seed=10 + k))) for k, shape in maps]
             + [Case(f"k = {k}, a tensor of shape {shape}, which is not group maps (raise ValueError)",
@@ -49,6 +50,8 @@ def _invariance_cases() -> list[Case]:
         Case("a PlainCNN (not invariant)", (_model(gcnn.PlainCNN, 12, (4, 8), 16, seed=1), x)),
         Case("model = sum of pixels of the top half (not invariant)", (lambda t: t[..., :6, :].sum((-1, -2)), x)),
         Case("model = total brightness (invariant)", (lambda t: t.sum((-1, -2)), x)),
+        Case("model = brightness of the top 3 and bottom 3 rows (invariant under the half turn only: the "
+             "quarter turns count)", (lambda t: t[..., :3, :].sum((-1, -2)) + t[..., -3:, :].sum((-1, -2)), x)),
     ]
 
 
@@ -81,8 +84,11 @@ EXERCISES = {
             reference=lambda w: gcnn.lifting_filter_bank(w, "p4"),
             cases=_lifting_cases,
             hint="copy k of the bank is the filter rotated by k·90° counter-clockwise (k = 0 first), "
-                 "and the copies sit on a new axis right after C_out; rotate only the last two axes.",
-            rtol=0, atol=0,
+                 "and the copies sit on a new axis right after C_out; rotate only the last two axes. "
+                 "The bank is built from trainable filters: stay with torch operations, so that gradients "
+                 "reach the filter (the check compares them with the reference's).",
+            rtol=1e-6, atol=1e-7,  # the copies are exact; their gradients are sums in some order
+            run=input_gradient(),
             answer_in_library=(gcnn.lifting_filter_bank,),
         ),
         Exercise(

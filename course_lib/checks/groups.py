@@ -26,8 +26,17 @@ def _wrong_dihedral_rep(g: tuple[int, int]) -> torch.Tensor:
     return reflect @ groups.rotation_2d(math.pi * k / 2)
 
 
+def _random_map(group: groups.FiniteGroup, seed: int) -> dict:
+    """A random 2×2 matrix per element, the identity at e: not a homomorphism."""
+    gen = torch.Generator().manual_seed(seed)
+    images = {g: torch.randn(2, 2, generator=gen, dtype=torch.float64) for g in group.elements()}
+    images[group.identity] = torch.eye(2, dtype=torch.float64)
+    return images
+
+
 def _homomorphism_cases() -> list[Case]:
-    c4, d4, s3 = groups.CyclicGroup(4), groups.DihedralGroup(4), groups.SymmetricGroup(3)
+    c2, c4, d4, s3 = groups.CyclicGroup(2), groups.CyclicGroup(4), groups.DihedralGroup(4), groups.SymmetricGroup(3)
+    random_images = _random_map(d4, seed=1)
     return [
         Case("the regular representation of C_4", (groups.regular_representation(c4).rho, c4)),
         Case("the standard 2×2 representation of D_4", (groups.standard_representation(d4).rho, d4)),
@@ -38,6 +47,10 @@ def _homomorphism_cases() -> list[Case]:
         Case("ρ(k) = rotation by k·60° on C_4 (the wrong angle)", (lambda k: groups.rotation_2d(math.pi * k / 3), c4)),
         Case("the sign of a permutation in S_3 as a 1×1 matrix",
              (lambda p: torch.tensor([[float(torch.linalg.det(torch.eye(3, dtype=torch.float64)[list(p)]))]]), s3)),
+        Case("ρ(k) = rotation by k·90° on C_2: every pair but (1, 1) holds, since ρ(1)ρ(1) is a half "
+             "turn and ρ(1·1) = ρ(0) is the identity", (lambda k: groups.rotation_2d(math.pi * k / 2), c2)),
+        Case("a random 2×2 matrix for each element of D_4 (the identity for e): its largest gap is on a "
+             "pair (a, b) with a listed after b", (random_images.__getitem__, d4)),
     ]
 
 

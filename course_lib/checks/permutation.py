@@ -5,7 +5,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from course_lib.checks import Case, Exercise, by_short_name, call, parameter_gradient
+from course_lib.checks import Case, Exercise, by_short_name, call, input_gradient, parameter_gradient
 from course_lib.equivariance import equivariance_error
 from course_lib.sets import (DeepSetsLayer, SelfAttention, equivariant_linear, permutation_equivariance_error,
                              permute_rows, sum_aggregate)
@@ -25,6 +25,9 @@ def _permute_cases() -> list[Case]:
              ((2, 0, 3, 1), _randn(4, 3, seed=0))),
         Case("p = (3, 0, 4, 1, 2) on a batch of 2 sets of 5 elements with 4 features (2, 5, 4): the "
              "rows are the second-to-last axis", ((3, 0, 4, 1, 2), _randn(2, 5, 4, seed=1))),
+        Case("p = (2, 0, 1) on a (2, 3, 3, 2) tensor (2 × 3 sets of 3 elements with 2 features): the rows "
+             "are the second-to-last axis whatever the rank", ((2, 0, 1), _randn(2, 3, 3, 2, seed=20))),
+        Case("p = (0,) on a set of one element (1, 3)", ((0,), _randn(1, 3, seed=21))),
     ]
 
 
@@ -40,6 +43,9 @@ def _linear_cases() -> list[Case]:
              (_randn(3, 5, 2, seed=5), _randn(2, 4, seed=6), _randn(2, 4, seed=7))),
         Case("a batch of 2 sets of 2 elements, d_in = d_out = 3", (_randn(2, 2, 3, seed=8), _randn(3, 3, seed=9),
                                                                      _randn(3, 3, seed=10))),
+        Case("a (2, 3, 7, 2) tensor: 2 × 3 sets of 7 elements, d_in = 2, d_out = 5 (the sets are the "
+             "second-to-last axis whatever the rank)", (_randn(2, 3, 7, 2, seed=22), _randn(2, 5, seed=23),
+                                                        _randn(2, 5, seed=24))),
     ]
 
 
@@ -116,8 +122,11 @@ EXERCISES = by_short_name(
         cases=_linear_cases,
         hint="two terms: every element mapped by λ on its own, plus the mean of its own set mapped by γ "
              "(the same for every element). The mean runs over the elements of one set, the "
-             "second-to-last axis, not over the features or the batch; keep that axis so it broadcasts.",
+             "second-to-last axis, not over the features or the batch; keep that axis so it broadcasts. "
+             "It is a layer: stay with torch operations, so that gradients reach x, λ and γ (the check "
+             "compares them with the reference's).",
         rtol=1e-10, atol=1e-12,
+        run=input_gradient(),
     ),
     Exercise(
         name="permutation.sum_aggregate",

@@ -58,13 +58,19 @@ def _boundary_facts(fn, case: Case) -> list[float]:
     to six standard deviations of a correct sampler's fluctuations at these n.
     """
     fact, n, seed = case.args
+    global_state = torch.random.get_rng_state()
     x = _sample(fn, n, seed)
     if fact == "on the boundary":
         distance = torch.stack([x[:, 0], 1 - x[:, 0], x[:, 1], 1 - x[:, 1]], 1).abs().min(1).values
         return [float(distance.max()), float(((x >= 0) & (x <= 1)).all())]
     if fact == "reproducible":
         again, other = _sample(fn, n, seed), _sample(fn, n, seed + 1)
-        return [float(torch.equal(x, again)), float(not torch.equal(x, other))]
+        one = torch.Generator().manual_seed(seed)
+        first, second = fn(n, one), fn(n, one)
+        untouched = torch.equal(torch.random.get_rng_state(), global_state)
+        torch.random.set_rng_state(global_state)
+        return [float(torch.equal(x, again)), float(not torch.equal(x, other)),
+                float(not torch.equal(first, second)), float(untouched)]
     along = _along_sides(x)
     if fact == "sides":
         return [float(abs(len(a) / n - 0.25) < 0.05) for a in along]
@@ -79,12 +85,17 @@ def _boundary_facts(fn, case: Case) -> list[float]:
 
 def _boundary_cases() -> list[Case]:
     n = 4000
+    on_boundary = ("the answer lists [largest distance of a point to the boundary, 1 if every point lies "
+                   "in the square]")
     return [
-        Case(f"n = {n}, generator seeded with 0: the answer lists [largest distance of a point to the "
-             "boundary, 1 if every point lies in the square]", ("on the boundary", n, 0)),
-        Case("n = 1000, drawn twice with a generator seeded with 5 and once with seed 6: the answer "
-             "lists [1 if the same seed gives the same points, 1 if another seed gives other points]",
-             ("reproducible", 1000, 5)),
+        Case(f"n = {n}, generator seeded with 0: {on_boundary}", ("on the boundary", n, 0)),
+        Case(f"n = 4001 (not a multiple of 4: exactly n points, not 4·(n // 4)), seed 7: {on_boundary}",
+             ("on the boundary", 4001, 7)),
+        Case(f"n = 3 (fewer points than sides), seed 8: {on_boundary}", ("on the boundary", 3, 8)),
+        Case("n = 1001, drawn twice with fresh generators seeded with 5, once with seed 6, then twice "
+             "with one generator seeded with 5: the answer lists [1 if the same seed gives the same "
+             "points, 1 if another seed gives other points, 1 if two calls with one generator give other "
+             "points, 1 if torch's global random state is left alone]", ("reproducible", 1001, 5)),
         Case(f"n = {n}, seed 1: the answer lists 1 per side ({', '.join(SIDES)}) that holds a "
              "quarter of the points (± 0.05)", ("sides", n, 1)),
         Case(f"n = {n}, seed 2: the answer lists 1 per side ({', '.join(SIDES)}) whose points are "
@@ -166,7 +177,8 @@ EXERCISES = {
             cases=_boundary_cases,
             run=_boundary_facts,
             hint="choose a side for each point, then a uniform position along that side, and pass "
-                 "`generator` to every random draw. torch.rand(n, 2) gives points inside the square, "
+                 "`generator` to every random draw (never seed or use torch's global random state). "
+                 "Return exactly n points, whatever n is. torch.rand(n, 2) gives points inside the square, "
                  "and moving such points onto their nearest side leaves the corners nearly empty.",
             rtol=0, atol=1e-12,
             answer_in_library=(pinn.box_boundary,),

@@ -39,18 +39,38 @@ def _place_cases() -> list[Case]:
 def _shift_cases() -> list[Case]:
     gen = torch.Generator().manual_seed(0)
     return [
-        Case("32 random 2-channel 6×7 images, max_shift = 2", (torch.rand(32, 2, 6, 7, generator=gen), 2)),
+        Case("32 random 2-channel 6×7 images, max_shift = 2", ("shifts", torch.rand(32, 2, 6, 7, generator=gen), 2)),
         Case("400 random 5×5 images, max_shift = 1 (every one of the 9 shifts should occur)",
-             (torch.rand(400, 1, 5, 5, generator=gen), 1)),
-        Case("8 random 8×8 images, max_shift = 0 (nothing moves)", (torch.rand(8, 1, 8, 8, generator=gen), 0)),
+             ("shifts", torch.rand(400, 1, 5, 5, generator=gen), 1)),
+        Case("8 random 8×8 images, max_shift = 0 (nothing moves)", ("shifts", torch.rand(8, 1, 8, 8, generator=gen), 0)),
+        Case("32 random 3-channel 5×9 images, max_shift = 3, called twice with one generator (seed 3), then "
+             "with a fresh generator seeded 3, then seeded 4: the answer lists [1 if the two calls with one "
+             "generator shift differently, 1 if the same seed shifts the same, 1 if another seed shifts "
+             "differently, 1 if torch's global random state is left alone]",
+             ("generator", torch.rand(32, 3, 5, 9, generator=gen), 3)),
     ]
 
 
 def _shift_properties(fn, case: Case) -> list:
-    """[output shape, fraction of images that are a circular shift of their input by at most max_shift
-    along each axis, 1 if at least min(9, number of allowed shifts) different shifts occur]: any correct
-    function gives [shape, 1, 1], whatever order it draws its random numbers in."""
-    x, m = case.args
+    """Facts any correct function shows, whatever order it draws its random numbers in.
+
+    "shifts": [output shape, fraction of images that are a circular shift of their input by at most
+    max_shift along each axis, 1 if at least min(9, number of allowed shifts) different shifts occur].
+    "generator": [1 if two calls with one generator differ, 1 if the same seed gives the same images,
+    1 if another seed gives other images, 1 if the global RNG is untouched]: a function that draws
+    from the global RNG (seeded from generator.initial_seed() or not) fails.
+    """
+    fact, x, m = case.args
+    if fact == "generator":
+        global_state = torch.random.get_rng_state()
+        one = torch.Generator().manual_seed(3)
+        first, second = fn(x, one, m), fn(x, one, m)
+        same = fn(x, torch.Generator().manual_seed(3), m)
+        other = fn(x, torch.Generator().manual_seed(4), m)
+        untouched = torch.equal(torch.random.get_rng_state(), global_state)
+        torch.random.set_rng_state(global_state)
+        return torch.tensor([float(not torch.equal(first, second)), float(torch.equal(first, same)),
+                             float(not torch.equal(first, other)), float(untouched)])
     out = fn(x, torch.Generator().manual_seed(1), m)
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
         return [torch.tensor(getattr(out, "shape", ())), torch.tensor(0.0), torch.tensor(0.0)]
@@ -98,8 +118,10 @@ EXERCISES = {
             name="why_symmetry.random_shifts",
             reference=random_shifts,
             cases=_shift_cases,
-            hint="each image needs its own (dy, dx), drawn with the given generator; mind that "
-                 "both ends, -max_shift and max_shift, are allowed.",
+            hint="each image needs its own (dy, dx), drawn with the given generator (pass "
+                 "generator= to every random draw; never seed or use torch's global random state), so "
+                 "that two calls with one generator differ and the same seed repeats; mind that both "
+                 "ends, -max_shift and max_shift, are allowed.",
             rtol=0, atol=1e-9,
             run=_shift_properties,
         ),
