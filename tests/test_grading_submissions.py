@@ -192,12 +192,13 @@ def test_feedback_names_are_one_to_one_even_where_case_does_not_count():
     assert feedback_name("submitted/correct.ipynb") == "submitted__correct"
 
 
-def test_collect_keeps_a_links_own_key_and_names_the_student_folder(tmp_path):
+def test_collect_keeps_a_links_own_key_follows_no_folder_link_and_names_the_student_folder(tmp_path):
     subs = tmp_path / "submitted"
     (subs / "bob" / "ps1").mkdir(parents=True)
     write(subs / "bob" / "ps1" / "groups.ipynb", untouched())
     (subs / "aaa.ipynb").symlink_to(subs / "bob" / "ps1" / "groups.ipynb")
     write(subs / "carol.ipynb", untouched())
+    (subs / "dave").symlink_to(REPO / "solutions", target_is_directory=True)  # a folder link is not followed
     with contextlib.chdir(tmp_path):
         found = {s.key: s.student for s in collect(["submitted"], ["groups"])}
     assert found == {"submitted/aaa.ipynb": "aaa", "submitted/bob/ps1/groups.ipynb": "bob",
@@ -254,3 +255,40 @@ def test_every_solution_and_everyday_code_has_no_flag():
     assert clean >= 20
     assert flags.scan("model.eval()\nimport torch, platform\nf = torch.compile(f)\nplatform.system()\n"
                       "check('groups.dihedral_compose', dihedral_compose)\n") == []
+
+
+def test_odd_metadata_types_are_invalid_not_a_grader_failure():
+    """A fuzz of the solution notebook (values swapped for lists, dicts, numbers, ...) through
+    reading, chapter finding and rebuilding: every outcome is a rebuilt notebook or Ungradable."""
+    from course_lib.grading.rebuild import rebuild
+    from course_lib.grading.sources import find_sources
+    from course_lib.grading.submission import identify_chapter, parse_submission
+
+    sources = find_sources([REPO / "solutions"], [])
+    nb = solution_nb()
+    nb.metadata.course.chapter = ["groups"]
+    with pytest.raises(Ungradable, match="course.chapter is a list") as e:
+        identify_chapter(parse_submission(nbformat.writes(nb).encode()), Path("x.ipynb"), sources)
+    assert e.value.status == "invalid"
+    base, rng = json.loads(nbformat.writes(solution_nb())), random.Random(0)
+    odd = [None, 1, 1.5, True, [], {}, ["x"], {"a": 1}, "", [[]]]
+
+    def mutate(obj, depth=0):
+        keys = list(obj) if isinstance(obj, dict) else range(len(obj)) if isinstance(obj, list) else []
+        if keys:
+            k = rng.choice(list(keys))
+            if rng.random() < 0.4 or depth > 6:
+                obj[k] = json.loads(json.dumps(rng.choice(odd)))
+            else:
+                mutate(obj[k], depth + 1)
+
+    for _ in range(500):
+        raw = json.loads(json.dumps(base))
+        for _ in range(rng.randrange(1, 4)):
+            mutate(raw)
+        try:
+            parsed = parse_submission(json.dumps(raw).encode())
+            chapter, _ = identify_chapter(parsed, Path("x.ipynb"), sources)
+            rebuild(sources[chapter], parsed)
+        except Ungradable:
+            pass

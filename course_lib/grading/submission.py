@@ -213,6 +213,10 @@ def identify_chapter(nb: nbformat.NotebookNode, path: Path, sources: dict[str, S
     known = ", ".join(sorted(sources))
     course = nb.metadata.get("course")
     claimed = course.get("chapter") if isinstance(course, dict) else None
+    if claimed is not None and not isinstance(claimed, str):
+        raise Ungradable("invalid", f"its metadata course.chapter is a {type(claimed).__name__}, not a string")
+    if claimed is not None and len(claimed) > 100:
+        raise Ungradable("wrong chapter", f"its metadata names a chapter of {len(claimed)} characters (known: {known})")
     by_content = _chapter_by_content(nb, sources)
     by_name = _chapter_in_name(path, sources)
     if claimed is not None and claimed not in sources:
