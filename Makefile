@@ -2,8 +2,8 @@
 # Each target sets up .venv by itself first (scripts/setup_env.sh), so a clean clone needs nothing else.
 
 PYTHON ?= python3
-# Another interpreter gets its own environment: PYTHON=python3.13 make test uses .venv-python3.13.
-VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(notdir $(PYTHON)))
+# Another interpreter gets its own environment: PYTHON=python3.13 make test uses .venv-3.13.
+VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'))
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
 

@@ -7,6 +7,7 @@
 #
 #   bash scripts/simulate_colab.sh [FOLDER] [CHAPTER] [CELLS]
 #   PYTHON=python3.12  COLAB_TORCH="torch==2.14.1"  (defaults)
+#   COLAB_REUSE=1: keep FOLDER's environment when course_lib is not installed in it yet
 set -euo pipefail
 cd "$(dirname "$0")/.."
 dir=${1:-/tmp/colab-simulation}
@@ -15,11 +16,18 @@ cells=${3:-3}
 python=${PYTHON:-python3.12}
 colab_torch=${COLAB_TORCH:-torch==2.14.1}
 
-rm -rf "$dir"
-"$python" -m venv "$dir"
-echo "colab: $("$dir/bin/python" --version), installing what Colab already has: $colab_torch, numpy 2, ipykernel"
-"$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$colab_torch" "numpy>=2,<3" \
-    ipykernel nbclient nbformat pyyaml
+if [ "${COLAB_REUSE:-0}" = 1 ] && [ -x "$dir/bin/python" ] \
+        && ! "$dir/bin/python" -c 'import course_lib' 2>/dev/null; then
+    echo "colab: reusing $dir (COLAB_REUSE=1; course_lib not installed there yet)"
+else
+    rm -rf "$dir"
+    "$python" -m venv "$dir"
+    echo "colab: $("$dir/bin/python" --version), installing what Colab has: $colab_torch, numpy 2,"\
+         "ipykernel, a recent pip"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+    "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$colab_torch" \
+        "numpy>=2,<3" ipykernel nbclient nbformat pyyaml
+fi
 before=$("$dir/bin/python" -c 'import numpy, torch; print(torch.__version__, numpy.__version__)')
 echo "colab: before the install cell: torch, numpy = $before"
 "$dir/bin/python" - "$chapter" "$cells" <<'PY'
