@@ -73,7 +73,7 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"{row.key}: chapter {row.chapter or '?'}, {row.total:g}/{row.max:g}, {row.status}", file=sys.stderr)
 
     try:
-        rows = grading.grade([path for path, _ in submissions], Path(args.out), sources, limits, jobs=args.jobs,
+        rows = grading.grade(args.submissions, Path(args.out), sources, limits, jobs=args.jobs,
                              expected=args.chapter, on_row=progress, isolation=isolation, scheduler=args.scheduler)
     except ValueError as e:
         print(f"course grade: {e}", file=sys.stderr)
