@@ -27,7 +27,7 @@ FIRST_LINE = "# On Colab or Binder: install the course's library when it is miss
 # install: on Colab the uncertainty chapter says loudly that its comparison is skipped.)
 # IPython expands {repo} in a %pip line. scripts/simulate_colab.sh runs this cell in a fresh
 # Python 3.12 environment that already holds another torch.
-TEMPLATE = FIRST_LINE + """
+_TEMPLATE = FIRST_LINE + """
 import importlib.util
 
 if importlib.util.find_spec("course_lib") is None:
@@ -44,6 +44,16 @@ def no_deps_packages() -> list[str]:
     return [*pyproject["tool"]["course"]["no-deps"]["packages"], "myst-nb>=1,<2"]
 
 
+def _quoted_no_deps() -> str:
+    quoted = [f"'\"{package}\" '" for package in no_deps_packages()]
+    quoted[-1] = quoted[-1].replace(" '", "'")
+    return ("\n" + " " * 15).join(quoted)
+
+
+# The cell with pyproject's no-deps list filled in; {url} is left for install_cell_source.
+TEMPLATE = _TEMPLATE.replace("({no_deps})", f"({_quoted_no_deps()})")
+
+
 def repository_url(book: Path = BOOK) -> str:
     """`repository.url` of the book's _config.yml, without a trailing slash."""
     config = yaml.safe_load((book / "_config.yml").read_text())
@@ -56,9 +66,7 @@ def repository_url(book: Path = BOOK) -> str:
 
 def install_cell_source(url: str) -> str:
     """The install cell's source for the repository at `url`."""
-    quoted = [f"'\"{package}\" '" for package in no_deps_packages()]
-    quoted[-1] = quoted[-1].replace(" '", "'")
-    return TEMPLATE.format(url=url, no_deps=("\n" + " " * 15).join(quoted))
+    return TEMPLATE.format(url=url)
 
 
 def first_code_cell(nb: nbformat.NotebookNode) -> nbformat.NotebookNode | None:
