@@ -192,7 +192,7 @@ def run_without_answers(rebuilt: nbformat.NotebookNode, source: Source, limits: 
     deadline = time.monotonic() + limits.timeout
     runs: dict[str, Run] = {}
     for name in names or [""]:
-        lib = reference_free.library_without((name,)) if name else None
+        lib = reference_free.library_without((name,), scratch_root) if name else None
         runs[name] = execute(rebuilt, limits, [name] if name else [], scratch_root, isolation, hide=hide, lib=lib,
                              deadline=deadline)
     return runs

@@ -1,9 +1,11 @@
 """Stage 4: running the rebuilt notebook in a fresh, sandboxed kernel (nbclient + course_lib.grading.sandbox).
 
 The kernel runs in a scratch folder under the system's temp directory, isolated by
-`course_lib.grading.sandbox` (bubblewrap where it works), with RLIMIT_AS, RLIMIT_FSIZE, no core files and
-an allow-listed environment, in a session of its own so that every process it starts is killed
-afterwards. Errors do not stop the run; a cell past `cell_timeout` is interrupted, and killed with
+`course_lib.grading.sandbox` (bubblewrap where it works; as a uid of its own when the grader is
+root), within `Limits` (memory with the tmpfs counted, file size, scratch disk watched every 0.2 s,
+processes), no core files and an allow-listed environment, in a session of its own so that every
+process it starts is killed afterwards. The pid file sits beside the scratch folder, where the
+kernel cannot write. Errors do not stop the run; a cell past `cell_timeout` is interrupted, and killed with
 its kernel when it ignores the interrupt; the kernel is also killed at the total `timeout`. What
 comes back: the outputs, the answers `check()` recorded (bytes, read as data), how the kernel ended.
 """

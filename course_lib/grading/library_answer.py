@@ -13,6 +13,10 @@ hook off (`sys.setprofile`, `threading.setprofile`) while it watches counts as r
 Everything else the learner calls (the library's building blocks, torch) runs untouched. Limits:
 the hook lives in the learner's process, so a copy of the library's source text under another file
 name, a thread started before the check, or a subprocess is not seen.
+
+This is advice for the learner's own `check()`; the grade does not rest on it. Under the grader the
+answers are not in the kernel at all (`course_lib.grading.reference_free`): each exercise runs in a
+kernel whose course_lib has that exercise's answers removed, which no hook, thread or copy evades.
 """
 
 from __future__ import annotations

@@ -5,7 +5,8 @@ exercise's cases but never its reference. `library_without(names)` writes, once 
 copy of course_lib in which the code of each named exercise's library answers (`Exercise.
 library_answers`: the reference and what it stands for, `answer_in_library`) is gone: each such
 function's or method's body (every method, for a class; the expression, for a lambda) is replaced
-by `raise NotImplementedError(...)`, and no byte code is copied. The sandbox shows the kernel only
+by `raise RuntimeError(...)` (not NotImplementedError, which means an untouched stub), and no
+byte code is copied. The sandbox shows the kernel only
 this copy (the real course_lib, the project folder and the source notebooks are hidden), so no
 code in the kernel can compute the expected answers but the learner's own.
 
@@ -58,7 +59,7 @@ def unremovable(names: Iterable[str]) -> list[str]:
 
 
 def _absent(what: str) -> ast.stmt:
-    return ast.parse(f"raise NotImplementedError({what!r} + ' is not available while grading: it is the "
+    return ast.parse(f"raise RuntimeError({what!r} + ' is not available while grading: it is the "
                      f"answer to an exercise')").body[0]
 
 
@@ -104,7 +105,7 @@ class _Remove(ast.NodeTransformer):
 
     def visit_Lambda(self, node):
         if self._hit(node, "<lambda>") is not None:
-            thrower = ast.parse("(_ for _ in ()).throw(NotImplementedError('a reference is not available "
+            thrower = ast.parse("(_ for _ in ()).throw(RuntimeError('a reference is not available "
                                 "while grading'))", mode="eval").body
             node.body = ast.copy_location(thrower, node.body)
             return node
@@ -130,15 +131,12 @@ def strip(lib: Path, names: Iterable[str]) -> None:
         copy.write_text(ast.unparse(tree) + "\n")
 
 
-_MADE: list[str] = []
-
-
 @functools.cache
-def library_without(names: tuple[str, ...]) -> Path:
-    """A folder holding a course_lib copy without the answers of exercises `names` (made once per
-    process, removed at exit), world-readable: the kernel imports it."""
-    top = Path(tempfile.mkdtemp(prefix="course-lib-"))
-    _MADE.append(str(top))
+def library_without(names: tuple[str, ...], under: Path | None = None) -> Path:
+    """A folder holding a course_lib copy without the answers of exercises `names`, made once per
+    process and folder `under` (default: the system's temp directory; the batch gives its scratch folder,
+    so that the copies go with it), world-readable: the kernel imports it."""
+    top = Path(tempfile.mkdtemp(prefix="course-lib-", dir=under))
     shutil.copytree(sandbox.library_folder(), top / "course_lib",
                     ignore=shutil.ignore_patterns("__pycache__", "*.pyc"))
     strip(top / "course_lib", names)
@@ -146,10 +144,6 @@ def library_without(names: tuple[str, ...]) -> Path:
         os.chmod(folder, 0o755)
         for f in files:
             os.chmod(os.path.join(folder, f), 0o644)
+    if under is None:
+        atexit.register(shutil.rmtree, top, ignore_errors=True)
     return top
-
-
-@atexit.register
-def _remove_copies() -> None:
-    for top in _MADE:
-        shutil.rmtree(top, ignore_errors=True)
