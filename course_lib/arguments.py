@@ -1,4 +1,6 @@
-"""Argument checks shared by the library: a clear ValueError that says what was expected and what came."""
+"""Argument checks shared by the library: a clear ValueError that says what was expected and what came.
+
+No chapter of its own: the modules of every chapter call it, from chapter "What do we mean by symmetry?" on."""
 
 from __future__ import annotations
 

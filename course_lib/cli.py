@@ -1,4 +1,7 @@
-"""The `course` command (also `python -m course_lib`)."""
+"""The `course` command (also `python -m course_lib`).
+
+No chapter of its own: the introduction, section "How the exercises work", introduces it
+(`course exercises`, `course grade`)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,7 @@
-"""Data sets made on the spot or shipped inside installed packages: never a network download."""
+"""Data sets made on the spot or shipped inside installed packages: never a network download.
+
+Built in chapter "Why symmetry matters in machine learning" (digits on a canvas, random shifts), with
+rotated images for chapter "Group-equivariant CNNs"."""
 
 from __future__ import annotations
 

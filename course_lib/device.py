@@ -1,4 +1,5 @@
-"""GPU-optional device choice and seeding: every chapter starts with these two calls."""
+"""GPU-optional device choice and seeding: every chapter starts with these two calls, from chapter
+"What do we mean by symmetry?" on."""
 
 from __future__ import annotations
 

@@ -1,5 +1,7 @@
 """Exercise notebooks generated from solution notebooks: `course exercises [--check]`.
 
+No chapter of its own: the introduction, section "How the exercises work", describes the exercises.
+
 `solutions/<chapter>.ipynb` is the single source. In it, the code a learner writes sits between
 `### BEGIN SOLUTION` and `### END SOLUTION` (nbgrader's markers) in cells whose nbgrader metadata
 says `solution: true`. The generator replaces each such region by a stub that raises

@@ -1,5 +1,6 @@
 """The field's libraries a chapter compares with: import one, or say loudly that the comparison
-was skipped; in CI (CI=true) and under pytest a missing one is an error, never a quiet skip.
+was skipped; in CI (CI=true) and under pytest a missing one is an error, never a quiet skip
+(chapters "Permutation-equivariant networks" and "Uncertainty").
 
 A chapter's comparison cell reads
 

@@ -1,5 +1,8 @@
 """Results over several seeds, and verdicts that no CPU can flip, with their margin.
 
+Stated in the back-matter chapter "Reproducibility: what is exact and what is not"; every chapter's
+verdicts use it, from chapter "What do we mean by symmetry?" on.
+
 A seeded run prints the same numbers on one machine but not on every machine: other CPUs take other
 float paths (oneDNN/BLAS kernels), and the third digit moves. So a comparison the text leans on
 ("the G-CNN does better") is drawn from several seeds: `Spread` holds one metric over seeds, and

@@ -1,5 +1,8 @@
 """Self-checks for exercises: `check("groups.dihedral_compose", dihedral_compose)`.
 
+No chapter of its own: the introduction, section "How the exercises work", describes the check;
+each chapter's exercises are specified in course_lib/checks/<chapter>.py.
+
 An exercise is specified once, in `course_lib/checks/<chapter>.py`, as an `Exercise`: the cases
 (inputs) to run, the library's reference function, tolerances and a hint. The same specification
 serves the learner and the instructor:

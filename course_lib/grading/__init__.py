@@ -1,5 +1,7 @@
 """The instructors' grader: `course grade SUBMISSIONS... --out DIR` (DESIGN.md section 5).
 
+No chapter of its own: the introduction, section "How the exercises work", introduces it.
+
 A submission is untrusted code. It passes through one module per stage:
 
 1. `sources`: the trusted source of each chapter (`solutions/<chapter>.ipynb`, stubbed);
