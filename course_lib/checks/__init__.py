@@ -278,6 +278,8 @@ class Verdict:
 def _show(v: Any, precision: int = 4) -> str:
     if isinstance(v, list):
         return "[" + ", ".join(_show(p, precision) for p in v) + "]"
+    if np.ndim(v) == 0 and np.asarray(v).dtype.kind == "f":  # a number reads as 2, 0.6931, not "2."
+        return np.format_float_positional(np.asarray(v).item(), precision=precision, trim="-")
     return np.array2string(np.asarray(v), precision=precision, threshold=12,
                            suppress_small=precision <= 4).replace("\n", "")
 
