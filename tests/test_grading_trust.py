@@ -425,3 +425,16 @@ def test_the_sandbox_holds_as_a_grader_that_is_not_root(monkeypatch):
         grading.find_sources([REPO / "solutions"], problems=[])), [SOLUTION])
     assert all(v.startswith("refused") for v in results.values()), results
     assert results["capabilities (CapEff)"] == "refused: CapEff 0"
+
+
+def test_the_tmpfs_counts_against_the_memory_limit():
+    """The sandbox's /tmp and /dev/shm come out of --memory: the address space is what is left."""
+    limits = grading.Limits(memory_mb=3000, tmpfs_mb=64, disk_mb=100, file_mb=256, processes=64)
+    inside = limits.confinement(True)
+    assert (inside.tmpfs_mb, inside.memory, inside.file_size, inside.processes) == (64, 2936 << 20, 100 << 20, 64)
+    assert limits.confinement(False).memory == 3000 << 20  # without a sandbox there is no tmpfs of its own
+    assert grading.Limits(memory_mb=100, tmpfs_mb=64).tmpfs(True) == 25  # at most a quarter of the memory
+    argv = sandbox.bubblewrap_argv(Path("/tmp/batch/k1"), ["true"], tmpfs_mb=64)
+    if "--size" in sandbox.bwrap_options(sandbox.BWRAP):
+        assert argv[argv.index("/tmp") - 3:argv.index("/tmp") + 1] == ["--size", str(48 << 20), "--tmpfs", "/tmp"]
+        assert argv[argv.index("/dev/shm") - 2] == str(16 << 20)

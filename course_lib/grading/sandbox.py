@@ -172,9 +172,12 @@ def bubblewrap_argv(scratch: Path, command: Sequence[str], bwrap: str = BWRAP,
             "--", *command]
     if ids is None:
         return argv
-    cover = sorted({c for folder in needed if (c := _closed_ancestor(folder)) is not None})
+    # the scratch folder (the kernel's own) too, when it lies under a folder others cannot pass
+    # (pytest's /tmp/pytest-of-root is 0700): bound back into the cover, then bwrap binds it writable
+    closed = {_closed_ancestor(folder) for folder in needed} | {_closed_ancestor(scratch.parent)}
+    cover = sorted(c for c in closed if c is not None)
     cover = [c for c in cover if not any(c != o and c.is_relative_to(o) for o in cover)]
-    show = [str(folder) for folder in needed if any(folder.is_relative_to(c) for c in cover)]
+    show = [str(folder) for folder in [*needed, scratch] if any(folder.is_relative_to(c) for c in cover)]
     spec = {"uid": ids[0], "gid": ids[1], "cover": list(map(str, cover)), "show": show}
     return [sys.executable, "-c", _PREPARE_THEN_EXEC, json.dumps(spec), shutil.which(bwrap) or bwrap, *argv[1:]]
 
@@ -354,8 +357,8 @@ def prove(isolation: Isolation, hide: Sequence[Path] = (), trusted: Sequence[Pat
           tmpfs_mb: int = 64) -> dict[str, str]:
     """Try, from inside a sandbox built like a kernel's (as the kernel's user), each escape the
     grader relies on being impossible: {attempt: 'refused: <why>' or 'DONE...'}. Writes are tried
-    at /etc, the grader's HOME, the folder above the scratch folder, and the `trusted` files'
-    folders; reads at the `trusted` files; a connection to a socket this process listens on."""
+    at /etc, the grader's HOME, the folder above the scratch folder, the Python environment and the
+    `trusted` files' folders; reads at the `trusted` files; a connection to a socket this process listens on."""
     import socket
     with tempfile.TemporaryDirectory(prefix="course-prove-") as parent, \
             socket.socket(socket.AF_INET, socket.SOCK_STREAM) as listener:
@@ -368,7 +371,7 @@ def prove(isolation: Isolation, hide: Sequence[Path] = (), trusted: Sequence[Pat
             os.chmod(parent, 0o711)
             os.chown(scratch, *ids)
         home = Path(os.environ.get("HOME", "/root"))
-        spec = {"write": [str(p / "course-probe") for p in [Path("/etc"), home, Path(parent),
+        spec = {"write": [str(p / "course-probe") for p in [Path("/etc"), home, Path(parent), *python_folders()[:2],
                                                              *{Path(t).resolve().parent for t in trusted}]],
                 "read": [str(Path(t).resolve()) for t in trusted], "host": "127.0.0.1",
                 "port": listener.getsockname()[1]}
