@@ -47,9 +47,11 @@ urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=15).close()
 EOF
 }
 
-torch_command=(install "$torch_pin" -c "$lock")
-if [ -n "$index" ]; then
-    if reachable "$index"; then
+choose_torch_command() {  # sets torch_command and torch_note; warns or stops on an unreachable index
+    torch_command=(install "$torch_pin" -c "$lock")
+    if [ -z "$index" ]; then
+        torch_note="torch ($choice) from the default index"
+    elif reachable "$index"; then
         torch_command+=(--index-url "$index")
         torch_note="torch ($choice) from $index"
     elif [ -n "${TORCH_INDEX:-}" ]; then
@@ -63,10 +65,9 @@ if [ -n "$index" ]; then
              "environment is printed at the end. Set TORCH_INDEX=URL to use a mirror of" \
              "$cpu_index." >&2
     fi
-else
-    torch_note="torch ($choice) from the default index"
-fi
+}
 if [ "$print_only" = 1 ]; then
+    choose_torch_command
     echo "pip ${torch_command[*]}"
     exit 0
 fi
@@ -89,6 +90,7 @@ if "$venv/bin/python" -c 'import torch' 2>/dev/null \
         && [ "$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')" = "${torch_pin#torch==}" ]; then
     echo "setup: $torch_pin already installed ($("$venv/bin/python" -c 'import torch; print(torch.__version__)'))"
 else
+    choose_torch_command
     echo "setup: installing $torch_note"
     "${pip[@]}" install --quiet "${torch_command[@]:1}"
 fi

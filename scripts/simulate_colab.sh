@@ -17,7 +17,7 @@ python=${PYTHON:-python3.12}
 colab_torch=${COLAB_TORCH:-torch==2.14.1}
 
 if [ "${COLAB_REUSE:-0}" = 1 ] && [ -x "$dir/bin/python" ] \
-        && ! "$dir/bin/python" -c 'import course_lib' 2>/dev/null; then
+        && ! (cd / && "$dir/bin/python" -c 'import course_lib' 2>/dev/null); then
     echo "colab: reusing $dir (COLAB_REUSE=1; course_lib not installed there yet)"
 else
     rm -rf "$dir"
