@@ -64,7 +64,7 @@ _DOTTED = {  # only as this dotted name: os.system, not platform.system
     "dynamic code": {"builtins.exec", "builtins.eval", "builtins.compile"},
 }
 _BOUND = {  # a name the solution binds (def, class, assignment, import as, global)
-    "check machinery": {"check", "checks", "judge", "record"},
+    "check machinery": {"check", "checks"},
 }
 _STRINGS = {  # a string constant containing one of these raises the flag
     "check machinery": ("COURSE_RECORD", "course_lib.checks", "course_lib/checks"),
