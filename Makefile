@@ -7,11 +7,12 @@ VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(shell $(PYTHON) -c 'imp
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
 
-.PHONY: help setup book test lab bench bench-grade bench-pinn bench-gcnn bench-ddp clean
+.PHONY: help setup book test test-fast lab bench bench-grade bench-pinn bench-gcnn bench-ddp clean
 
 help:
 	@echo "make book    build the HTML book (Jupyter Book 1.x, warnings are errors)"
 	@echo "make test    every check: library tests, notebooks (nbval), exercises, sync"
+	@echo "make test-fast  library and grader unit tests only (no notebooks, no browser): the everyday loop"
 	@echo "make lab     JupyterLab on exercises/ (no news pop-up)"
 	@echo "make bench   seconds per notebook -> bench/notebooks.json"
 	@echo "make bench-grade | bench-pinn | bench-gcnn | bench-ddp   the grader's, PINN derivatives',"
@@ -27,9 +28,20 @@ book: $(STAMP)
 	$(BIN)/jupyter-book build book --warningiserror --keep-going
 	@echo "The book: $(CURDIR)/book/_build/html/index.html"
 
+# One pytest session on pytest-xdist workers, one per core (JOBS=auto; JOBS=4 picks, JOBS=0 runs
+# it in one process): each notebook and each test file runs whole on one worker, longest first,
+# and the book is built once (tests/parallel_plan.py).
+JOBS ?= auto
+
 test: $(STAMP)
 	$(BIN)/python -m pytest tests book solutions --nbval-lax --nbval-current-env \
-		--ignore=book/_build -p no:cacheprovider -q --durations=15
+		--ignore=book/_build -p no:cacheprovider -q --durations=15 -n $(JOBS) --dist loadgroup
+
+# The everyday loop: library and grader unit tests; no notebooks, browser, book build, graded
+# corpus or cluster (the tests marked slow in tests/conftest.py).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider -q --durations=10 \
+		-n $(JOBS) --dist loadgroup
 
 # scripts/jupyter/labconfig/page_config.json turns off JupyterLab's news/announcements pop-up;
 # tests/test_browser.py starts JupyterLab with the same folder on JUPYTER_CONFIG_PATH.

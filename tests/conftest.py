@@ -1,16 +1,50 @@
 """Shared test set-up."""
 
+import contextlib
+import fcntl
+import json
 import os
 import subprocess
 import sys
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
 import torch
 import yaml
 
+# Under pytest-xdist (`make test`: -n auto --dist loadgroup) each notebook, each test file, and
+# test_book.py with test_browser.py run whole on one worker, longest first: tests/parallel_plan.py.
+from parallel_plan import pytest_xdist_make_scheduler  # noqa: F401 - a hook, found by its name
+
 REPO = Path(__file__).resolve().parents[1]
+
+# `make test-fast` (pytest -m "not slow") leaves out what starts a browser, builds the book, runs
+# notebooks or a graded corpus in kernels, or starts a cluster: those tests are marked slow here,
+# by the fixtures they use or by their file or name. `make test` runs them all.
+SLOW_FIXTURES = {"built_book", "browser", "lab", "site"}
+SLOW_FILE_FIXTURES = {("test_grading.py", "batch")}  # the graded corpus
+SLOW_FILES = {"test_nbgrader.py", "test_grading_cluster.py"}
+SLOW_TESTS = {"test_exercise_notebook_runs_up_to_its_stubs", "test_a_kernel_that_kills_its_worker_costs_only_its_row",
+              "test_total_timeout_kills_the_kernel_and_its_children",
+              "test_two_workers_run_two_notebooks_each_whole_on_one_worker"}
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "slow: left out by `make test-fast` (tests/conftest.py says which)")
+
+
+def is_slow(item) -> bool:
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(fixtures & SLOW_FIXTURES or item.path.name in SLOW_FILES
+                or any(item.path.name == f and name in fixtures for f, name in SLOW_FILE_FIXTURES)
+                or getattr(item, "originalname", item.name) in SLOW_TESTS)
+
+
+def pytest_collection_modifyitems(items):
+    for item in items:
+        if item.path.parent.name == "tests" and is_slow(item):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture
@@ -45,17 +79,46 @@ class BuiltBook:
     html: Path
 
 
+@contextlib.contextmanager
+def locked(path: Path):
+    """An exclusive lock on the file `path` (created if missing), held for the `with` block."""
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def session_folder(tmp_path_factory) -> Path:
+    """A folder of this test session that all its pytest-xdist workers share (each worker's own
+    base temp folder lies in it), or the base temp folder of a session without workers."""
+    base = tmp_path_factory.getbasetemp()
+    return base.parent if os.environ.get("PYTEST_XDIST_WORKER") else base
+
+
 @pytest.fixture(scope="session")
 def built_book(tmp_path_factory) -> BuiltBook:
     """The book built once per test session (Sphinx warnings are errors), shared by test_book.py
-    and test_browser.py. COURSE_BUILT_BOOK=<folder with index.html> reuses a finished build."""
+    and test_browser.py. COURSE_BUILT_BOOK=<folder with index.html> reuses a finished build.
+
+    Under pytest-xdist a session fixture runs once per worker: the first worker to need the book
+    builds it under a lock in a folder the workers share, and the others read that build
+    (tests/parallel_plan.py also puts both files in one group, so that one worker needs it)."""
     if os.environ.get("COURSE_BUILT_BOOK"):
         return BuiltBook(0, "reused COURSE_BUILT_BOOK", Path(os.environ["COURSE_BUILT_BOOK"]))
-    out = tmp_path_factory.mktemp("book")
-    jb = Path(sys.executable).with_name("jupyter-book")
-    result = subprocess.run([str(jb), "build", str(BOOK), "--path-output", str(out),
-                             "--warningiserror", "--keep-going"], capture_output=True, text=True)
-    return BuiltBook(result.returncode, result.stdout + result.stderr, out / "_build" / "html")
+    shared = session_folder(tmp_path_factory)
+    out, record = shared / "book", shared / "book.json"
+    with locked(shared / "book.lock"):
+        if record.exists():
+            done = json.loads(record.read_text())
+            return BuiltBook(done["returncode"], done["log"], Path(done["html"]))
+        jb = Path(sys.executable).with_name("jupyter-book")
+        result = subprocess.run([str(jb), "build", str(BOOK), "--path-output", str(out),
+                                 "--warningiserror", "--keep-going"], capture_output=True, text=True)
+        book = BuiltBook(result.returncode, result.stdout + result.stderr, out / "_build" / "html")
+        record.write_text(json.dumps(asdict(book) | {"html": str(book.html)}))
+        return book
 
 
 @pytest.fixture(scope="session")

@@ -1,0 +1,113 @@
+"""How `make test` shares one pytest session among pytest-xdist workers (`-n N --dist loadgroup`).
+
+A work unit, a *group*, runs whole on one worker, in collection order:
+
+- a notebook: every nbval cell of `book/x.ipynb` (the cells share one kernel, so they cannot be
+  split);
+- a test file: its module-scoped fixtures (a graded corpus, an nbgrader course) are built once;
+- files that share an expensive session fixture, as one group (SHARED): tests/test_book.py and
+  tests/test_browser.py share the built book, which is then built once and on one worker.
+
+Groups are handed out longest first (seconds from bench/notebooks.json for notebooks, from
+tests/group_seconds.json for test files; others by their number of items), so that the short ones
+fill the gaps at the end instead of a long notebook starting last.
+
+pytest-xdist's own `loadgroup` reads `xdist_group` marks by rewriting `item._nodeid`, which
+pytest 9.2 no longer reads (its node ids come from `item._id`): the marks would be ignored and a
+notebook's cells spread over workers. So the groups are made here, from node ids, by a scheduler
+that the hook `pytest_xdist_make_scheduler` below returns (tests/conftest.py imports the hook).
+
+Refresh tests/group_seconds.json from a serial run:
+    pytest tests --junitxml=serial.xml ... && python tests/parallel_plan.py serial.xml
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import xml.etree.ElementTree as ET
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = {"tests/test_book.py": "the built book", "tests/test_browser.py": "the built book"}
+GROUP_SECONDS = Path(__file__).with_name("group_seconds.json")
+SECONDS_PER_UNKNOWN_ITEM = 1.0
+
+
+def group_of(nodeid: str) -> str:
+    """The group of a test: its file (a notebook or a test module), or SHARED's name for it.
+
+    `book/egnn.ipynb::Cell 3` -> `book/egnn.ipynb`; `tests/test_browser.py::test_x[a]` -> `the built book`.
+    """
+    path = nodeid.split("::", 1)[0]
+    return SHARED.get(path, path)
+
+
+def expected_seconds() -> dict[str, float]:
+    """Seconds a group is expected to take alone: notebooks from bench/notebooks.json (`make bench`),
+    test files from tests/group_seconds.json (a measured serial run). Missing files give {}."""
+    seconds: dict[str, float] = {}
+    for path, key in ((REPO / "bench" / "notebooks.json", "seconds"), (GROUP_SECONDS, "seconds")):
+        try:
+            seconds.update(json.loads(path.read_text())[key])
+        except (OSError, ValueError, KeyError):
+            pass
+    return seconds
+
+
+def longest_first(groups: dict[str, int], seconds: dict[str, float]) -> list[str]:
+    """Group names, longest expected first; `groups` maps a name to its number of items (the
+    estimate, SECONDS_PER_UNKNOWN_ITEM each, of a group missing from `seconds`). Ties keep order."""
+    estimate = {g: seconds.get(g, SECONDS_PER_UNKNOWN_ITEM * n) for g, n in groups.items()}
+    return sorted(groups, key=lambda g: -estimate[g])
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config, log):
+    """The scheduler below for `--dist loadgroup`, and for `--dist load` (what plain `-n N` means),
+    which would split a notebook's cells over the workers; other modes are left to pytest-xdist.
+    tests/conftest.py imports this hook; `-p parallel_plan` loads it elsewhere."""
+    if config.getvalue("dist") in ("load", "loadgroup"):
+        return make_scheduler(config, log)
+    return None
+
+
+def make_scheduler(config, log):
+    """pytest-xdist's scope scheduler with the groups and order above."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class CourseScheduling(LoadScopeScheduling):
+        seconds = expected_seconds()
+
+        def _split_scope(self, nodeid: str) -> str:
+            return group_of(nodeid)
+
+        def _assign_work_unit(self, node) -> None:
+            order = longest_first({g: len(items) for g, items in self.workqueue.items()}, self.seconds)
+            self.workqueue.move_to_end(order[0], last=False)  # the parent hands out the first
+            super()._assign_work_unit(node)
+
+    return CourseScheduling(config, log)
+
+
+def group_seconds_from_junit(xml: Path) -> dict[str, float]:
+    """Seconds per test-file group (notebooks left out: bench/notebooks.json has them) from a
+    pytest --junitxml report, whose testcase classname is the dotted module path."""
+    seconds: dict[str, float] = defaultdict(float)
+    for case in ET.parse(xml).iter("testcase"):
+        module = case.get("classname", "")
+        if not module.startswith("tests."):
+            continue
+        path = module.split(".")[:2]  # tests.test_x(.Class) -> tests/test_x.py
+        seconds[group_of(f"{path[0]}/{path[1]}.py")] += float(case.get("time", 0))
+    return {g: round(s, 1) for g, s in sorted(seconds.items(), key=lambda kv: -kv[1])}
+
+
+if __name__ == "__main__":
+    table = group_seconds_from_junit(Path(sys.argv[1]))
+    GROUP_SECONDS.write_text(json.dumps({"source": sys.argv[2] if len(sys.argv) > 2 else sys.argv[1],
+                                         "seconds": table}, indent=2) + "\n")
+    print(json.dumps(table, indent=2))

@@ -1,0 +1,95 @@
+"""`make test` runs its one pytest session on pytest-xdist workers (tests/parallel_plan.py), and
+that loosens nothing: the same items as a serial run, each notebook whole on one worker (its cells
+share a kernel), the book built once."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import nbformat
+import pytest
+
+import parallel_plan
+from conftest import REPO
+
+
+def collected(args: list[str], cwd, tmp_path) -> list[str]:
+    """The node ids `pytest ARGS --collect-only` lists, in order (its own junit file and temp
+    folder, so that it cannot touch those of the session that runs it)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTEST_XDIST", "PYTEST_CURRENT"))}
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", *args, "--collect-only", "--verbosity=-1", "-p", "no:cacheprovider",
+         f"--basetemp={tmp_path / 'collect'}", f"--junitxml={tmp_path / 'collect.xml'}"],
+        cwd=cwd, env=env, capture_output=True, text=True, timeout=1800)
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return [line for line in done.stdout.splitlines() if "::" in line]
+
+
+def test_a_parallel_session_collects_exactly_what_a_serial_one_does(request, tmp_path):
+    """This session's own items against `pytest --collect-only` of the same command run the other
+    way: serially when this session has workers, on two workers when it has none."""
+    params = request.config.invocation_params
+    here = [item.nodeid for item in request.session.items]
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        other = collected([*params.args, "-n", "0"], params.dir, tmp_path)
+    else:
+        pytest.importorskip("xdist", reason="pytest-xdist is in the test extra (make setup)")
+        other = collected([*params.args, "-n", "2", "--dist", "loadgroup"], params.dir, tmp_path)
+    assert request.node.nodeid in here and len(here) == len(set(here))
+    assert other == here
+
+
+def test_every_notebook_is_one_group_and_the_built_book_one_group(request):
+    """Over this session's items: a notebook's cells all fall in the notebook's own group, and
+    every test that uses the built book (a session fixture) in the one group of SHARED."""
+    items = request.session.items
+    for item in items:
+        if item.nodeid.split("::")[0].endswith(".ipynb"):
+            assert parallel_plan.group_of(item.nodeid) == item.nodeid.split("::")[0]
+        if "built_book" in getattr(item, "fixturenames", ()):
+            assert parallel_plan.group_of(item.nodeid) == "the built book", (
+                f"{item.nodeid} uses built_book: add its file to parallel_plan.SHARED")
+    assert parallel_plan.group_of("book/egnn.ipynb::Cell 12") == "book/egnn.ipynb"
+    assert parallel_plan.group_of("tests/test_book.py::test_x") == parallel_plan.group_of(
+        "tests/test_browser.py::test_y[a::b]") == "the built book"
+    assert parallel_plan.group_of("tests/test_x.py::test_y[book/egnn.ipynb]") == "tests/test_x.py"
+
+
+def test_groups_start_longest_first_and_unknown_ones_by_their_size():
+    seconds = {"book/a.ipynb": 100.0, "tests/test_b.py": 300.0, "book/c.ipynb": 2.0}
+    groups = {"book/a.ipynb": 20, "book/c.ipynb": 30, "tests/test_b.py": 5, "tests/test_new.py": 50}
+    assert parallel_plan.longest_first(groups, seconds) == [
+        "tests/test_b.py", "book/a.ipynb", "tests/test_new.py", "book/c.ipynb"]
+    known = parallel_plan.expected_seconds()
+    assert known["book/egnn.ipynb"] > 10 and known["the built book"] > 10  # both tables are read
+
+
+def counting_notebook(cells: int) -> nbformat.NotebookNode:
+    """A notebook whose every cell needs the one before it in the same kernel."""
+    return nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("x = 0")] + [
+        nbformat.v4.new_code_cell(f"x += 1\nassert x == {k}") for k in range(1, cells)])
+
+
+def test_two_workers_run_two_notebooks_each_whole_on_one_worker(tmp_path):
+    """The plan's scheduler (-p parallel_plan) under `-n 2`: every cell passes, which needs all
+    cells of a notebook in one kernel, and the two notebooks run on different workers."""
+    pytest.importorskip("xdist", reason="pytest-xdist is in the test extra (make setup)")
+    (tmp_path / "book").mkdir()
+    for name in ("a", "b"):
+        nbformat.write(counting_notebook(5), tmp_path / "book" / f"{name}.ipynb")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(REPO / "tests"), os.environ.get("PYTHONPATH", "")]))
+    done = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "parallel_plan", "-p", "no:cacheprovider", "-n", "2",
+         "--nbval-lax", "--nbval-current-env", "-v", "book", "--rootdir", str(tmp_path)],
+        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0 and "10 passed" in done.stdout, done.stdout[-4000:]
+    workers = {}
+    for name in ("a", "b"):
+        # "[gw0] [ 10%] PASSED book/a.ipynb::Cell 0" (xdist 3.8 under pytest 9.2 shows book/a::ipynb)
+        ran = [line for line in done.stdout.splitlines()
+               if line.startswith("[gw") and " PASSED " in line and f"book/{name}" in line]
+        workers[name] = {line.split("]")[0] for line in ran}
+        assert len(ran) == 5, done.stdout[-4000:]
+    assert all(len(w) == 1 for w in workers.values()) and workers["a"] != workers["b"], workers
