@@ -19,6 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.data import rotate_images
+from course_lib.train import fit
 
 
 def rotation_angles(width: Tensor, u: Tensor) -> Tensor:
@@ -79,27 +80,74 @@ def train_augerino(model: LearnedRotations, x: Tensor, y: Tensor, steps: int = 4
     """Train network and width together with Adam (learning rates `lr` for the network, `width_lr`
     for the width) on the cross-entropy of every sampled rotation + `width_penalty`; x (N, C, H, H),
     y (N,). A width with requires_grad=False stays fixed. The width is kept in [0, π]. Returns the
-    width (radians) after every step; the model is left in eval mode."""
+    width (radians) after every step; the model is left in eval mode. The loop is `train.fit`'s
+    (batches of `batch_size` drawn with replacement from a generator seeded with `seed`)."""
     if len(x) != len(y) or len(x) == 0 or steps < 1:
         raise ValueError(f"need x, y of the same nonzero length and steps >= 1, got {len(x)}, {len(y)}, {steps}")
     if lr < 0 or width_lr < 0:
         raise ValueError(f"learning rates must be >= 0, got lr={lr}, width_lr={width_lr}")
-    gen = torch.Generator().manual_seed(seed)
-    torch.manual_seed(seed)
+    torch.manual_seed(seed)  # the draws of the rotation angles
     network = [p for p in model.parameters() if p is not model.width]
-    opt = torch.optim.Adam([{"params": network, "lr": lr}, {"params": [model.width], "lr": width_lr}])
-    widths = []
-    model.train()
-    for _ in range(steps):
-        idx = torch.randint(len(x), (min(batch_size, len(x)),), generator=gen)
-        logits = model.draws(x[idx])                                    # (samples, B, K)
-        fit = nn.functional.cross_entropy(logits.flatten(0, 1), y[idx].repeat(model.samples))
-        loss = fit + width_penalty(model, strength)
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
+    widths: list[float] = []
+
+    def objective(m: LearnedRotations, xb: Tensor, yb: Tensor) -> Tensor:
+        logits = m.draws(xb)                                            # (samples, B, K)
+        fit_loss = nn.functional.cross_entropy(logits.flatten(0, 1), yb.repeat(m.samples))
+        return fit_loss + width_penalty(m, strength)
+
+    def after_step(m: LearnedRotations) -> None:
         with torch.no_grad():
-            model.width.clamp_(0.0, math.pi)
-        widths.append(float(model.width.detach()))
-    model.eval()
+            m.width.clamp_(0.0, math.pi)
+        widths.append(float(m.width.detach()))
+
+    fit(model, x, y, steps=steps, batch_size=batch_size, seed=seed, objective=objective,
+        param_groups=[{"params": network, "lr": lr}, {"params": [model.width], "lr": width_lr}],
+        after_step=after_step, device=torch.device("cpu"))
     return widths
+
+
+def rotated_digits(keep: tuple[int, ...], max_angle: float, seed: int, size: int = 12,
+                   digit_size: int = 8) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
+    """The chapter's data: the 8×8 digits in `keep`, centred on a `size`×`size` canvas, labelled 0, 1,
+    ... in the order of `keep`, each turned by an angle drawn uniformly from [−max_angle, max_angle]
+    (radians); a random 3/4 to train on and the rest to test: ((x (N, 1, size, size), y (N,)), (x, y)).
+    """
+    from course_lib.data import padded_digits
+
+    if not keep or not 0 <= max_angle <= math.pi:
+        raise ValueError(f"need some digits and 0 <= max_angle <= π, got {keep} and {max_angle}")
+    images, labels = padded_digits(size, digit_size)
+    mask = torch.stack([labels == d for d in keep]).any(0)
+    x, y = images[mask], labels[mask]
+    y = torch.stack([y == d for d in keep], 1).float().argmax(1)
+    g = torch.Generator().manual_seed(100 + seed)
+    x = rotate_images(x, max_angle * (2 * torch.rand(len(x), generator=g) - 1))
+    order = torch.randperm(len(x), generator=g)
+    train, test = order[: 3 * len(x) // 4], order[3 * len(x) // 4:]
+    return (x[train], y[train]), (x[test], y[test])
+
+
+def learn_range(n_classes: int, x: Tensor, y: Tensor, seed: int, steps: int, init_width: float = 0.2,
+                fixed: bool = False, strength: float = 0.05) -> tuple[LearnedRotations, list[float]]:
+    """The chapter's Augerino run: a `models.ConvNet` (8 and 16 channels, zero padding) averaged over
+    4 rotations, trained on batches of 32 with lr 0.01 (width 0.02); with `fixed` the width stays at
+    `init_width`. Returns the model and its range in degrees after every step."""
+    from course_lib.models import ConvNet
+
+    torch.manual_seed(seed)
+    net = ConvNet(1, (8, 16), n_classes, padding_mode="zeros")
+    model = LearnedRotations(net, init_width=init_width, samples=4)
+    model.width.requires_grad_(not fixed)
+    widths = train_augerino(model, x, y, steps=steps, batch_size=32, lr=0.01, width_lr=0.02,
+                            strength=strength, seed=seed)
+    return model, [math.degrees(w) for w in widths]
+
+
+def tail_trend(widths: list[float], tail: float = 0.2) -> tuple[float, float]:
+    """Level (mean) and change (least-squares slope × window length) of the last `tail` of `widths`."""
+    if not 0 < tail <= 1 or len(widths) * tail < 2:
+        raise ValueError(f"need 0 < tail <= 1 and at least 2 values in the tail, got {tail} of {len(widths)}")
+    w = torch.tensor(widths[int((1 - tail) * len(widths)):], dtype=torch.float64)
+    t = torch.arange(len(w), dtype=torch.float64)
+    t = t - t.mean()
+    return float(w.mean()), float((t * w).sum() / (t * t).sum()) * len(w)

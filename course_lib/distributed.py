@@ -11,7 +11,10 @@ Run as a script under torchrun, one process per worker:
     torchrun --nproc_per_node 2 -m course_lib.distributed --steps 200 --out run.pt
 
 It trains `models.MLP` on the digits and rank 0 saves the weights and the seconds taken.
-`launch` runs that command from Python (tests, bench/ddp.py, the chapter).
+`launch` runs that command from Python (tests, bench/ddp.py, the chapter). With `--check` it
+instead runs the checks that tell a correct data-parallel run from a wrong one (`checks`): the
+first step's gradients, averaged as DDP does and summed by a deliberately wrong communication hook
+(`sum_gradients_hook`), and a short training run in float64, to compare with one process.
 """
 
 from __future__ import annotations
@@ -73,11 +76,49 @@ def run_difference(state_a: dict[str, torch.Tensor], state_b: dict[str, torch.Te
     return {"weights": weights, "loss": abs(losses[0] - losses[1]), "same_class": same}
 
 
+def sum_gradients_hook(state, bucket):  # no annotations: DDP inspects them, and ours are strings
+    """A DDP communication hook with a bug, for the chapter's check: it all-reduces the processes'
+    gradients by summing them and forgets to divide by the world size, so W processes step with W
+    times the batch's mean gradient (`model.register_comm_hook(None, sum_gradients_hook)`)."""
+    future = torch.distributed.all_reduce(bucket.buffer(), async_op=True).get_future()
+    return future.then(lambda f: f.value()[0])
+
+
+def first_step_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
+                         seed: int = 0, comm_hook=None) -> dict[str, torch.Tensor]:
+    """The gradient (name -> tensor, on the CPU) that the first step of `train.fit` applies to
+    `model`: inside a process group the all-reduced gradient of DDP (with `comm_hook` if given), else
+    the one process's. With a correct reduction it is the same for every world size; Adam's steps
+    barely depend on the gradient's scale, so a scale bug shows here and hardly in the weights."""
+    grads: dict[str, torch.Tensor] = {}
+
+    def record(_: nn.Module) -> None:
+        if not grads:
+            grads.update({k: p.grad.detach().cpu().clone() for k, p in model.named_parameters()})
+
+    if torch.distributed.is_initialized():
+        fit_data_parallel(model, x, y, batch_size=batch_size, steps=1, seed=seed, after_step=record,
+                          comm_hook=comm_hook)
+    else:
+        fit(model, x, y, batch_size=batch_size, steps=1, seed=seed, after_step=record,
+            device=torch.device("cpu"))
+    return grads
+
+
+def gradient_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
+    """max |a − b| / max |b| over all parameters' gradients: ~1e-7 for float32 round-off, 1.0 when
+    a is twice b (gradients summed over two processes instead of averaged)."""
+    if a.keys() != b.keys():
+        raise ValueError(f"the gradients are of different parameters: {sorted(a)} and {sorted(b)}")
+    return max(float((a[k] - b[k]).abs().max()) for k in a) / max(float(b[k].abs().max()) for k in b)
+
+
 def fit_data_parallel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_size: int = 64,
-                      **fit_kwargs) -> History:
+                      comm_hook=None, **fit_kwargs) -> History:
     """`train.fit` inside an initialised process group: wrap `model` in DDP and train on this
     process's slice of every batch. Under NCCL each process uses GPU `LOCAL_RANK`; under gloo the
-    CPU. The model's weights end up the same in every process."""
+    CPU. The model's weights end up the same in every process. `comm_hook` replaces DDP's
+    all-reduce (e.g. `sum_gradients_hook`, a wrong one)."""
     if not torch.distributed.is_initialized():
         raise ValueError("no process group: call torch.distributed.init_process_group first (torchrun)")
     if batch_size > len(x):
@@ -91,20 +132,45 @@ def fit_data_parallel(model: nn.Module, x: torch.Tensor, y: torch.Tensor, batch_
     else:
         device = torch.device("cpu")
         ddp = nn.parallel.DistributedDataParallel(model)
+    if comm_hook is not None:
+        ddp.register_comm_hook(None, comm_hook)
     return fit(ddp, x, y, batch_size=batch_size, device=device,
                batch_slice=batch_slice(batch_size, rank, world), **fit_kwargs)
 
 
+def checks(x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int, seed: int,
+           hidden: int) -> dict:
+    """What `--check` computes, in W processes or (outside a process group) in one: the first
+    step's gradients of `digits_model(seed, hidden)` with DDP's average ("mean") and with the buggy
+    `sum_gradients_hook` ("sum"; in one process the same as "mean"), and the weights after `steps`
+    steps in float64 ("float64")."""
+    grads = {"mean": first_step_gradients(digits_model(seed, hidden), x, y, batch_size, seed)}
+    hook = sum_gradients_hook if torch.distributed.is_initialized() else None
+    grads["sum"] = first_step_gradients(digits_model(seed, hidden), x, y, batch_size, seed, comm_hook=hook)
+    model = digits_model(seed, hidden).double()
+    kwargs = dict(batch_size=batch_size, steps=steps, seed=seed)
+    if torch.distributed.is_initialized():
+        fit_data_parallel(model, x.double(), y, **kwargs)
+    else:
+        fit(model, x.double(), y, device=torch.device("cpu"), **kwargs)
+    return {"gradients": grads, "float64": {k: v.cpu() for k, v in model.state_dict().items()}}
+
+
 def launch(nproc: int, out: Path, steps: int = 200, batch_size: int = 64, seed: int = 0,
-           hidden: int = 64, timeout: float = 120.0, backend: str | None = None) -> dict:
+           hidden: int = 64, timeout: float = 120.0, backend: str | None = None, threads: int = 1,
+           check: bool = False) -> dict:
     """Run `torchrun --nproc_per_node nproc -m course_lib.distributed` and return what rank 0 saved:
-    {"state_dict" (on the CPU), "seconds", "world_size", "backend"}. Each worker uses one thread;
-    `backend` defaults to `default_backend()`."""
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    {"state_dict" (on the CPU), "seconds", "world_size", "backend"}, or with `check` what `checks`
+    returns plus "world_size". Each worker uses `threads` threads; `backend` defaults to
+    `default_backend()`."""
+    if threads < 1:
+        raise ValueError(f"threads must be >= 1, got {threads}")
+    env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
            "--standalone", "-m", "course_lib.distributed", "--steps", str(steps),
            "--batch-size", str(batch_size), "--seed", str(seed), "--hidden", str(hidden),
-           "--backend", backend or default_backend(), "--out", str(out)]
+           "--backend", backend or default_backend(), "--threads", str(threads), "--out", str(out)]
+    cmd += ["--check"] if check else []
     subprocess.run(cmd, check=True, env=env, timeout=timeout, capture_output=True)
     return torch.load(out, weights_only=True)
 
@@ -117,12 +183,19 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--backend", default=default_backend(), choices=["gloo", "nccl"])
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--check", action="store_true", help="save `checks` instead of training")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
-    torch.set_num_threads(1)
+    torch.set_num_threads(args.threads)
     torch.distributed.init_process_group(args.backend)
     try:
         x, y = digits()
+        if args.check:
+            result = checks(x, y, args.steps, args.batch_size, args.seed, args.hidden)
+            if torch.distributed.get_rank() == 0:
+                torch.save({**result, "world_size": torch.distributed.get_world_size()}, args.out)
+            return
         model = digits_model(args.seed, args.hidden)
         history = fit_data_parallel(model, x, y, batch_size=args.batch_size, steps=args.steps, seed=args.seed)
         if torch.distributed.get_rank() == 0:

@@ -219,3 +219,22 @@ def _angle_unnormalised(p, q):
 ], ids=lambda v: getattr(v, "__name__", v))
 def test_plausible_mistakes_fail(short, wrong):
     assert verify(f"frontier.{short}", wrong).status == "fail"
+
+
+def test_rotated_digits_keep_the_chosen_digits_and_split_three_to_one():
+    (x, y), (xt, yt) = a.rotated_digits((6, 9), math.pi / 4, seed=0)
+    assert x.shape[1:] == (1, 12, 12) and set(y.tolist()) == {0, 1} and set(yt.tolist()) == {0, 1}
+    assert abs(len(x) - 3 * len(xt)) <= 3
+    (x2, _), _ = a.rotated_digits((6, 9), math.pi / 4, seed=0)
+    (x3, _), _ = a.rotated_digits((6, 9), math.pi / 4, seed=1)
+    assert torch.equal(x, x2) and not torch.equal(x, x3)
+    with pytest.raises(ValueError, match="max_angle"):
+        a.rotated_digits((6, 9), 4.0, seed=0)
+
+
+def test_tail_trend_measures_level_and_change():
+    level, change = a.tail_trend([0.0] * 80 + [float(i) for i in range(20)])
+    assert level == pytest.approx(9.5) and change == pytest.approx(20.0)
+    assert a.tail_trend([3.0] * 50) == (pytest.approx(3.0), pytest.approx(0.0))
+    with pytest.raises(ValueError, match="tail"):
+        a.tail_trend([1.0, 2.0], tail=0.2)

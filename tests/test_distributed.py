@@ -122,3 +122,39 @@ def test_in_float64_the_two_halves_train_the_same_weights_as_the_whole_batch():
             opt.step()
     gap = max(float((p - q).abs().max()) for p, q in zip(whole.state_dict().values(), halves.state_dict().values()))
     assert gap < 1e-12
+
+
+def test_first_step_gradients_match_across_world_sizes_and_a_summing_hook_is_caught(tmp_path):
+    """The check that can fail: the gradient DDP applies at the first step equals one process's, and
+    a communication hook that sums the two processes' gradients instead of averaging them is off by
+    a factor 2 (gradient_difference 1.0). A real two-process float64 run ends at one process's
+    weights to 1e-12. The weights and loss after Adam barely see the summing bug, which is why the
+    gradients are compared."""
+    result = distributed.launch(2, tmp_path / "checks.pt", steps=20, batch_size=128, seed=0, check=True,
+                                timeout=600)
+    torch.set_num_threads(1)
+    x, y = digits()
+    single = distributed.checks(x, y, steps=20, batch_size=128, seed=0, hidden=64)
+    assert result["world_size"] == 2
+    assert distributed.gradient_difference(result["gradients"]["mean"], single["gradients"]["mean"]) < 1e-5
+    assert distributed.gradient_difference(result["gradients"]["sum"], single["gradients"]["mean"]) == \
+        pytest.approx(1.0, abs=1e-5)
+    assert distributed.gradient_difference(single["gradients"]["sum"], single["gradients"]["mean"]) == 0.0
+    init = distributed.digits_model(0).double().state_dict()
+    for name, value in single["float64"].items():
+        assert value.dtype == torch.float64
+        assert float((result["float64"][name] - value).abs().max()) < 1e-12, name
+        assert not torch.allclose(init[name], value, atol=1e-3)  # it trained
+
+
+def test_gradient_difference_is_relative_and_checks_names():
+    g = {"w": torch.tensor([1.0, -2.0]), "b": torch.tensor([0.5])}
+    assert distributed.gradient_difference(g, g) == 0.0
+    assert distributed.gradient_difference({k: 2 * v for k, v in g.items()}, g) == pytest.approx(1.0)
+    with pytest.raises(ValueError, match="different parameters"):
+        distributed.gradient_difference({"w": g["w"]}, g)
+
+
+def test_launch_refuses_zero_threads(tmp_path):
+    with pytest.raises(ValueError, match="threads must be >= 1"):
+        distributed.launch(1, tmp_path / "x.pt", threads=0)

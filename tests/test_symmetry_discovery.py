@@ -60,3 +60,49 @@ def test_generator_angle_ignores_scale_and_sign_and_checks_shapes():
         sd.generator_angle(ROTATION, torch.eye(3))
     with pytest.raises(ValueError, match="same shape"):
         sd.invariance_constraints(torch.zeros(3, 2), torch.zeros(4, 2))
+
+
+def _arc(seed, centre=(0.0, 0.0), noise=0.01):
+    t = torch.linspace(-1.2, 1.2, 200, dtype=torch.float64)
+    x = 2 * torch.stack([torch.cos(2.5 * t), torch.sin(2.5 * t)], 1) + torch.tensor(centre, dtype=torch.float64)
+    return x + noise * torch.randn(x.shape, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
+
+
+def test_the_quadric_test_finds_no_symmetry_in_clouds_and_finds_it_on_orbits():
+    """The negative control: points with no level set (a Gaussian cloud, a box, a correlated
+    Gaussian) are not called symmetric, while noisy orbits (centred or not) are, at p = 0.01."""
+    gen = torch.Generator().manual_seed(5)
+    mix = torch.tensor([[1.0, 0.8], [0.0, 0.6]], dtype=torch.float64)
+    clouds = [torch.randn(200, 2, generator=gen, dtype=torch.float64),
+              2 * torch.rand(200, 2, generator=gen, dtype=torch.float64) - 1,
+              torch.randn(200, 2, generator=gen, dtype=torch.float64) @ mix]
+    for cloud in clouds:
+        assert sd.quadric_test(cloud)[1] > 0.01
+    for orbit in [_arc(6), _arc(7, centre=(1.0, 0.5)), _arc(8, noise=0.1)]:
+        statistic, p = sd.quadric_test(orbit)
+        assert p == pytest.approx(0.01) and statistic < 0.1
+    with pytest.raises(ValueError, match="N >= 2n"):
+        sd.quadric_test(torch.zeros(5, 2))
+
+
+def test_the_quadric_test_rarely_calls_a_box_symmetric():
+    """Over 20 boxes the false-positive rate at p <= 0.01 stays small (it is a test, not a proof)."""
+    hits = sum(sd.quadric_test(2 * torch.rand(200, 2, generator=torch.Generator().manual_seed(s),
+                                              dtype=torch.float64) - 1, trials=49, seed=s)[1] <= 0.02
+               for s in range(20))
+    assert hits <= 3
+
+
+def test_an_off_centre_circle_needs_an_affine_generator():
+    """A linear generator fixes the origin and misses the rotation about (1, 0.5) by tens of
+    degrees; the affine one [A | t] finds [J | −J c]."""
+    centre = torch.tensor([1.0, 0.5], dtype=torch.float64)
+    x = _arc(9, centre=(1.0, 0.5))
+    q = sd.fit_quadratic_invariant(x)
+    linear, _ = sd.discover_generator(2 * x @ q, x)
+    assert sd.generator_angle(linear, ROTATION) > 10
+    q, b = sd.fit_quadric(x)
+    affine, s = sd.discover_affine_generator(2 * x @ q + b, x)
+    truth = torch.cat([ROTATION, -(ROTATION @ centre)[:, None]], 1)
+    assert sd.generator_angle(affine, truth) < 2.0
+    assert float(s[-1]) < 1e-10 * float(s[0]) and float(s[-2]) > 1e-2 * float(s[0])
