@@ -427,3 +427,46 @@ def test_new_kinds_of_near_miss_are_rejected(name, near_miss):
 def test_learner_written_answers_to_the_new_cases_pass(name, right):
     verdict = checks.verify(name, right)
     assert verdict.passed, verdict.message
+
+
+# kinds found by the red team (issue 21): an argument ignored, a distribution skewed, a size hard-coded --------
+
+def _d4_mask_with(unchanged):
+    def mask(pattern, atol=1e-6):
+        from course_lib.groups import DihedralGroup, dihedral_act_image
+        return torch.tensor([unchanged(dihedral_act_image(pattern, g), pattern, atol) for g in DihedralGroup(4).elements()])
+    return mask
+
+
+def _shift_errors_up_to(size):
+    def error(layer, x):
+        from course_lib.equivariance import equivariance_error, shift_action
+        return equivariance_error(layer, shift_action, shift_action, x, [(a, b) for a in range(size) for b in range(size)])
+    return error
+
+
+def _shifts_favouring_no_shift(x, generator, max_shift):  # every shift occurs, but (0, 0) twice as often as it should
+    s = torch.randint(-max_shift, max_shift + 1, (len(x), 2), generator=generator)
+    s[torch.rand(len(x), generator=generator) < 0.1] = 0
+    return torch.stack([torch.roll(i, tuple(t.tolist()), dims=(-2, -1)) for i, t in zip(x, s)])
+
+
+@pytest.mark.parametrize("name, near_miss", [
+    ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: torch.equal(a, b))),  # atol ignored
+    ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: bool((a - b).abs().max() <= 1e-6))),  # atol fixed
+    ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: torch.allclose(a, b))),  # a tolerance of its own
+    ("why_symmetry.random_shifts", _shifts_favouring_no_shift),
+    ("invariance.layer_shift_error", _shift_errors_up_to(6)),  # the 6×6 of most cases, hard-coded
+])
+def test_red_team_near_misses_are_rejected(name, near_miss):
+    assert checks.verify(name, near_miss).status == "fail"
+
+
+@pytest.mark.parametrize("name, right", [
+    ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: torch.allclose(a, b, rtol=0, atol=atol))),
+    ("why_symmetry.random_shifts", _shift_with(lambda g, m, n: ((torch.rand(n, 2, generator=g) * (2 * m + 1)).floor() - m).long())),
+    ("invariance.layer_shift_error", _shift_errors_up_to(14)),  # every shift of the largest case, some twice
+])
+def test_red_team_right_answers_pass(name, right):
+    verdict = checks.verify(name, right)
+    assert verdict.passed, verdict.message

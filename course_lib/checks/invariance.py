@@ -57,7 +57,10 @@ def _layer_cases() -> list[Case]:
     ]
     return [Case(f"{name} on a random (2, 2, 6, 6) batch", (layer.eval(), x)) for name, layer in layers] + [
         Case("a layer that adds a ramp down the rows, on a random (2, 2, 9, 4) batch (H ≠ W: its worst "
-             "shift moves the rows by about half the height)", (_AddRowRamp(), torch.randn(2, 2, 9, 4, generator=gen)))]
+             "shift moves the rows by about half the height)", (_AddRowRamp(), torch.randn(2, 2, 9, 4, generator=gen))),
+        Case("the same ramp layer on a random (1, 2, 14, 3) batch (its worst shift moves the rows by 7: the "
+             "shifts depend on x's size, not on the 6×6 of the other cases)",
+             (_AddRowRamp(), torch.randn(1, 2, 14, 3, generator=gen)))]
 
 
 def _head_reference(features: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:

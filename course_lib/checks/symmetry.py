@@ -51,7 +51,18 @@ def _pattern_cases() -> list[Case]:
         seed = torch.randint(0, 2, (size, size), generator=gen).to(F64)
         pattern = sum(dihedral_act_image(seed, g) for g in subgroup)  # symmetric under the subgroup, integers
         cases.append(Case(f"a {size}×{size} pattern with {name}", (pattern,)))
-    return cases
+    # atol is part of the answer: a pattern symmetric only up to noise, with the default atol and a given one
+    seed6, seed5 = torch.randint(0, 2, (6, 6), generator=gen).to(F64), torch.randint(0, 2, (5, 5), generator=gen).to(F64)
+    square = sum(dihedral_act_image(seed6, g) for g in DihedralGroup(4).elements())
+    mirror = sum(dihedral_act_image(seed5, g) for g in [(0, 0), (0, 1)])
+    noise = (2 * torch.rand(6, 6, generator=gen, dtype=F64) - 1)
+    return cases + [
+        Case("a 6×6 pattern with all of D4 plus round-off of size 1e-9 (the default atol = 1e-6: every element "
+             "leaves it unchanged within atol)", (square + 1e-9 * noise,)),
+        Case("a 5×5 pattern with one mirror, s, plus noise of size 1e-3, atol = 1e-2 (the second argument: "
+             "the identity and s leave it unchanged within atol)", (mirror + 1e-3 * noise[:5, :5], 1e-2)),
+        Case("the same 5×5 pattern and noise with atol = 1e-4 (only the identity)", (mirror + 1e-3 * noise[:5, :5], 1e-4)),
+    ]
 
 
 def _verlet_cases() -> list[Case]:
@@ -106,7 +117,9 @@ EXERCISES = {
             reference=d4_symmetry_mask,
             cases=_pattern_cases,
             hint="transform the pattern by each element, in the order of DihedralGroup(4).elements(), and "
-                 "ask whether it came back unchanged within atol; the answer is 8 booleans.",
+                 "ask whether it came back unchanged within atol (the largest entry of the difference at most "
+                 "the atol you are given, not exact equality and not a tolerance of your own); the answer is "
+                 "8 booleans.",
             rtol=0, atol=0,
         ),
         Exercise(

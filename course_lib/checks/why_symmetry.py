@@ -48,6 +48,9 @@ def _shift_cases() -> list[Case]:
              "generator shift differently, 1 if the same seed shifts the same, 1 if another seed shifts "
              "differently, 1 if torch's global random state is left alone]",
              ("generator", torch.rand(32, 3, 5, 9, generator=gen), 3)),
+        Case("1800 random 3×3 images, max_shift = 1: the answer lists, for each of the 9 shifts (dy, dx), 1 if "
+             "it moved between 120 and 280 of them (each shift equally likely: 200 ± 6 standard deviations)",
+             ("uniform", torch.rand(1800, 1, 3, 3, generator=gen), 1)),
     ]
 
 
@@ -59,6 +62,8 @@ def _shift_properties(fn, case: Case) -> list:
     "generator": [1 if two calls with one generator differ, 1 if the same seed gives the same images,
     1 if another seed gives other images, 1 if the global RNG is untouched]: a function that draws
     from the global RNG (seeded from generator.initial_seed() or not) fails.
+    "uniform": 1 per allowed shift if its count is within 6 standard deviations of an equal share
+    (a correct function fails with probability below 1e-7; one that favours some shifts fails).
     """
     fact, x, m = case.args
     if fact == "generator":
@@ -75,13 +80,17 @@ def _shift_properties(fn, case: Case) -> list:
     if not isinstance(out, torch.Tensor) or out.shape != x.shape:
         return [torch.tensor(getattr(out, "shape", ())), torch.tensor(0.0), torch.tensor(0.0)]
     allowed = [(dy, dx) for dy in range(-m, m + 1) for dx in range(-m, m + 1)]
-    used = set()
+    used: dict = {}
     valid = 0
     for xi, oi in zip(x, out):
         match = next((s for s in allowed if torch.equal(torch.roll(xi, s, dims=(-2, -1)), oi)), None)
         if match is not None:
             valid += 1
-            used.add(match)
+            used[match] = used.get(match, 0) + 1
+    if fact == "uniform":  # a count of Binomial(n, 1/k) lies within 6 standard deviations of n/k
+        k = len(allowed)
+        spread = 6 * (len(x) * (1 / k) * (1 - 1 / k)) ** 0.5
+        return torch.tensor([float(abs(used.get(s, 0) - len(x) / k) <= spread) for s in allowed])
     return [torch.tensor(out.shape), torch.tensor(valid / len(x)), torch.tensor(float(len(used) >= min(9, len(allowed))))]
 
 
@@ -120,8 +129,8 @@ EXERCISES = {
             cases=_shift_cases,
             hint="each image needs its own (dy, dx), drawn with the given generator (pass "
                  "generator= to every random draw; never seed or use torch's global random state), so "
-                 "that two calls with one generator differ and the same seed repeats; mind that both "
-                 "ends, -max_shift and max_shift, are allowed.",
+                 "that two calls with one generator differ and the same seed repeats; every (dy, dx) is "
+                 "equally likely, and both ends, -max_shift and max_shift, are allowed.",
             rtol=0, atol=1e-9,
             run=_shift_properties,
         ),
