@@ -23,11 +23,14 @@ REPO = Path(__file__).resolve().parents[1]
 # notebooks or a graded corpus in kernels, or starts a cluster: those tests are marked slow here,
 # by the fixtures they use or by their file or name. `make test` runs them all.
 SLOW_FIXTURES = {"built_book", "browser", "lab", "site"}
-SLOW_FILE_FIXTURES = {("test_grading.py", "batch")}  # the graded corpus
+SLOW_FILE_FIXTURES = {("test_grading.py", "batch"),  # the graded corpora
+                      ("test_grading_trust.py", "corpus"), ("test_grading_trust.py", "forgers"),
+                      ("test_grading_submissions.py", "graded")}
 SLOW_FILES = {"test_nbgrader.py", "test_grading_cluster.py"}
 SLOW_TESTS = {"test_exercise_notebook_runs_up_to_its_stubs", "test_a_kernel_that_kills_its_worker_costs_only_its_row",
               "test_total_timeout_kills_the_kernel_and_its_children",
-              "test_two_workers_run_two_notebooks_each_whole_on_one_worker"}
+              "test_two_workers_run_two_notebooks_each_whole_on_one_worker",
+              "test_a_huge_print_does_not_grow_the_grader"}
 
 
 def pytest_configure(config):

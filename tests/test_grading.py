@@ -32,7 +32,8 @@ from course_lib.grading import sandbox, tamper
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "groups.ipynb"
 EXERCISE = REPO / "exercises" / "groups.ipynb"
-LIMITS = dict(cell_timeout=10, timeout=90, memory=2500)
+# timeout: the whole submission, whose exercises each run in a kernel of their own (three for groups)
+LIMITS = dict(cell_timeout=10, timeout=180, memory=2500)
 
 WRONG = {  # a wrong body for each solution cell, keeping its signature
     "dihedral_compose": "def dihedral_compose(a, b, n):\n    return a\n",
