@@ -87,6 +87,11 @@ def _weighted_sum(value: torch.Tensor) -> torch.Tensor:
     return (value * weights).real.sum() if value.is_complex() else (value * weights).sum()
 
 
+def _real_flat(t: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """t as a flat real tensor: a complex gradient keeps its imaginary part (as (re, im) pairs)."""
+    return (torch.view_as_real(t) if t.is_complex() else t).reshape(-1).to(dtype)
+
+
 def input_gradient(run: Callable[[Callable, Case], Any] = call) -> Callable[[Callable, Case], Any]:
     """A `run` that returns [answer, gradient]: the gradient of a fixed weighted sum of the answer with
     respect to every floating-point tensor among the case's arguments and the parameters of every
@@ -113,7 +118,8 @@ def input_gradient(run: Callable[[Callable, Case], Any] = call) -> Callable[[Cal
                 "built from numbers cut the graph), so a network could not be trained through it: stay "
                 "with torch operations on the tensors you are given")
         grads = torch.autograd.grad(_weighted_sum(value), leaves, allow_unused=True)
-        flat = torch.cat([torch.zeros(leaf.numel(), dtype=value.dtype) if g is None else g.reshape(-1).to(value.dtype)
+        real = torch.float64 if value.dtype in (torch.float64, torch.complex128) else torch.float32
+        flat = torch.cat([_real_flat(torch.zeros_like(leaf) if g is None else g, real)
                           for leaf, g in zip(leaves, grads)])
         return [value.detach(), flat]
 
