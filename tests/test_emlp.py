@@ -96,7 +96,7 @@ def test_emlp_is_equivariant_and_the_mlp_is_not(make):
             moved, expected = f(E.act(gs, x, task.rep_in, d)), E.act(gs, f(x), task.rep_out, d)
             return float((moved - expected).norm() / expected.norm())
 
-    assert error(emlp) < 1e-9
+    assert error(emlp) < 1e-8  # float64 round-off: 4e-9 with the CUDA build of torch under 3.13
     assert error(mlp) > 1e-2
 
 
