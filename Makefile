@@ -32,16 +32,21 @@ book: $(STAMP)
 # it in one process): each notebook and each test file runs whole on one worker, longest first,
 # and the book is built once (tests/parallel_plan.py).
 JOBS ?= auto
+# A short folder for pytest's temporary files: under xdist the default one gains a worker's name,
+# and the grader's kernels keep their sockets in scratch folders there (a socket path has at most
+# 108 characters). One make test at a time per user uses it.
+BASETEMP ?= /tmp/cs$(shell id -u)
 
 test: $(STAMP)
 	$(BIN)/python -m pytest tests book solutions --nbval-lax --nbval-current-env \
-		--ignore=book/_build -p no:cacheprovider -q --durations=15 -n $(JOBS) --dist loadgroup
+		--ignore=book/_build -p no:cacheprovider -q --durations=15 -n $(JOBS) --dist loadgroup \
+		--basetemp=$(BASETEMP)
 
 # The everyday loop: library and grader unit tests; no notebooks, browser, book build, graded
 # corpus or cluster (the tests marked slow in tests/conftest.py).
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not slow" -p no:cacheprovider -q --durations=10 \
-		-n $(JOBS) --dist loadgroup
+		-n $(JOBS) --dist loadgroup --basetemp=$(BASETEMP)
 
 # scripts/jupyter/labconfig/page_config.json turns off JupyterLab's news/announcements pop-up;
 # tests/test_browser.py starts JupyterLab with the same folder on JUPYTER_CONFIG_PATH.
