@@ -26,6 +26,7 @@ from __future__ import annotations
 import importlib
 import json
 import os
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -294,9 +295,15 @@ def _expected_got(expected: Any, got: Any) -> str:
     """'expected ..., got ...' with as many digits as it takes for the two to read differently."""
     for precision in (4, 6, 8, 10, 12, 14, 17):
         e, g = _show(expected, precision), _show(got, precision)
-        if e != g:
+        if _unsigned_zeros(e) != _unsigned_zeros(g):  # "0." against "-0." shows no difference
             break
     return f"expected {e}, got {g}"
+
+
+def _unsigned_zeros(text: str) -> list[str]:
+    """The numbers and brackets of a printed answer, numbers printed as zero (-0, -0., -0.000) unsigned."""
+    tokens = text.replace("[", " [ ").replace("]", " ] ").split()
+    return [t[1:] if re.fullmatch(r"-0(\.0*)?", t) else t for t in tokens]
 
 
 # A single-precision answer carries ~1e-7 relative round-off per operation: a correct float32 answer is

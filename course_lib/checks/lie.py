@@ -50,13 +50,20 @@ def _constraint_cases() -> list[Case]:
     ]
 
 
+def _floating(x) -> torch.Tensor:
+    """An answer as a tensor in its own floating precision (float32 stays float32, so that it is judged
+    at single precision); integers and booleans become float64."""
+    t = torch.as_tensor(x)
+    return t if t.is_floating_point() else t.to(torch.float64)
+
+
 def _projector_run(fn, case: Case) -> list[torch.Tensor]:
     """[Q Qᵀ, number of columns]: the same for every orthonormal basis of the same null space."""
-    q = torch.as_tensor(fn(*case.args), dtype=torch.float64)
+    q = _floating(fn(*case.args))
     if q.dim() != 2 or q.shape[0] != case.args[0].shape[1]:
         raise ValueError(f"expected a basis as columns, shape (D, n) with D = {case.args[0].shape[1]}, "
                          f"got shape {tuple(q.shape)}")
-    return [q @ q.T, torch.tensor(float(q.shape[1]))]
+    return [q @ q.T, torch.tensor(float(q.shape[1]), dtype=q.dtype)]
 
 
 def _null_space_reference(c: torch.Tensor) -> torch.Tensor:
@@ -85,12 +92,16 @@ def _null_space_cases() -> list[Case]:
              (_with_singular_values(4, [2.0, 1.0, 0.5, 0.1], 3),)),
         Case("a 3×6 matrix (more unknowns than equations)",
              (torch.randn(3, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64),)),
+        Case("a 6×5 matrix with singular values (3e8, 2e8, 1e8, 0, 0): at this scale round-off leaves "
+             "'zero' singular values far above 1e-10", (_with_singular_values(6, [3e8, 2e8, 1e8, 0.0, 0.0], 6),)),
+        Case("a 6×5 matrix with singular values (3e-13, 2e-13, 1e-13, 0, 0): genuine singular values far "
+             "below 1e-10", (_with_singular_values(6, [3e-13, 2e-13, 1e-13, 0.0, 0.0], 7),)),
     ]
 
 
 def _se2_run(fn, case: Case) -> torch.Tensor:
     """u⁻¹v as (x, y, cos θ, sin θ), so that θ and θ + 2π agree."""
-    out = torch.as_tensor(fn(*case.args), dtype=torch.float64)
+    out = _floating(fn(*case.args))
     return torch.cat([out[..., :2], torch.cos(out[..., 2:]), torch.sin(out[..., 2:])], -1)
 
 
@@ -107,6 +118,8 @@ def _se2_cases() -> list[Case]:
         Case("u = (0, 0, π/2), v = (1, 0, π/2): a rotated frame", (_t([0.0, 0.0, 1.5707963267948966]),
                                                                     _t([1.0, 0.0, 1.5707963267948966]))),
         Case("6 random pairs, as batches (6, 3)", (u, v)),
+        Case("2 × 4 random pairs, as batches (2, 4, 3)",
+             (lieconv.random_se2(8, gen).double().reshape(2, 4, 3), lieconv.random_se2(8, gen).double().reshape(2, 4, 3))),
     ]
 
 
@@ -138,7 +151,9 @@ EXERCISES = by_short_name(
         run=_projector_run,
         hint="the right-singular vectors (or the eigenvectors of CᵀC) whose singular values are zero "
              "span the null space; call a value zero when it is below a tiny fraction (say 1e-10) of "
-             "the largest, and remember that C can have fewer rows than columns.",
+             "the largest, whatever the scale of C, and remember that C can have fewer rows than columns. "
+             "Work in C's own precision: with a singular value 1e-3 of the largest, a basis computed in "
+             "float32 is only good to about 1e-4.",
         rtol=1e-6, atol=1e-8,
         answer_in_library=(emlp.null_space, emlp.equivariant_basis),
     ),
