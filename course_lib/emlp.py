@@ -26,6 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.groups import so2_generator, so3_generators
+from course_lib.train import fit
 
 # A representation of the network's features: ((order k, multiplicity), ...) — that many copies
 # of T(k), flattened in this order (k ascending), each copy d^k numbers.
@@ -522,25 +523,17 @@ def fit_regression(model: nn.Module, task: Task, steps: int = 1000, batch_size: 
                    seed: int = 0) -> list[float]:
     """Adam on the mean squared error over minibatches of the task, the learning rate annealed from
     `lr` to 0 on a cosine; the loss is divided by the variance of y (so 1 = predicting the mean).
-    Returns the loss per step; the model is left in eval mode."""
+    Returns the loss per step; the model is left in eval mode, on the device it came on.
+
+    The course's one loop, `course_lib.train.fit`, with batches of `batch_size` drawn with replacement
+    by a generator seeded with `seed` (the same steps, to the bit, as the loop this chapter first wrote)."""
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
-    gen = torch.Generator().manual_seed(seed)
     variance = task.y.var().clamp_min(1e-12)
-    opt = torch.optim.Adam(model.parameters(), lr=lr)
-    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
-    model.train()
-    losses = []
-    for _ in range(steps):
-        idx = torch.randint(len(task.x), (min(batch_size, len(task.x)),), generator=gen)
-        loss = (model(task.x[idx]) - task.y[idx]).square().mean() / variance
-        opt.zero_grad()
-        loss.backward()
-        opt.step()
-        schedule.step()
-        losses.append(loss.item())
-    model.eval()
-    return losses
+    history = fit(model, task.x, task.y, loss_fn=lambda pred, y: (pred - y).square().mean() / variance,
+                  steps=steps, batch_size=batch_size, lr=lr, seed=seed, schedule="cosine",
+                  device=next(model.parameters()).device)
+    return history.loss
 
 
 MODELS = ("MLP", "MLP + augmentation", "EMLP")

@@ -291,3 +291,47 @@ def test_act_is_the_block_diagonal_representation():
     x = torch.randn(3, E.rep_size(rep, 3), dtype=torch.float64)
     dense = torch.tensor(E.rep_matrix(group, g[0].numpy(), rep))
     assert torch.allclose(E.act(g.expand(3, -1, -1), x, rep, 3), x @ dense.T)
+
+
+# ----- fit_regression is the course's one loop (train.fit), with the numbers of the loop it replaced -----
+
+def _fit_regression_as_first_written(model, task, steps=1000, batch_size=500, lr=3e-3, seed=0):
+    """The chapter's own Adam loop, verbatim, before fit_regression went through train.fit: the lie chapter's
+    stored outputs come from it."""
+    if steps < 1 or batch_size < 1:
+        raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
+    gen = torch.Generator().manual_seed(seed)
+    variance = task.y.var().clamp_min(1e-12)
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    schedule = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps)
+    model.train()
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(len(task.x), (min(batch_size, len(task.x)),), generator=gen)
+        loss = (model(task.x[idx]) - task.y[idx]).square().mean() / variance
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        schedule.step()
+        losses.append(loss.item())
+    model.eval()
+    return losses
+
+
+@pytest.mark.parametrize("kind", E.MODELS)
+def test_fit_regression_gives_the_first_loops_numbers_to_the_bit(kind, one_thread):
+    # float32 models on a tiny inertia task, 30 steps of 16 examples (a batch larger than the data for one
+    # run): the losses and the final parameters are bitwise equal, not merely within round-off, so the lie
+    # chapter's stored outputs hold without re-running it
+    task = E.inertia(24, seed=3)
+    for batch_size, seed in ((16, 5), (100, 0)):
+        old, new = E.make_model(kind, task, seed=1), E.make_model(kind, task, seed=1)
+        old_losses = _fit_regression_as_first_written(old, task, steps=30, batch_size=batch_size, lr=1e-2, seed=seed)
+        new_losses = E.fit_regression(new, task, steps=30, batch_size=batch_size, lr=1e-2, seed=seed)
+        assert len(new_losses) == 30 and new_losses == old_losses
+        assert old_losses[-1] < old_losses[0]  # it trained
+        for (name, p_old), p_new in zip(old.state_dict().items(), new.state_dict().values()):
+            assert p_old.dtype == torch.float32 and torch.equal(p_old, p_new), name
+        assert not new.training
+    with pytest.raises(ValueError, match="steps and batch_size"):
+        E.fit_regression(E.make_model("MLP", task), task, steps=0)
