@@ -120,15 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--cell-timeout", type=_positive(float), default=60.0, help="seconds per cell (default 60)")
     gr.add_argument("--timeout", type=_positive(float), default=600.0, help="seconds per submission (default 600)")
     gr.add_argument("--memory", type=_positive(int), default=4096,
-                    help="MB of memory per kernel: its address space plus, in the sandbox, its /tmp and /dev/shm "
-                    "(default 4096)")
+                    help="MB of memory per kernel process: its address space (RLIMIT_AS, each process of a "
+                    "kernel that forks has its own) plus, in the sandbox, its /tmp and /dev/shm (default 4096)")
     gr.add_argument("--tmpfs", type=_positive(int), default=256,
                     help="MB of --memory that the sandbox's /tmp (3/4) and /dev/shm (1/4) may fill, at most a "
                     "quarter of --memory; a write past it fails with 'No space left' (default 256)")
     gr.add_argument("--disk", type=_positive(int), default=512,
                     help="MB of disk a kernel may fill in its scratch folder (its working directory): no file "
                     "above it, and the kernel is killed (status 'error') when its folder passes it, checked every "
-                    "0.2 s (default 512)")
+                    "0.2 s; a file deleted while held open is not seen (default 512)")
     gr.add_argument("--processes", type=_positive(int), default=256,
                     help="processes and threads a kernel may run at once, in the sandbox (RLIMIT_NPROC in its own "
                     "user namespace); a fork past it fails, status 'error' (default 256)")

@@ -11,8 +11,10 @@ import contextlib
 import io
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import textwrap
 from dataclasses import dataclass
 from pathlib import Path
@@ -96,6 +98,28 @@ import subprocess
 children = [subprocess.Popen(["sleep", "60"]) for _ in range(200)]
 """
 
+# Copying a classmate at grading time: the submissions folder and the gradebook's, when they lie
+# outside /tmp and anyone may read them. In the sandbox both are empty.
+READ_CLASSMATES = """
+import os
+SEEN = [name for folder in FOLDERS if os.path.isdir(folder) for name in os.listdir(folder)]
+if SEEN:
+    raise RuntimeError(f"saw {SEEN}")
+"""
+
+# Keyrings belong to no namespace: a kernel that kept the grader's session keyring could leave the
+# references' answers there for the next kernel. Each kernel leaves a key; one that finds a key
+# raises, in the rotation_about cell, so the last kernel (rotation_about's) loses its 3 points.
+SHARE_KEYRING = """
+import ctypes, platform
+ADD_KEY, KEYCTL = {"x86_64": (248, 250), "aarch64": (217, 219)}.get(platform.machine(), (0, 0))
+if KEYCTL:
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.syscall(KEYCTL, 10, -3, b"user", MARK, 0) > 0:  # KEYCTL_SEARCH in the session keyring
+        raise RuntimeError("found the key an earlier kernel left")
+    libc.syscall(ADD_KEY, b"user", MARK, b"answers", 7, -3)
+"""
+
 
 @dataclass
 class Run:
@@ -128,9 +152,32 @@ def sources_watched_only():
         yield
 
 
+def join_session_keyring(name: bytes) -> None:
+    """Give this process a session keyring of its own, as pam_keyinit does for a login (runuser, su -l,
+    systemd services): the kernels would inherit it."""
+    number = sandbox.KEYCTL_SYSCALL.get(__import__("platform").machine())
+    if number:
+        __import__("ctypes").CDLL(None).syscall(number, 1, name)  # KEYCTL_JOIN_SESSION_KEYRING
+
+
 @pytest.fixture(scope="module")
 def corpus(tmp_path_factory) -> Run:
-    root = tmp_path_factory.mktemp("trust")
+    # outside /tmp (the sandbox's own tmpfs would hide it anyway) and readable by anyone, as an
+    # instructor's folder may be: the kernels must still not see the submissions or the gradebook
+    if os.access("/var/tmp", os.W_OK):
+        root = Path(tempfile.mkdtemp(prefix="course-trust-", dir="/var/tmp"))
+        os.chmod(root, 0o755)
+    else:
+        root = tmp_path_factory.mktemp("trust")
+    join_session_keyring(f"course-trust-{os.getpid()}".encode())
+    try:
+        yield grade_corpus(root)
+    finally:
+        if root.is_relative_to("/var/tmp"):
+            shutil.rmtree(root, ignore_errors=True)
+
+
+def grade_corpus(root: Path) -> Run:
     sub = root / "submitted"
     sub.mkdir()
     other_out = root / "other-out"
@@ -145,8 +192,12 @@ def corpus(tmp_path_factory) -> Run:
         "c_fills_tmp": prefixed(FILL_TMP),
         "d_fills_disk": prefixed(FILL_DISK),
         "e_forks": prefixed(FORK),
+        "f_copies_classmates": prefixed(f"FOLDERS = {[str(sub), str(root / 'out')]!r}\n" + READ_CLASSMATES),
+        "g_shares_keyring": solution_nb(),
         "z_victim": solution_nb(),
     }
+    rotation = cell_of(notebooks["g_shares_keyring"], "rotation_about")
+    rotation.source = f"MARK = b'course-trust-{os.getpid()}'\n" + textwrap.dedent(SHARE_KEYRING) + "\n" + rotation.source
     for name, nb in notebooks.items():
         (sub / f"{name}.ipynb").write_text(nbformat.writes(nb))
     saved = _snapshot(targets)
@@ -238,8 +289,23 @@ def test_process_count_is_limited(corpus):
 
 
 @needs_isolation
+def test_kernels_see_neither_the_submissions_nor_the_gradebook(corpus):
+    """Both folders world-readable outside /tmp: listing them from a kernel finds nothing (6/8 if it did)."""
+    row = corpus.rows["f_copies_classmates"]
+    assert (row["status"], row["total"], row["cell_errors"]) == ("graded", 8, []), row
+
+
+def test_kernels_do_not_share_the_graders_session_keyring(corpus):
+    """The grader has a session keyring of its own; each kernel leaves a key there and raises when it
+    finds one: every kernel has a new, empty keyring, so 8/8 (5/8 if they shared one)."""
+    row = corpus.rows["g_shares_keyring"]
+    assert (row["status"], row["total"], row["cell_errors"]) == ("graded", 8, []), row
+
+
+@needs_isolation
 def test_every_submission_gets_a_row(corpus):
-    assert set(corpus.rows) == {"a_escape", "b_reads_source", "c_fills_tmp", "d_fills_disk", "e_forks", "z_victim"}
+    assert set(corpus.rows) == {"a_escape", "b_reads_source", "c_fills_tmp", "d_fills_disk", "e_forks",
+                                "f_copies_classmates", "g_shares_keyring", "z_victim"}
     assert corpus.code == 1  # the over-limit rows are incomplete; nothing is missing
     assert "got no row" not in corpus.stderr
 

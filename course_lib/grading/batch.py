@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import concurrent.futures
 import contextlib
+import dataclasses
 import hashlib
 import multiprocessing
 import os
@@ -123,6 +124,13 @@ def missing(submissions: Iterable[tuple[Path, str]], rows: Iterable[Row]) -> lis
     return [key for _, key in submissions if key not in graded]
 
 
+def private_folders(paths: Iterable[Path], out: Path) -> tuple[str, ...]:
+    """The folders no kernel may read, besides the project and the sources: each folder of
+    submissions given (a file's own folder) and the gradebook's, resolved."""
+    folders = [p if p.is_dir() else p.parent for p in map(Path, paths)] + [Path(out)]
+    return tuple(sorted({str(f.resolve()) for f in folders}))
+
+
 def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: Limits = Limits(),
           jobs: int = 1, expected: str | None = None, on_row: Callable[[Row], None] | None = None,
           isolation: sandbox.Isolation | None = None, scheduler: str | None = None) -> list[Row]:
@@ -142,11 +150,11 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     """
     if jobs < 1:
         raise ValueError(f"expected jobs >= 1, got {jobs}")
-    isolation = isolation or sandbox.isolation()
+    paths, out = [Path(p) for p in paths], Path(out)
+    isolation = dataclasses.replace(isolation or sandbox.isolation(), hidden=private_folders(paths, out))
     found = submission.collect(paths, sources)
     subs = [(s.path, s.key) for s in found]
     names = {s.key: (s.student, s.file) for s in found}  # printable; the student from the folder given
-    out = Path(out)
     book = read_gradebook(out)
     connection = contextlib.ExitStack()
     client = connection.enter_context(cluster.connect(scheduler, jobs)) if scheduler is not None else None

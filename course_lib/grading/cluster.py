@@ -21,6 +21,7 @@ anything is graded, naming the address and what to run.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import hashlib
 import json
 import os
@@ -120,9 +121,10 @@ def _sources_from(texts: dict[str, str] | bytes) -> dict[str, Source]:
 
 
 def grade_task(name: str, notebook: bytes, key: str, sources: dict[str, str] | bytes, library: str, limits: Limits,
-               expected: str | None, isolated: bool) -> Row:
-    """On a worker: grade one submission (its file `name` and bytes) as the built-in pool would."""
-    isolation = sandbox.isolation() if isolated else sandbox.NO_ISOLATION
+               expected: str | None, isolated: bool, hidden: tuple[str, ...] = ()) -> Row:
+    """On a worker: grade one submission (its file `name` and bytes) as the built-in pool would,
+    the client's folders `hidden` hidden from its kernels where they exist on the worker too."""
+    isolation = dataclasses.replace(sandbox.isolation() if isolated else sandbox.NO_ISOLATION, hidden=hidden)
     if (mine := library_hash()) != library:
         return Row(key=key, student="", file=name, status="error", isolation=isolation.name,
                    reason=f"the worker refused: its course_lib (sha256 {mine[:12]}) is not the client's "
@@ -158,7 +160,7 @@ def grade_on_dask(client, subs: list[tuple[Path, str]], sources: dict[str, Sourc
                 return
             continue
         futures[client.submit(grade_task, path.name, data, key, texts, library, limits, expected, isolation.isolated,
-                              key=f"grade-{hashlib.sha1(key.encode()).hexdigest()}", pure=False)] = (path, key)
+                              isolation.hidden, key=f"grade-{hashlib.sha1(key.encode()).hexdigest()}", pure=False)] = (path, key)
     pending, alone_since = as_completed(futures, with_results=False), None
     left = set(futures)
     while left:

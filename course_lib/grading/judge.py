@@ -149,7 +149,8 @@ def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Lim
         row.status, row.complete = "not attempted", True
         row.reason = "; ".join(s for s in ["no solution cell differs from the exercise's stub", note] if s)
         return row
-    runs = run_without_answers(rebuilt, source, limits, scratch_root, isolation, hidden_folders(sources))
+    private = [Path(h) for h in isolation.hidden if Path(h).is_dir()]  # the submissions, the gradebook
+    runs = run_without_answers(rebuilt, source, limits, scratch_root, isolation, hidden_folders(sources) + private)
     records = {n: r.records[n] for n, r in runs.items() if n in r.records}  # each exercise's from its own run
     row.tests = [judge_test(t, dataclasses.replace(runs.get(t.exercises[0] if t.exercises else "",
                                                             next(iter(runs.values()))), records=records),

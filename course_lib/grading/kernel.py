@@ -203,19 +203,26 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
         log.close()
         run.timed_out = client.timed_out
         for name in record_names:
-            if (text := _read_record(records / f"{name}.json")) is not None:
+            if (text := _read_record(scratch, f"{name}.json")) is not None:
                 run.records[name] = text
         shutil.rmtree(scratch, ignore_errors=True)
         pid_file.unlink(missing_ok=True)
     return run
 
 
-def _read_record(path: Path) -> bytes | None:
-    """A record file's bytes: a plain file (no link, no FIFO) of at most MAX_RECORD_BYTES, else None."""
+def _read_record(scratch: Path, name: str) -> bytes | None:
+    """The bytes of `scratch`/records/`name`: a plain file (no link, no FIFO, and `records` not a
+    link either: the kernel owns it) of at most MAX_RECORD_BYTES, else None."""
     try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        folder = os.open(scratch / "records", os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
     except OSError:
         return None
+    try:
+        fd = os.open(name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK, dir_fd=folder)
+    except OSError:
+        return None
+    finally:
+        os.close(folder)
     with os.fdopen(fd, "rb") as f:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode) or info.st_size > MAX_RECORD_BYTES:

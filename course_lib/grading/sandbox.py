@@ -65,6 +65,7 @@ class Isolation:
 
     name: str
     detail: str = ""
+    hidden: tuple[str, ...] = ()  # hidden from every kernel too: the submissions' and the gradebook's folders
 
     @property
     def isolated(self) -> bool:
@@ -75,7 +76,7 @@ class Isolation:
             root = " as a uid of its own (the grader is root)," if os.geteuid() == 0 else ""
             return (f"isolation: {self.name} ({self.detail}): each kernel runs{root} with no capabilities, "
                     f"sees the file system read-only except its own scratch folder, does not see the project "
-                    f"folder or the source notebooks, and has no network")
+                    f"folder, the source notebooks, the submissions or the gradebook, and has no network")
         return (f"isolation: none ({self.detail}): kernels run as your user and can change your files "
                 f"and use the network; grade only trusted notebooks, or install bubblewrap")
 
@@ -239,9 +240,16 @@ def isolation(bwrap: str | None = None) -> Isolation:
     return _probe(bwrap or BWRAP)
 
 
-# Runs in the new kernel process before ipykernel: set the limits, then become the kernel.
+# Runs in the new kernel process before ipykernel: leave the grader's session keyring for a new,
+# empty one (keyrings are in no namespace bwrap makes: a kernel that possesses the grader's could
+# pass the references' answers to the next kernel), set the limits, then become the kernel.
+KEYCTL_SYSCALL = {"x86_64": 250, "aarch64": 219}  # keyctl(2)'s number; others: no keyring calls made
 _LIMITS_THEN_EXEC = (
-    "import os, resource, sys\n"
+    "import ctypes, errno, os, platform, resource, sys\n"
+    f"number = {KEYCTL_SYSCALL!r}.get(platform.machine())\n"
+    "libc = ctypes.CDLL(None, use_errno=True)\n"
+    "if number and libc.syscall(number, 1, None) < 0 and ctypes.get_errno() != errno.ENOSYS:\n"
+    "    sys.exit(f'cannot leave the grader\\'s session keyring: {os.strerror(ctypes.get_errno())}')\n"
     "mem, fsize, nproc = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])\n"
     "if mem: resource.setrlimit(resource.RLIMIT_AS, (mem, mem))\n"
     "if fsize: resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
