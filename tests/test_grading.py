@@ -33,7 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "groups.ipynb"
 EXERCISE = REPO / "exercises" / "groups.ipynb"
 # timeout: the whole submission, whose exercises each run in a kernel of their own (three for groups)
-LIMITS = dict(cell_timeout=20, timeout=300, memory=2500)  # room for a CI machine at twice its cores
+LIMITS = dict(cell_timeout=30, timeout=300, memory=2500)  # room for a CI machine at twice its cores
 
 WRONG = {  # a wrong body for each solution cell, keeping its signature
     "dihedral_compose": "def dihedral_compose(a, b, n):\n    return a\n",

@@ -66,7 +66,7 @@ def test_dask_grades_like_the_builtin_pool_and_a_killed_worker_loses_no_row(tmp_
         killer.start()
         with contextlib.chdir(tmp_path):
             rows = {Path(r.key).stem: r for r in grading.grade(
-                [subs], tmp_path / "out", sources, grading.Limits(cell_timeout=20, timeout=90, memory_mb=2500),
+                [subs], tmp_path / "out", sources, grading.Limits(cell_timeout=30, timeout=240, memory_mb=2500),
                 jobs=2, isolation=isolation, scheduler=local.scheduler_address)}
         killer.join()
     assert killed, "the slow submission was never seen running on a worker"
@@ -148,7 +148,7 @@ def test_separate_scheduler_and_worker_processes_lose_no_row_when_a_worker_is_ki
         killer.start()
         with contextlib.chdir(tmp_path):
             rows = {Path(r.key).stem: r for r in grading.grade(
-                [subs], tmp_path / "out", sources, grading.Limits(cell_timeout=20, timeout=90, memory_mb=2500),
+                [subs], tmp_path / "out", sources, grading.Limits(cell_timeout=30, timeout=240, memory_mb=2500),
                 jobs=2, scheduler=address)}
         killer.join()
         assert killed and killed[0] in [w.pid for w in workers]  # the `dask worker` process itself
