@@ -8,9 +8,11 @@ run as root here only if the grader is root (CI, Docker): `test_the_grader_runs_
 from __future__ import annotations
 
 import contextlib
+import ctypes
 import io
 import json
 import os
+import platform
 import shutil
 import subprocess
 import sys
@@ -155,9 +157,9 @@ def sources_watched_only():
 def join_session_keyring(name: bytes) -> None:
     """Give this process a session keyring of its own, as pam_keyinit does for a login (runuser, su -l,
     systemd services): the kernels would inherit it."""
-    number = sandbox.KEYCTL_SYSCALL.get(__import__("platform").machine())
+    number = sandbox.KEYCTL_SYSCALL.get(platform.machine())
     if number:
-        __import__("ctypes").CDLL(None).syscall(number, 1, name)  # KEYCTL_JOIN_SESSION_KEYRING
+        ctypes.CDLL(None).syscall(number, 1, name)  # KEYCTL_JOIN_SESSION_KEYRING
 
 
 @pytest.fixture(scope="module")
@@ -295,6 +297,7 @@ def test_kernels_see_neither_the_submissions_nor_the_gradebook(corpus):
     assert (row["status"], row["total"], row["cell_errors"]) == ("graded", 8, []), row
 
 
+@needs_isolation
 def test_kernels_do_not_share_the_graders_session_keyring(corpus):
     """The grader has a session keyring of its own; each kernel leaves a key there and raises when it
     finds one: every kernel has a new, empty keyring, so 8/8 (5/8 if they shared one)."""

@@ -127,7 +127,7 @@ def missing(submissions: Iterable[tuple[Path, str]], rows: Iterable[Row]) -> lis
 def private_folders(paths: Iterable[Path], out: Path) -> tuple[str, ...]:
     """The folders no kernel may read, besides the project and the sources: each folder of
     submissions given (a file's own folder) and the gradebook's, resolved."""
-    folders = [p if p.is_dir() else p.parent for p in map(Path, paths)] + [Path(out)]
+    folders = [p if p.is_dir() else p.parent for p in paths] + [out]
     return tuple(sorted({str(f.resolve()) for f in folders}))
 
 
