@@ -7,7 +7,7 @@ VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(shell $(PYTHON) -c 'imp
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
 
-.PHONY: help setup book test test-fast lab bench bench-grade bench-pinn bench-gcnn bench-ddp clean
+.PHONY: help setup book test test-fast lab bench bench-quick bench-grade bench-pinn bench-gcnn bench-ddp clean
 
 help:
 	@echo "make book    build the HTML book (Jupyter Book 1.x, warnings are errors)"
@@ -15,6 +15,7 @@ help:
 	@echo "make test-fast  library and grader unit tests only (no notebooks, no browser): the everyday loop"
 	@echo "make lab     JupyterLab on exercises/ (no news pop-up)"
 	@echo "make bench   seconds per notebook -> bench/notebooks.json"
+	@echo "make bench-quick  seconds per chapter in quick mode (COURSE_QUICK=1) -> bench/notebooks_quick.json"
 	@echo "make bench-grade | bench-pinn | bench-gcnn | bench-ddp   the grader's, PINN derivatives',"
 	@echo "             G-CNN layers' and data-parallel training's benchmarks"
 
@@ -56,6 +57,9 @@ lab: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python bench/notebooks.py --out bench/notebooks.json
+
+bench-quick: $(STAMP)
+	$(BIN)/python bench/notebooks.py --quick --out bench/notebooks_quick.json
 
 bench-grade: $(STAMP)
 	$(BIN)/python bench/grade.py --n 40 --jobs 2 --dask 40 200 --out bench/grade.json
