@@ -57,13 +57,19 @@ def _floating(x) -> torch.Tensor:
     return t if t.is_floating_point() else t.to(torch.float64)
 
 
-def _projector_run(fn, case: Case) -> list[torch.Tensor]:
-    """[Q Qᵀ, number of columns]: the same for every orthonormal basis of the same null space."""
+def _null_space_run(fn, case: Case) -> list[torch.Tensor]:
+    """[number of columns, QᵀQ, ‖C Q‖ / ‖C‖]: the same for every orthonormal basis Q of C's null space.
+
+    The residual ‖C Q‖ is judged relative to ‖C‖ (its largest singular value), so a basis is judged
+    at its own precision: in float32 a null space next to a singular value 1e-3 of the largest tilts
+    by ~1e-4 from round-off alone, which a comparison of projectors would reject."""
+    c = case.args[0]
     q = _floating(fn(*case.args))
-    if q.dim() != 2 or q.shape[0] != case.args[0].shape[1]:
-        raise ValueError(f"expected a basis as columns, shape (D, n) with D = {case.args[0].shape[1]}, "
+    if q.dim() != 2 or q.shape[0] != c.shape[1]:
+        raise ValueError(f"expected a basis as columns, shape (D, n) with D = {c.shape[1]}, "
                          f"got shape {tuple(q.shape)}")
-    return [q @ q.T, torch.tensor(float(q.shape[1]), dtype=q.dtype)]
+    residual = torch.linalg.matrix_norm(c.to(q.dtype) @ q) / torch.linalg.matrix_norm(c.to(q.dtype), ord=2)
+    return [torch.tensor(float(q.shape[1]), dtype=q.dtype), q.T @ q, residual]
 
 
 def _null_space_reference(c: torch.Tensor) -> torch.Tensor:
@@ -88,6 +94,8 @@ def _null_space_cases() -> list[Case]:
              (_t(emlp.constraint_matrix(emlp.o3(), 2, 0)),)),
         Case("a 6×5 matrix with singular values (3, 1, 1e-3, 0, 0): 1e-3 is small but not zero",
              (_with_singular_values(6, [3.0, 1.0, 1e-3, 0.0, 0.0], 2),)),
+        Case("a 5×5 matrix of rank 3 that is not symmetric (its null space is not that of Cᵀ)",
+             (_with_singular_values(5, [2.0, 1.0, 0.5, 0.0, 0.0], 8),)),
         Case("a 4×4 matrix of full rank (the null space is {0}: a basis of 0 columns)",
              (_with_singular_values(4, [2.0, 1.0, 0.5, 0.1], 3),)),
         Case("a 3×6 matrix (more unknowns than equations)",
@@ -148,12 +156,12 @@ EXERCISES = by_short_name(
         name="lie.null_space_basis",
         reference=_null_space_reference,
         cases=_null_space_cases,
-        run=_projector_run,
+        run=_null_space_run,
         hint="the right-singular vectors (or the eigenvectors of CᵀC) whose singular values are zero "
-             "span the null space; call a value zero when it is below a tiny fraction (say 1e-10) of "
-             "the largest, whatever the scale of C, and remember that C can have fewer rows than columns. "
-             "Work in C's own precision: with a singular value 1e-3 of the largest, a basis computed in "
-             "float32 is only good to about 1e-4.",
+             "span the null space; call a value zero when it is below a tiny fraction of the largest "
+             "(say 1e-10 in float64; float32 round-off alone is ~1e-7 of it), whatever the scale of C, and remember that C can have fewer rows than columns. "
+             "The check compares [the number of columns, QᵀQ (the identity: orthonormal columns), "
+             "‖C Q‖ / ‖C‖ (zero up to round-off)].",
         rtol=1e-6, atol=1e-8,
         answer_in_library=(emlp.null_space, emlp.equivariant_basis),
     ),
