@@ -6,7 +6,9 @@ A work unit, a *group*, runs whole on one worker, in collection order:
   split);
 - a test file: its module-scoped fixtures (a graded corpus, an nbgrader course) are built once;
 - files that share an expensive session fixture, as one group (SHARED): tests/test_book.py and
-  tests/test_browser.py share the built book, which is then built once and on one worker.
+  tests/test_browser.py share the built book, which is then built once and on one worker;
+- each chapter's quick-mode run in tests/test_quick.py (PER_ITEM): independent kernels of about
+  20 s, handed out last, where they fill the gaps between the long groups.
 
 Groups are handed out longest first (seconds from bench/notebooks.json for notebooks, from
 tests/group_seconds.json for test files; others by their number of items), so that the short ones
@@ -33,6 +35,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED = {"tests/test_book.py": "the built book", "tests/test_browser.py": "the built book"}
+PER_ITEM = {"tests/test_quick.py"}  # every parametrized item is a group of its own
 GROUP_SECONDS = Path(__file__).with_name("group_seconds.json")
 SECONDS_PER_UNKNOWN_ITEM = 1.0
 
@@ -40,9 +43,12 @@ SECONDS_PER_UNKNOWN_ITEM = 1.0
 def group_of(nodeid: str) -> str:
     """The group of a test: its file (a notebook or a test module), or SHARED's name for it.
 
-    `book/egnn.ipynb::Cell 3` -> `book/egnn.ipynb`; `tests/test_browser.py::test_x[a]` -> `the built book`.
+    `book/egnn.ipynb::Cell 3` -> `book/egnn.ipynb`; `tests/test_browser.py::test_x[a]` -> `the built book`;
+    `tests/test_quick.py::test_y[egnn]` -> itself.
     """
     path = nodeid.split("::", 1)[0]
+    if path in PER_ITEM and nodeid.endswith("]"):
+        return nodeid
     return SHARED.get(path, path)
 
 

@@ -55,6 +55,9 @@ def test_every_notebook_is_one_group_and_the_built_book_one_group(request):
     assert parallel_plan.group_of("tests/test_book.py::test_x") == parallel_plan.group_of(
         "tests/test_browser.py::test_y[a::b]") == "the built book"
     assert parallel_plan.group_of("tests/test_x.py::test_y[book/egnn.ipynb]") == "tests/test_x.py"
+    quick_egnn = "tests/test_quick.py::test_a_chapter_in_quick_mode_keeps_the_full_runs_structure[egnn]"
+    assert parallel_plan.group_of(quick_egnn) == quick_egnn  # each chapter's quick run fills a gap
+    assert parallel_plan.group_of("tests/test_quick.py::test_quick_mode_reads_its_variable") == "tests/test_quick.py"
 
 
 def test_groups_start_longest_first_and_unknown_ones_by_their_size():
