@@ -39,6 +39,18 @@ MODULES = sorted(p for p in (ROOT / "course_lib").glob("*.py") if p.name != "__i
     sorted((ROOT / "course_lib").glob("*/__init__.py")) + sorted((ROOT / "course_lib" / "checks").glob("*.py"))
 
 
+GRADER_MODULES = sorted(p for p in (ROOT / "course_lib" / "grading").glob("*.py") if p.name != "__init__.py")
+
+
+@pytest.mark.parametrize("path", GRADER_MODULES, ids=lambda p: p.name)
+def test_each_grader_module_says_what_it_does_for_the_grader(path):
+    # intro.md: the grader's modules belong to no chapter; the package docstring names the section
+    doc = ast.get_docstring(ast.parse(path.read_text())) or ""
+    assert len(doc.split()) >= 8, f"grading/{path.name}: say in its docstring what it does for the grader"
+    package = ast.get_docstring(ast.parse((ROOT / "course_lib" / "grading" / "__init__.py").read_text()))
+    assert INTRO_SECTION in " ".join(package.split())
+
+
 @pytest.mark.parametrize("path", MODULES, ids=lambda p: str(p.relative_to(ROOT / "course_lib")))
 def test_each_module_names_its_chapter(path):
     doc = " ".join((ast.get_docstring(ast.parse(path.read_text())) or "").split())
