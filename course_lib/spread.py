@@ -63,7 +63,7 @@ def spread(values: Iterable[float]) -> Spread:
 class Verdict(str):
     """The sentence `compare` returns, with the numbers behind it as attributes.
 
-    It is a `str` ("A is better than B (gap 2.4x the noise threshold)"), so it prints and glues as
+    It is a `str` ("A is better than B (gap 2.40x the noise threshold)"), so it prints and glues as
     before; `winner` / `loser` are names (None when within noise), `gap` the difference of the means
     in the better direction (>= 0), `threshold` the noise threshold, `margin` = gap / threshold,
     `marginal` True for a winner below `MARGINAL`, `decided` True for a winner that is not marginal,
@@ -94,7 +94,7 @@ def _threshold(a: Spread, b: Spread, paired: bool) -> float:
 
 def compare(a: Spread, b: Spread, higher_is_better: bool = True, names: tuple[str, str] = ("A", "B"),
             paired: bool = False) -> Verdict:
-    """'A is better than B (gap 2.4x the noise threshold)', 'B is marginally better than A (...)' or
+    """'A is better than B (gap 2.40x the noise threshold)', 'B is marginally better than A (...)' or
     'A and B are within noise of each other (...)'.
 
     One is better only when the gap between the means exceeds the threshold: the sum of the two
@@ -107,7 +107,7 @@ def compare(a: Spread, b: Spread, higher_is_better: bool = True, names: tuple[st
     gap = abs(signed)
     margin = gap / threshold if threshold > 0 else (math.inf if gap > 0 else 0.0)
     kind = "paired " if paired else ""
-    note = f"gap {margin:.2g}x the {kind}noise threshold" if math.isfinite(margin) else "no noise"
+    note = f"gap {margin:.2f}x the {kind}noise threshold" if math.isfinite(margin) else "no noise"
     if margin <= 1.0:
         text, winner, loser = f"{names[0]} and {names[1]} are within noise of each other ({note})", None, None
     else:

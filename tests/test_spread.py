@@ -14,7 +14,7 @@ def test_mean_and_sample_std():
 def test_verdict_only_beyond_the_sum_of_the_spreads():
     a, b = spread([0.90, 0.91, 0.92]), spread([0.80, 0.81, 0.82])
     v = compare(a, b, names=("G-CNN", "CNN"))
-    assert v.startswith("G-CNN is better than CNN (gap 5x the noise threshold")
+    assert v.startswith("G-CNN is better than CNN (gap 5.00x the noise threshold")
     assert v.winner == "G-CNN" and v.loser == "CNN" and v.decided and not v.marginal
     assert math.isclose(v.threshold, 0.02) and math.isclose(v.margin, 5.0)
     assert compare(b, a, names=("CNN", "G-CNN")).winner == "G-CNN"
@@ -67,3 +67,14 @@ def test_no_noise_at_all():
 def test_bad_input_is_named(values):
     with pytest.raises(ValueError, match="spread needs"):
         spread(values)
+
+
+def test_the_printed_margin_never_reads_as_the_other_side_of_a_cutoff():
+    # with two significant digits 1.46 (marginal) and 1.549 (decided) both printed "1.5x", and 0.996
+    # (within noise) and 1.04 (marginal) both "1x": two decimals keep each on its own side
+    threshold = 2 * spread([-0.5, 0.5]).std  # the sum of two equal spreads
+    for margin, kind, shown in ((1.46, "marginally better", "1.46x"), (1.549, "A is better", "1.55x"),
+                                (0.996, "within noise", "1.00x"), (1.04, "marginally better", "1.04x")):
+        gap = margin * threshold
+        v = compare(spread([gap - 0.5, gap + 0.5]), spread([-0.5, 0.5]))
+        assert kind in v and shown in v, v
