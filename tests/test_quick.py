@@ -15,7 +15,7 @@ from conftest import BOOK, book_chapters
 from course_lib import quick
 
 CHAPTERS = [f for f in book_chapters() if (BOOK / f"{f}.ipynb").exists()]
-VERDICT = re.compile(r"noise threshold|\(no noise\)")  # every spread.compare verdict says one of these
+VERDICT = re.compile(r"noise\s+threshold|\(no\s+noise\)")  # every spread.compare verdict says one (wrapped or not)
 
 
 def _text(output) -> str:
