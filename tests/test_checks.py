@@ -457,6 +457,13 @@ def _shifts_favouring_no_shift(x, generator, max_shift):  # every shift occurs, 
     ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: torch.allclose(a, b))),  # a tolerance of its own
     ("why_symmetry.random_shifts", _shifts_favouring_no_shift),
     ("invariance.layer_shift_error", _shift_errors_up_to(6)),  # the 6×6 of most cases, hard-coded
+    # the second red team (this wave): more pairs skipped, the gap's largest entry not the measure
+    ("groups.homomorphism_error", _homomorphism_error_over(lambda i, j: i >= j)),
+    ("groups.homomorphism_error", _homomorphism_error_over(lambda i, j: i > 0 and j > 0)),  # identity skipped
+    ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: bool((a - b).abs().mean() <= atol))),
+    ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: bool((a - b).norm() <= atol))),
+    ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: bool((a - b).abs().max() / 2 <= atol))),
+    ("frontier.rotation_angles", lambda width, u: width * (1 - 2 * u)),  # u = 0 must give −w, as the text says
 ])
 def test_red_team_near_misses_are_rejected(name, near_miss):
     assert checks.verify(name, near_miss).status == "fail"
@@ -655,3 +662,23 @@ def test_a_sign_of_zero_is_not_a_difference_worth_printing():
     message = checks.mismatch(np.array([6.1e-17, -1.0]), np.array([-4.37e-8, -1.0]), rtol=1e-9, atol=1e-10)
     assert "4.37e-08" in message
     assert checks.mismatch(np.array([0.5, -1.0]), np.array([-0.5, -1.0]), 0, 0) == "expected [ 0.5 -1. ], got [-0.5 -1. ]"
+
+
+def _permutation_error_in_float32(f, x, perms):
+    import copy
+    f = copy.deepcopy(f).float() if isinstance(f, torch.nn.Module) else f
+    x = x.float()
+
+    def moved(p, y):  # row i of y to position p[i]
+        return y[..., [list(p).index(i) for i in range(len(p))], :]
+
+    with torch.no_grad():
+        fx = f(x)
+        return float(max((f(moved(p, x)) - moved(p, fx)).norm() / fx.norm() for p in perms))
+
+
+@pytest.mark.parametrize("name, right", [("permutation.permutation_equivariance_error", _permutation_error_in_float32)])
+def test_an_equivariance_error_computed_in_float32_passes(name, right):
+    # the answer is a float: ~1e-7 of float32 round-off on an equivariant map is zero at the check's atol
+    verdict = checks.verify(name, right)
+    assert verdict.passed, verdict.message

@@ -164,7 +164,7 @@ EXERCISES = by_short_name(
         hint="a point is a row of x, so the motion is x @ Q.T + t (for a non-symmetric Q, x @ Q is "
              "the inverse rotation); move the input, apply f; apply f, move the output the same "
              "way (shift included); divide the norm of the difference by the norm of f(x).",
-        rtol=1e-6, atol=1e-9,
+        rtol=1e-6, atol=1e-6,  # round-off of an equivariant float32 map is ~1e-7
     ),
     Exercise(
         name="egnn.linear_time",

@@ -51,6 +51,10 @@ def _homomorphism_cases() -> list[Case]:
              "turn and ρ(1·1) = ρ(0) is the identity", (lambda k: groups.rotation_2d(math.pi * k / 2), c2)),
         Case("a random 2×2 matrix for each element of D_4 (the identity for e): its largest gap is on a "
              "pair (a, b) with a listed after b", (random_images.__getitem__, d4)),
+        Case("another random 2×2 matrix for each element of D_4: its largest gap is on a pair (a, b) with a "
+             "listed before b", (_random_map(d4, seed=5).__getitem__, d4)),
+        Case("ρ(0) = 2·I, ρ(1) = √2·I on C_2: ρ(e) is not I, so only the pairs with the identity fail",
+             (lambda k: (2.0 if k == 0 else math.sqrt(2)) * torch.eye(2, dtype=torch.float64), c2)),
     ]
 
 

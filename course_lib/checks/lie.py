@@ -148,7 +148,7 @@ EXERCISES = by_short_name(
         cases=_constraint_cases,
         hint="W is read row by row into vec(W) (W.reshape(-1)). Work out which Kronecker product sends "
              "vec(W) to vec(A W) and which to vec(W B) for that ordering (check one on a small random "
-             "example); one factor needs a transpose.",
+             "example); one factor needs a transpose (torch.kron wants it contiguous: .T.contiguous()).",
         rtol=1e-10, atol=1e-12,
         answer_in_library=(emlp.constraint_matrix,),
     ),

@@ -145,7 +145,7 @@ EXERCISES = by_short_name(
         hint="for each p compare f applied to the permuted input with the permuted f(x) (permute_rows on "
              "both sides: an equivariance error, not an invariance error), take the norm over the whole "
              "batch, divide by the norm of f(x), and return the largest over the permutations.",
-        rtol=1e-6, atol=1e-9,
+        rtol=1e-6, atol=1e-6,  # round-off of an equivariant float32 map is ~1e-7
         answer_in_library=(equivariance_error,),
     ),
 )

@@ -62,7 +62,19 @@ def _pattern_cases() -> list[Case]:
         Case("a 5×5 pattern with one mirror, s, plus noise of size 1e-3, atol = 1e-2 (the second argument: "
              "the identity and s leave it unchanged within atol)", (mirror + 1e-3 * noise[:5, :5], 1e-2)),
         Case("the same 5×5 pattern and noise with atol = 1e-4 (only the identity)", (mirror + 1e-3 * noise[:5, :5], 1e-4)),
+        # the largest entry of the gap decides: not its mean, its norm or half of it
+        Case("the 6×6 pattern with all of D4 and one entry raised by 0.3, atol = 0.2 (only the elements that "
+             "leave that entry where it is)", (_raised(square, (0, 1), 0.3), 0.2)),
+        Case("the 6×6 pattern with all of D4 plus ±0.09 on every entry, atol = 0.2 (every entry of every gap "
+             "is at most 0.18, so all 8, although the norm of a gap is far above 0.2)",
+             (square + 0.09 * torch.sign(noise), 0.2)),
     ]
+
+
+def _raised(pattern: torch.Tensor, at: tuple[int, int], by: float) -> torch.Tensor:
+    out = pattern.clone()
+    out[at] += by
+    return out
 
 
 def _verlet_cases() -> list[Case]:
