@@ -63,6 +63,17 @@ def one_thread():
 BOOK = REPO / "book"
 
 
+def output_text(cell) -> str:
+    """Everything a notebook cell printed or displayed as text (streams, text/plain, errors)."""
+    parts = []
+    for out in cell.get("outputs", []):
+        parts.append(out.get("text", "") if isinstance(out.get("text", ""), str) else "".join(out["text"]))
+        parts.append(str(out.get("data", {}).get("text/plain", "")))
+        if out.get("output_type") == "error":
+            parts.append(f"{out.get('ename')}: {out.get('evalue')}")
+    return "\n".join(parts)
+
+
 def book_chapters() -> list[str]:
     """The pages of book/_toc.yml after the root page, in reading order."""
     toc = yaml.safe_load((BOOK / "_toc.yml").read_text())

@@ -6,7 +6,7 @@ import re
 import nbformat
 import pytest
 
-from conftest import BOOK
+from conftest import BOOK, output_text
 from course_lib import optional
 
 # A cell handles a missing library by hand when it says "not installed ... skipped" itself or
@@ -23,16 +23,6 @@ def book_code_cells():
         for i, cell in enumerate(nb.cells):
             if cell.cell_type == "code":
                 yield path.name, i, cell
-
-
-def output_text(cell) -> str:
-    parts = []
-    for out in cell.get("outputs", []):
-        parts.append(out.get("text", "") if isinstance(out.get("text", ""), str) else "".join(out["text"]))
-        parts.append(str(out.get("data", {}).get("text/plain", "")))
-        if out.get("output_type") == "error":
-            parts.append(f"{out.get('ename')}: {out.get('evalue')}")
-    return "\n".join(parts)
 
 
 def test_require_returns_the_module_when_installed():

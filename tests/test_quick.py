@@ -11,19 +11,11 @@ import nbformat
 import pytest
 from nbclient import NotebookClient
 
-from conftest import BOOK, book_chapters
+from conftest import BOOK, book_chapters, output_text
 from course_lib import quick
 
 CHAPTERS = [f for f in book_chapters() if (BOOK / f"{f}.ipynb").exists()]
 VERDICT = re.compile(r"noise\s+threshold|\(no\s+noise\)")  # every spread.compare verdict says one (wrapped or not)
-
-
-def _text(output) -> str:
-    if output.output_type == "stream":
-        return output.text
-    if output.output_type in ("execute_result", "display_data"):
-        return output.get("data", {}).get("text/plain", "")
-    return ""
 
 
 def structure(nb) -> list[dict]:
@@ -37,7 +29,7 @@ def structure(nb) -> list[dict]:
                            and "scrapbook" not in o.get("metadata", {})),
             "glued": sorted(o["metadata"]["scrapbook"]["name"] for o in outputs
                             if "scrapbook" in o.get("metadata", {})),
-            "verdicts": sum(len(VERDICT.findall(_text(o))) for o in outputs),
+            "verdicts": len(VERDICT.findall(output_text(cell))),
         })
     return cells
 
@@ -96,7 +88,7 @@ def test_every_chapter_offers_quick_mode_and_stores_the_full_run(name):
     nb = nbformat.read(BOOK / f"{name}.ipynb", as_version=4)
     code = [c for c in nb.cells if c.cell_type == "code"]
     assert any("quick.banner()" in c.source for c in code[:3]), "call quick.banner() in the imports cell"
-    stored = "".join(_text(o) for c in code for o in c.get("outputs", []))
+    stored = "".join(output_text(c) for c in code)
     assert "QUICK MODE" not in stored, "the stored outputs must be the full run's"
 
 
@@ -109,6 +101,6 @@ def test_a_chapter_in_quick_mode_keeps_the_full_runs_structure(name, monkeypatch
             cell.outputs, cell.execution_count = [], None
     monkeypatch.setenv(quick.ENV, "1")  # the kernel inherits it
     NotebookClient(fast, timeout=600, kernel_name="python3", resources={"metadata": {"path": str(BOOK)}}).execute()
-    printed = "".join(_text(o) for c in fast.cells if c.cell_type == "code" for o in c.outputs)
+    printed = "".join(output_text(c) for c in fast.cells if c.cell_type == "code")
     assert "QUICK MODE" in printed
     assert not differences(structure(full), structure(fast)), "\n".join(differences(structure(full), structure(fast)))

@@ -159,7 +159,8 @@ EXERCISES = by_short_name(
         run=_null_space_run,
         hint="the right-singular vectors (or the eigenvectors of CᵀC) whose singular values are zero "
              "span the null space; call a value zero when it is below a tiny fraction of the largest "
-             "(say 1e-10 in float64; float32 round-off alone is ~1e-7 of it), whatever the scale of C, and remember that C can have fewer rows than columns. "
+             "(say 1e-10 in float64; float32 round-off alone is ~1e-7 of it), whatever the scale of C, "
+             "and remember that C can have fewer rows than columns. "
              "The check compares [the number of columns, QᵀQ (the identity: orthonormal columns), "
              "‖C Q‖ / ‖C‖ (zero up to round-off)].",
         rtol=1e-6, atol=1e-8,
