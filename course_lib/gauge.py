@@ -53,7 +53,12 @@ class LConv(nn.Module):
                                       scale=(in_channels * len(self.offsets)) ** -0.5)
 
     def forward(self, links: Tensor, w: Tensor) -> Tensor:
-        moved = torch.stack([transport(links, w, mu, k) for mu, k in self.offsets], 2)  # (B, C_in, S, ...)
+        # Transport by k steps is one step from k − 1 steps: nearest offsets first, each reusing the last.
+        moved = {}
+        for mu, k in sorted(self.offsets, key=lambda offset: abs(offset[1])):
+            step = 1 if k > 0 else -1
+            moved[mu, k] = w if k == 0 else transport(links, moved.get((mu, k - step), w), mu, step)
+        moved = torch.stack([moved[offset] for offset in self.offsets], 2)  # (B, C_in, S, ...)
         weight = torch.view_as_complex(self.weight).to(w.dtype)
         return torch.einsum("ois,bis...->bo...", weight, moved)
 
