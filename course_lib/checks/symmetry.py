@@ -68,7 +68,17 @@ def _pattern_cases() -> list[Case]:
         Case("the 6×6 pattern with all of D4 plus ±0.09 on every entry, atol = 0.2 (every entry of every gap "
              "is at most 0.18, so all 8, although the norm of a gap is far above 0.2)",
              (square + 0.09 * torch.sign(noise), 0.2)),
+        # the largest |entry|: a gap's signed max or -min misses a drop or a rise
+        Case("a 6×6 of zeros with 0, 0.1, 0.2, 0.3 on the four points of one orbit of the quarter turn r, "
+             "atol = 0.25 (only the identity and r², whose gaps are 0.2 in size)", (_one_orbit(6), 0.25)),
     ]
+
+
+def _one_orbit(size: int) -> torch.Tensor:
+    """(size, size) zeros with 0, 0.1, 0.2, 0.3 at the images of the point (0, 1) under r^0..r^3."""
+    point = torch.zeros(size, size, dtype=F64)
+    point[0, 1] = 1.0
+    return sum(v * dihedral_act_image(point, (k, 0)) for k, v in enumerate([0.0, 0.1, 0.2, 0.3]))
 
 
 def _raised(pattern: torch.Tensor, at: tuple[int, int], by: float) -> torch.Tensor:
@@ -129,7 +139,7 @@ EXERCISES = {
             reference=d4_symmetry_mask,
             cases=_pattern_cases,
             hint="transform the pattern by each element, in the order of DihedralGroup(4).elements(), and "
-                 "ask whether it came back unchanged within atol (the largest entry of the difference at most "
+                 "ask whether it came back unchanged within atol (the largest |entry| of the difference at most "
                  "the atol you are given, not exact equality and not a tolerance of your own); the answer is "
                  "8 booleans.",
             rtol=0, atol=0,
