@@ -92,6 +92,17 @@ def _threshold(a: Spread, b: Spread, paired: bool) -> float:
     return math.sqrt(2.0) * spread(x - y for x, y in zip(a.values, b.values)).std
 
 
+def _shown(margin: float) -> str:
+    """The margin with two decimals, never rounded across a cutoff: 1.4996 (marginal) reads 1.49,
+    not 1.50, and 1.004 (a winner) reads 1.01, not 1.00 (within noise is <= 1)."""
+    text = f"{margin:.2f}"
+    if margin < MARGINAL <= float(text):
+        return f"{math.floor(margin * 100) / 100:.2f}"
+    if margin > 1.0 >= float(text):
+        return f"{math.ceil(margin * 100) / 100:.2f}"
+    return text
+
+
 def compare(a: Spread, b: Spread, higher_is_better: bool = True, names: tuple[str, str] = ("A", "B"),
             paired: bool = False) -> Verdict:
     """'A is better than B (gap 2.40x the noise threshold)', 'B is marginally better than A (...)' or
@@ -107,7 +118,7 @@ def compare(a: Spread, b: Spread, higher_is_better: bool = True, names: tuple[st
     gap = abs(signed)
     margin = gap / threshold if threshold > 0 else (math.inf if gap > 0 else 0.0)
     kind = "paired " if paired else ""
-    note = f"gap {margin:.2f}x the {kind}noise threshold" if math.isfinite(margin) else "no noise"
+    note = f"gap {_shown(margin)}x the {kind}noise threshold" if math.isfinite(margin) else "no noise"
     if margin <= 1.0:
         text, winner, loser = f"{names[0]} and {names[1]} are within noise of each other ({note})", None, None
     else:

@@ -74,7 +74,9 @@ def test_the_printed_margin_never_reads_as_the_other_side_of_a_cutoff():
     # (within noise) and 1.04 (marginal) both "1x": two decimals keep each on its own side
     threshold = 2 * spread([-0.5, 0.5]).std  # the sum of two equal spreads
     for margin, kind, shown in ((1.46, "marginally better", "1.46x"), (1.549, "A is better", "1.55x"),
-                                (0.996, "within noise", "1.00x"), (1.04, "marginally better", "1.04x")):
+                                (0.996, "within noise", "1.00x"), (1.04, "marginally better", "1.04x"),
+                                (1.4996, "marginally better", "1.49x"), (1.5, "A is better", "1.50x"),
+                                (1.004, "marginally better", "1.01x"), (1.0, "within noise", "1.00x")):
         gap = margin * threshold
         v = compare(spread([gap - 0.5, gap + 0.5]), spread([-0.5, 0.5]))
         assert kind in v and shown in v, v
