@@ -11,10 +11,12 @@ Run as a script under torchrun, one process per worker:
     torchrun --nproc_per_node 2 -m course_lib.distributed --steps 200 --out run.pt
 
 It trains `models.MLP` on the digits and rank 0 saves the weights and the seconds taken.
-`launch` runs that command from Python (tests, bench/ddp.py, the chapter). With `--check` it
-instead runs the checks that tell a correct data-parallel run from a wrong one (`checks`): the
-first step's gradients, averaged as DDP does and summed by a deliberately wrong communication hook
-(`sum_gradients_hook`), and a short training run in float64, to compare with one process.
+`launch` runs that command from Python (tests, bench/ddp.py, the chapter). With
+`--check STEPS BATCH_SIZE HIDDEN` the same processes then run the checks that tell a correct
+data-parallel run from a wrong one (`checks`): the first step's gradients, averaged as DDP does and
+summed by a deliberately wrong communication hook (`sum_gradients_hook`), and a short training run
+in float64, to compare with one process. One launch does both: starting the processes (each
+imports torch) costs more than a short run.
 """
 
 from __future__ import annotations
@@ -158,19 +160,22 @@ def checks(x: torch.Tensor, y: torch.Tensor, steps: int, batch_size: int, seed: 
 
 def launch(nproc: int, out: Path, steps: int = 200, batch_size: int = 64, seed: int = 0,
            hidden: int = 64, timeout: float = 120.0, backend: str | None = None, threads: int = 1,
-           check: bool = False) -> dict:
+           check: tuple[int, int, int] | None = None) -> dict:
     """Run `torchrun --nproc_per_node nproc -m course_lib.distributed` and return what rank 0 saved:
-    {"state_dict" (on the CPU), "seconds", "world_size", "backend"}, or with `check` what `checks`
-    returns plus "world_size". Each worker uses `threads` threads; `backend` defaults to
+    {"state_dict" (on the CPU), "seconds", "world_size", "backend"}, and with `check` = (steps,
+    batch_size, hidden) also "checks": what `checks` returns for those settings, run by the same
+    processes after training. Each worker uses `threads` threads; `backend` defaults to
     `default_backend()`."""
     if threads < 1:
         raise ValueError(f"threads must be >= 1, got {threads}")
+    if check is not None and (len(check) != 3 or min(check) < 1):
+        raise ValueError(f"check must be (steps, batch_size, hidden), each >= 1, got {check}")
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", str(nproc),
            "--standalone", "-m", "course_lib.distributed", "--steps", str(steps),
            "--batch-size", str(batch_size), "--seed", str(seed), "--hidden", str(hidden),
            "--backend", backend or default_backend(), "--threads", str(threads), "--out", str(out)]
-    cmd += ["--check"] if check else []
+    cmd += ["--check", *map(str, check)] if check is not None else []
     subprocess.run(cmd, check=True, env=env, timeout=timeout, capture_output=True)
     return torch.load(out, weights_only=True)
 
@@ -184,24 +189,24 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--hidden", type=int, default=64)
     parser.add_argument("--backend", default=default_backend(), choices=["gloo", "nccl"])
     parser.add_argument("--threads", type=int, default=1)
-    parser.add_argument("--check", action="store_true", help="save `checks` instead of training")
+    parser.add_argument("--check", type=int, nargs=3, metavar=("STEPS", "BATCH_SIZE", "HIDDEN"),
+                        help="after training, also run and save `checks` with these settings")
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
     torch.distributed.init_process_group(args.backend)
     try:
         x, y = digits()
-        if args.check:
-            result = checks(x, y, args.steps, args.batch_size, args.seed, args.hidden)
-            if torch.distributed.get_rank() == 0:
-                torch.save({**result, "world_size": torch.distributed.get_world_size()}, args.out)
-            return
         model = digits_model(args.seed, args.hidden)
         history = fit_data_parallel(model, x, y, batch_size=args.batch_size, steps=args.steps, seed=args.seed)
+        result = {"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
+                  "seconds": history.seconds, "backend": args.backend,
+                  "world_size": torch.distributed.get_world_size()}
+        if args.check:
+            check_steps, check_batch, check_hidden = args.check
+            result["checks"] = checks(x, y, check_steps, check_batch, args.seed, check_hidden)
         if torch.distributed.get_rank() == 0:
-            torch.save({"state_dict": {k: v.cpu() for k, v in model.state_dict().items()},
-                        "seconds": history.seconds, "backend": args.backend,
-                        "world_size": torch.distributed.get_world_size()}, args.out)
+            torch.save(result, args.out)
     finally:
         torch.distributed.destroy_process_group()
 

@@ -75,9 +75,19 @@ def test_the_backend_is_gloo_without_gpus_and_nccl_with_them():
     assert distributed.default_backend() == ("nccl" if torch.cuda.is_available() else "gloo")
 
 
-def test_two_gloo_processes_under_torchrun_match_one_process(tmp_path):
+@pytest.fixture(scope="module")
+def two_processes(tmp_path_factory):
+    """One torchrun launch of 2 processes: 100 steps at batch 64, then the checks (20 steps at batch
+    128, hidden 64). Each launch starts three Python processes that import torch, so the tests share
+    one, as the chapter does."""
+    out = tmp_path_factory.mktemp("ddp") / "run.pt"
+    return distributed.launch(2, out, steps=100, batch_size=64, seed=0, check=(20, 128, 64),
+                              timeout=600)
+
+
+def test_two_gloo_processes_under_torchrun_match_one_process(two_processes):
     steps = 100
-    result = distributed.launch(2, tmp_path / "run.pt", steps=steps, batch_size=64, seed=0)
+    result = two_processes
     assert result["world_size"] == 2 and result["backend"] == distributed.default_backend()
     torch.set_num_threads(1)
     x, y = digits()
@@ -124,18 +134,16 @@ def test_in_float64_the_two_halves_train_the_same_weights_as_the_whole_batch():
     assert gap < 1e-12
 
 
-def test_first_step_gradients_match_across_world_sizes_and_a_summing_hook_is_caught(tmp_path):
+def test_first_step_gradients_match_across_world_sizes_and_a_summing_hook_is_caught(two_processes):
     """The check that can fail: the gradient DDP applies at the first step equals one process's, and
     a communication hook that sums the two processes' gradients instead of averaging them is off by
     a factor 2 (gradient_difference 1.0). A real two-process float64 run ends at one process's
     weights to 1e-12. The weights and loss after Adam barely see the summing bug, which is why the
     gradients are compared."""
-    result = distributed.launch(2, tmp_path / "checks.pt", steps=20, batch_size=128, seed=0, check=True,
-                                timeout=600)
+    result = two_processes["checks"]
     torch.set_num_threads(1)
     x, y = digits()
     single = distributed.checks(x, y, steps=20, batch_size=128, seed=0, hidden=64)
-    assert result["world_size"] == 2
     assert distributed.gradient_difference(result["gradients"]["mean"], single["gradients"]["mean"]) < 1e-5
     assert distributed.gradient_difference(result["gradients"]["sum"], single["gradients"]["mean"]) == \
         pytest.approx(1.0, abs=1e-5)
@@ -155,6 +163,9 @@ def test_gradient_difference_is_relative_and_checks_names():
         distributed.gradient_difference({"w": g["w"]}, g)
 
 
-def test_launch_refuses_zero_threads(tmp_path):
+def test_launch_refuses_zero_threads_and_malformed_checks(tmp_path):
     with pytest.raises(ValueError, match="threads must be >= 1"):
         distributed.launch(1, tmp_path / "x.pt", threads=0)
+    for check in [(20, 128), (20, 0, 64)]:
+        with pytest.raises(ValueError, match=r"check must be \(steps, batch_size, hidden\)"):
+            distributed.launch(1, tmp_path / "x.pt", check=check)
