@@ -11,7 +11,8 @@ are truly invariant: the other eight digits turned within ±45° (800 steps), wh
 the range. The chapter reads the JSON (learned level and change over the last 20% of steps, and
 the curves every 10 steps) and plots learned against R.
 
-Run:  .venv/bin/python bench/augerino_range.py [--out bench/augerino_range.json] [--only PART ...]
+Run:  .venv/bin/python bench/augerino_range.py [--out FILE] [--only PART ...]
+(--out defaults to course_lib/bench_results/augerino_range.json, where the chapter reads it)
 (about 10 s CPU per 2000-step run on a quiet machine; each run is written to the JSON as it ends,
 so parts may run in parallel processes and a run already there is not repeated)
 """
@@ -27,6 +28,7 @@ from pathlib import Path
 
 import torch
 
+from course_lib import stored
 from course_lib.augerino import learn_range, rotated_digits, tail_trend
 
 RANGES, SEEDS, STEPS, INVARIANT_STEPS = (0, 20, 45, 70), (0, 1, 2), 2000, 800
@@ -50,7 +52,7 @@ def run(keep, degrees, seed, steps, init_width=0.2):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--out", type=Path, default=Path("bench/augerino_range.json"))
+    parser.add_argument("--out", type=Path, default=stored.path("augerino_range"))
     parser.add_argument("--only", nargs="*", default=None, help="run only these parts: six_nine R, "
                         "from_above, invariant (e.g. --only 70 invariant); runs already in --out are kept")
     args = parser.parse_args()

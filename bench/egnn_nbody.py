@@ -7,7 +7,7 @@ chapter's EGNN (course_lib.egnn.EGNN, 4 layers of 64) on course_lib.nbody's data
 loop (Adam at 2e-3, cosine decay to 0 over the run, batches of 100) for a given number of epochs, one thread, and prints the
 test MSE every few epochs against the CPU seconds of training so far (time.process_time, which
 other programs on a shared machine do not inflate), for several seeds, with the linear x + t·v
-baseline beside it. It writes bench/egnn_nbody.json.
+baseline beside it. It writes course_lib/bench_results/egnn_nbody.json (`course_lib.stored`).
 
 Run:  .venv/bin/python bench/egnn_nbody.py [epochs] [seeds] [lr] [n_train]
       (default 100 epochs, 3 seeds, 2e-3, the paper's 3000 training systems)
@@ -18,10 +18,10 @@ from __future__ import annotations
 import json
 import os
 import sys
-from pathlib import Path
 
 import torch
 
+from course_lib import stored
 from course_lib.egnn import EGNN, fit_nbody, linear_time
 from course_lib.nbody import charged_nbody
 from course_lib.spread import spread
@@ -62,7 +62,7 @@ def main() -> None:
            "linear_mse": linear, "runs": runs, "target_mse": TARGET_MSE,
            "target_seconds": TARGET_SECONDS, "load_average": os.getloadavg()[0]}
     name = "egnn_nbody" if n_train == 3000 else f"egnn_nbody_{n_train}"
-    Path(__file__).with_name(name + ".json").write_text(json.dumps(out, indent=1))
+    stored.path(name).write_text(json.dumps(out, indent=1))  # where the chapter reads it
 
 
 if __name__ == "__main__":

@@ -1,0 +1,28 @@
+"""Results of the long bench runs that chapters "E(n)- and O(3)-equivariant networks" and "The
+frontier" quote.
+
+`bench/egnn_nbody.py` and `bench/augerino_range.py` take far longer than a page may, so they write
+their results into the package, `course_lib/bench_results/NAME.json`, and a chapter reads them with
+`result(NAME)`. Shipped with course_lib, they are at hand wherever the page runs: on Colab too,
+where the repository's `bench/` folder is not.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+FOLDER = Path(__file__).with_name("bench_results")
+
+
+def path(name: str) -> Path:
+    """Where bench/NAME.py writes its result, e.g. path("egnn_nbody")."""
+    return FOLDER / f"{name}.json"
+
+
+def result(name: str) -> dict:
+    """The stored result of a bench run, as the bench script wrote it (a dict from its JSON)."""
+    known = sorted(p.stem for p in FOLDER.glob("*.json"))
+    if name not in known:
+        raise ValueError(f"expected the name of a stored bench result, one of {known}, got {name!r}")
+    return json.loads(path(name).read_text())

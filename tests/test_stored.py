@@ -1,0 +1,46 @@
+"""course_lib.stored: the long bench runs the book quotes ship inside the package, so a chapter finds
+them wherever it runs (a Colab install has no bench/ folder)."""
+
+import shutil
+import subprocess
+import sys
+import zipfile
+
+import pytest
+
+from course_lib import stored
+from conftest import REPO
+
+
+def test_each_stored_result_is_what_its_chapter_reads():
+    egnn = stored.result("egnn_nbody")
+    assert egnn["n_train"] == 3000 and len(egnn["runs"]) >= 3
+    assert all(r["final_mse"] > 0 for r in egnn["runs"])
+    augerino = stored.result("augerino_range")
+    assert 45 in augerino["ranges"] and augerino["runs"]
+
+
+def test_an_unknown_name_is_refused_with_the_names_there_are():
+    with pytest.raises(ValueError, match=r"one of \['augerino_range', 'egnn_nbody'.*got 'egnn'"):
+        stored.result("egnn")
+
+
+def test_no_book_notebook_reads_the_bench_folder():
+    for path in (REPO / "book").glob("*.ipynb"):
+        text = path.read_text()
+        assert '\\"bench\\"' not in text and "../bench/" not in text, path.name
+
+
+@pytest.mark.slow
+def test_the_wheel_carries_the_stored_results(tmp_path):
+    # built from a copy of what the wheel is made of: a build in the repository leaves build/ there
+    source = tmp_path / "source"
+    shutil.copytree(REPO / "course_lib", source / "course_lib", ignore=shutil.ignore_patterns("__pycache__"))
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(REPO / name, source / name)
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "--quiet",
+                    "-w", str(tmp_path), str(source)], check=True, capture_output=True, timeout=300)
+    (wheel,) = tmp_path.glob("course_lib-*.whl")
+    names = zipfile.ZipFile(wheel).namelist()
+    for name in ("egnn_nbody", "augerino_range"):
+        assert f"course_lib/bench_results/{name}.json" in names
