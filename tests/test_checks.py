@@ -464,6 +464,9 @@ def _shifts_favouring_no_shift(x, generator, max_shift):  # every shift occurs, 
     ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: bool((a - b).norm() <= atol))),
     ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: bool((a - b).abs().max() / 2 <= atol))),
     ("frontier.rotation_angles", lambda width, u: width * (1 - 2 * u)),  # u = 0 must give −w, as the text says
+    # the third red team: the gap's signed max or -min, not its largest |entry|
+    ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: bool((a - b).max() <= atol))),
+    ("symmetry.d4_symmetry_mask", _d4_mask_with(lambda a, b, atol: bool(-(a - b).min() <= atol))),
 ])
 def test_red_team_near_misses_are_rejected(name, near_miss):
     assert checks.verify(name, near_miss).status == "fail"
@@ -581,6 +584,10 @@ def test_a_float32_null_space_is_judged_at_its_own_precision():
     ex = checks.exercise("lie.null_space_basis")
     assert any("1e-3 is small but not zero" in case.describe for case in ex.cases())
     verdict = checks.verify(ex.name, _in(torch.float32, _null_space_with(_RELATIVE_EPS)))
+    assert verdict.passed, verdict.message
+    # the same basis cast back to float64: QᵀQ is the identity to ~1e-7, float32's round-off
+    cast_back = _in(torch.float32, _null_space_with(_RELATIVE_EPS))
+    verdict = checks.verify(ex.name, lambda c: cast_back(c).to(c.dtype))
     assert verdict.passed, verdict.message
 
 

@@ -160,8 +160,9 @@ EXERCISES = by_short_name(
         hint="the right-singular vectors whose singular values are zero span the null space; call a "
              "value zero when it is below a tiny fraction of the largest (say 1e-10 in float64; float32 "
              "round-off alone is ~1e-7 of it), whatever the scale of C, and remember that C can have "
-             "fewer rows than columns. Use the SVD of C, not the eigenvectors of CᵀC: squaring the "
-             "singular values takes a small one (1e-3 of the largest) down to float32's round-off. "
+             "fewer rows than columns. In float32 use the SVD of C rather than the eigenvectors of CᵀC: "
+             "its eigenvalues are the squared singular values, which takes a small one (3e-4 of the "
+             "largest) down to float32's round-off. "
              "The check compares [the number of columns, QᵀQ (the identity: orthonormal columns), "
              "‖C Q‖ / ‖C‖ (zero up to round-off)], with room for a basis computed in float32.",
         rtol=1e-6, atol=1e-6,

@@ -70,7 +70,8 @@ def _pattern_cases() -> list[Case]:
              (square + 0.09 * torch.sign(noise), 0.2)),
         # the largest |entry|: a gap's signed max or -min misses a drop or a rise
         Case("a 6×6 of zeros with 0, 0.1, 0.2, 0.3 on the four points of one orbit of the quarter turn r, "
-             "atol = 0.25 (only the identity and r², whose gaps are 0.2 in size)", (_one_orbit(6), 0.25)),
+             "atol = 0.25 (the identity, gap 0, and r², gap 0.2 in size; every other element's is 0.3)",
+             (_one_orbit(6), 0.25)),
     ]
 
 
