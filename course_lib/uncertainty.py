@@ -15,14 +15,17 @@ every input. Four ways to get one, all on the same network body:
 
 Whether the variance is right is measured, not assumed: `interval_coverage`,
 `calibration_curve`, and `std_scale`, the one factor on the standard deviation that a
-validation split asks for (recalibration; Levi et al. 2019, Laves et al. 2020). `exact_gp` is the
-calibrated reference: an exact Gaussian process (scikit-learn), its kernel fitted by the marginal
-likelihood.
+validation split asks for (recalibration; Levi et al. 2019, Laves et al. 2020). Two references:
+`split_conformal`, whose intervals hold the promised fraction of fresh points from the calibration
+data's distribution whatever the model (a marginal, in-range guarantee), and `exact_gp`, an exact
+Gaussian process (scikit-learn) whose kernel hyperparameters are fitted by the marginal likelihood;
+it is calibrated only as far as its kernel suits the function.
 """
 
 from __future__ import annotations
 
 import math
+import warnings
 from typing import Callable, Sequence
 
 import torch
@@ -100,6 +103,31 @@ def std_scale(mean: Tensor, std: Tensor, y: Tensor) -> Tensor:
     """
     _check_prediction(mean, std, y, "std")
     return (((y - mean) / std) ** 2).mean().sqrt()
+
+
+def split_conformal(mean: Tensor, y: Tensor, alpha: float = 0.05, std: Tensor | None = None) -> Tensor:
+    """Split conformal prediction (Vovk, Gammerman & Shafer 2005; Lei et al. 2018): the half-width q
+    of the intervals mean ± q (or mean ± q·std) fitted on a calibration set the model did not train on.
+
+    mean, y (n,): the model's predictions and the targets at the n calibration points; std (n,),
+    optional, turns the score |y − mean| into |y − mean|/std (intervals that follow the predicted
+    spread). q is the ⌈(n + 1)(1 − alpha)⌉-th smallest score. For a fresh point exchangeable with the
+    calibration points, P(y ∈ mean ± q·std) ≥ 1 − alpha, and ≤ 1 − alpha + 1/(n + 1) without ties:
+    a guarantee on average over calibration sets and fresh points from the same distribution, not at
+    every x and not for points from elsewhere (outside the data's range). Returns a scalar tensor.
+    """
+    if not 0 < alpha < 1:
+        raise ValueError(f"alpha (the miscoverage) must lie strictly between 0 and 1, got {alpha}")
+    if mean.dim() != 1 or mean.shape != y.shape or (std is not None and std.shape != y.shape):
+        raise ValueError(f"mean, y (and std) must be 1-D of the same length, got shapes {tuple(mean.shape)}, "
+                         f"{tuple(y.shape)}" + ("" if std is None else f" and {tuple(std.shape)}"))
+    scores = (y - mean).abs() if std is None else (y - mean).abs() / std
+    n = len(scores)
+    rank = math.ceil((n + 1) * (1 - alpha))
+    if n == 0 or rank > n:
+        raise ValueError(f"alpha = {alpha} needs at least {math.ceil(1 / alpha) - 1} calibration points "
+                         f"(else the interval is infinite), got {n}")
+    return scores.sort().values[rank - 1]
 
 
 def mixture_moments(means: Tensor, variances: Tensor) -> tuple[Tensor, Tensor]:
@@ -195,6 +223,54 @@ def predict_mc_dropout(model: nn.Module, x: Tensor, samples: int = 100, seed: in
         outs = [model(x) for _ in range(samples)]
     model.eval()
     return mixture_moments(torch.stack([o[0] for o in outs]), torch.stack([o[1] for o in outs]))
+
+
+class StackedMLP(nn.Module):
+    """M `pinn.MLP`s of one shape evaluated in one pass, so that an ensemble trains for about the
+    cost of one member: the members' weights stay separate, the gradient of the sum of the members'
+    losses is each member's own gradient, and Adam updates every weight on its own; training the
+    stack is training the members one by one, up to float round-off.
+
+    Built from the members (their current weights are copied); points (M·N, d) -> values (M·N,),
+    rows m·N to (m + 1)·N − 1 going to member m, so that `pinn.derivatives` applies unchanged.
+    `members(x)`: every member at the same points x (N, d) -> (M, N).
+    """
+
+    def __init__(self, nets: Sequence[nn.Module]):
+        super().__init__()
+        if not nets:
+            raise ValueError("a stack needs at least one member, got none")
+        shapes = [[tuple(p.shape) for p in net.parameters()] for net in nets]
+        if any(shape != shapes[0] for shape in shapes):
+            raise ValueError(f"every member must have the first one's parameter shapes {shapes[0]}, got {shapes}")
+        self.size, self.in_features = len(nets), nets[0].center.shape[-1]
+        self.register_buffer("center", torch.stack([net.center.reshape(1, -1) for net in nets]))
+        self.register_buffer("half_width", torch.stack([net.half_width.reshape(1, -1) for net in nets]))
+        linear = [k for k, layer in enumerate(nets[0].net) if isinstance(layer, nn.Linear)]
+        # None where a linear layer goes, else the (parameter-free) activation, used as it is
+        self.layers = [None if k in linear else layer for k, layer in enumerate(nets[0].net)]
+        self.weights = nn.ParameterList(  # (M, in, out) each
+            [nn.Parameter(torch.stack([net.net[k].weight.detach().T for net in nets])) for k in linear])
+        self.biases = nn.ParameterList(  # (M, 1, out) each
+            [nn.Parameter(torch.stack([net.net[k].bias.detach()[None] for net in nets])) for k in linear])
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 2 or x.shape[1] != self.in_features or len(x) % self.size:
+            raise ValueError(f"expected points (M·N, {self.in_features}) with M = {self.size}, got "
+                             f"{tuple(x.shape)}")
+        h = (x.reshape(self.size, -1, self.in_features) - self.center) / self.half_width
+        params = iter(zip(self.weights, self.biases))
+        for layer in self.layers:
+            if layer is None:
+                weight, bias = next(params)
+                h = torch.baddbmm(bias, h, weight)
+            else:
+                h = layer(h)
+        return h.reshape(-1)
+
+    def members(self, x: Tensor) -> Tensor:
+        """Every member's values at the points x (N, d) -> (M, N)."""
+        return self(x.repeat(self.size, 1)).reshape(self.size, -1)
 
 
 # --------------------------------------------------------------------------------------------
@@ -299,19 +375,35 @@ class LastLayerLaplace:
 # --------------------------------------------------------------------------------------------
 
 
-def exact_gp(x: Tensor, y: Tensor, seed: int = 0) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
-    """An exact Gaussian process regression on x (N, d), y (N,): the kernel c·RBF(ℓ) + white noise
-    σ², with c, ℓ, σ² chosen by maximising the marginal likelihood (scikit-learn, targets
-    normalised, 5 restarts from `seed`). Returns predict(x*) -> (mean (M,), var (M,)) float32, the
-    variance including the noise σ² (a prediction of y, like the networks')."""
+def exact_gp(x: Tensor, y: Tensor, seed: int = 0, kernel: str = "rbf",
+             restarts: int = 5) -> Callable[[Tensor], tuple[Tensor, Tensor]]:
+    """An exact Gaussian process regression on x (N, d), y (N,), its kernel hyperparameters chosen by
+    maximising the marginal likelihood (scikit-learn, targets normalised, `restarts` restarts from
+    `seed`). `kernel`: "rbf", c·RBF(ℓ) + white noise σ² (smooth functions that revert to the mean
+    away from the data), or "cubic", c·(σ₀² + x·x')³ + white noise σ² (the cubic polynomials: a
+    prior that knows the cubic toy's form). Returns predict(x*) -> (mean (M,), var (M,)) float32,
+    the variance including the noise σ² (a prediction of y, like the networks'); predict.kernel is
+    the fitted kernel."""
+    from sklearn.exceptions import ConvergenceWarning
     from sklearn.gaussian_process import GaussianProcessRegressor
-    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, WhiteKernel
+    from sklearn.gaussian_process.kernels import RBF, ConstantKernel, DotProduct, WhiteKernel
 
     if x.dim() != 2 or y.dim() != 1 or len(x) != len(y):
         raise ValueError(f"expected x (N, d) and y (N,), got {tuple(x.shape)} and {tuple(y.shape)}")
-    kernel = ConstantKernel(1.0, (1e-3, 1e3)) * RBF(1.0, (1e-2, 1e2)) + WhiteKernel(0.1, (1e-6, 1e1))
-    gp = GaussianProcessRegressor(kernel, normalize_y=True, n_restarts_optimizer=5, random_state=seed)
-    gp.fit(x.double().numpy(), y.double().numpy())
+    shapes = {  # (the bounds on c, the kernel's shape): (σ₀² + x·x')³ needs a small c
+        "rbf": lambda: ((1e-3, 1e3), RBF(1.0, (1e-2, 1e2))),
+        "cubic": lambda: ((1e-7, 1e3), DotProduct(1.0, (1e-5, 1e2)) ** 3),
+    }
+    if kernel not in shapes:
+        raise ValueError(f"kernel must be one of {sorted(shapes)}, got {kernel!r}")
+    require_int(restarts, "restarts", minimum=0)
+    bounds, shape = shapes[kernel]()
+    prior = ConstantKernel(1.0, bounds) * shape + WhiteKernel(0.1, (1e-6, 1e1))
+    gp = GaussianProcessRegressor(prior, normalize_y=True, n_restarts_optimizer=restarts, random_state=seed)
+    with warnings.catch_warnings():
+        # a bound reached is no failure here: σ₀ → 0 is the pure cubic x·x'³, which the toy is
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        gp.fit(x.double().numpy(), y.double().numpy())
 
     def predict(points: Tensor) -> tuple[Tensor, Tensor]:
         mean, std = gp.predict(points.double().numpy(), return_std=True)

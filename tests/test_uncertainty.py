@@ -412,3 +412,94 @@ def test_exact_gp_is_calibrated_in_range_and_uncertain_away_from_the_data():
     assert far > 4 * near
     with pytest.raises(ValueError, match=r"x \(N, d\)"):
         u.exact_gp(x[:, 0], y)
+
+
+# ----- split conformal prediction -----
+
+def test_split_conformal_covers_exchangeable_draws_at_its_promised_rate():
+    """Over many calibration sets of n = 20 and a fresh point each, the coverage of mean ± q is
+    ⌈(n + 1)(1 − α)⌉/(n + 1) = 20/21 for continuous scores, whatever their distribution (heavy
+    tails here); the plain 95 % quantile of the scores would give 19/21 and fail."""
+    n, trials = 20, 4000
+    torch.manual_seed(7)
+    residuals = torch.distributions.StudentT(2.0).sample((trials, n + 1))
+    mean = torch.zeros(n)
+    hits = sum(bool(r[-1].abs() <= u.split_conformal(mean, r[:n], 0.05)) for r in residuals)
+    expected = 20 / 21
+    bound = 4 * math.sqrt(expected * (1 - expected) / trials)  # a binomial 4-sigma band
+    assert abs(hits / trials - expected) < bound
+    assert 19 / 21 + bound < expected  # the band excludes the wrong rank
+
+
+def test_split_conformal_with_a_std_follows_the_predicted_spread():
+    g = gen(8)
+    x = 4 * torch.rand(4000, generator=g)
+    std = 0.1 + x  # the noise grows with x, and the model knows it
+    y = std * torch.randn(4000, generator=g)
+    q_scaled = u.split_conformal(torch.zeros(2000), y[:2000], 0.1, std[:2000])
+    q_plain = u.split_conformal(torch.zeros(2000), y[:2000], 0.1)
+    small, large = x[2000:] < 1, x[2000:] > 3
+    scaled_hit = y[2000:].abs() <= q_scaled * std[2000:]
+    plain_hit = y[2000:].abs() <= q_plain
+    assert abs(float(scaled_hit.double().mean()) - 0.9) < 0.03
+    # scaled: about 90 % in both regions; constant: over-covers the quiet one, under-covers the loud one
+    for region in (small, large):
+        assert abs(float(scaled_hit[region].double().mean()) - 0.9) < 0.05
+    assert float(plain_hit[small].double().mean()) > 0.97 > 0.85 > float(plain_hit[large].double().mean())
+
+
+def test_split_conformal_rejects_bad_input():
+    y = torch.randn(20)
+    with pytest.raises(ValueError, match="strictly between 0 and 1, got 0"):
+        u.split_conformal(torch.zeros(20), y, 0.0)
+    with pytest.raises(ValueError, match="strictly between 0 and 1, got 1.5"):
+        u.split_conformal(torch.zeros(20), y, 1.5)
+    with pytest.raises(ValueError, match="at least 19 calibration points .* got 0"):
+        u.split_conformal(torch.zeros(0), torch.zeros(0), 0.05)
+    with pytest.raises(ValueError, match="at least 19 calibration points .* got 10"):
+        u.split_conformal(torch.zeros(10), y[:10], 0.05)
+    with pytest.raises(ValueError, match="1-D of the same length"):
+        u.split_conformal(torch.zeros(19), y, 0.05)
+    assert float(u.split_conformal(torch.zeros(19), y[:19], 0.05)) == float(y[:19].abs().max())
+
+
+def test_exact_gp_with_the_cubic_kernel_is_calibrated_outside_the_data_and_rbf_is_not():
+    x, y = u.cubic_data(40, seed=4, noise=3.0)
+    x_out, y_out = u.cubic_data(2000, seed=6, low=5.0, high=7.0, noise=3.0)
+    cover = {}
+    for kernel in ("rbf", "cubic"):
+        mean, var = u.exact_gp(x, y, kernel=kernel)(x_out)
+        cover[kernel] = float(u.interval_coverage(mean, var.sqrt(), y_out))
+    assert cover["cubic"] > 0.85 and cover["rbf"] < 0.5
+    with pytest.raises(ValueError, match="kernel must be one of"):
+        u.exact_gp(x, y, kernel="matern")
+
+
+# ----- a stack of PINN networks trained as one -----
+
+def test_stacked_mlp_is_its_members_and_trains_like_them(one_thread):
+    from course_lib import pinn
+    nets = []
+    for m in range(3):
+        torch.manual_seed(m)
+        nets.append(pinn.MLP(1, 16, 2, low=(0.0,), high=(2.0,)))
+    stack = u.StackedMLP(nets)
+    t = torch.linspace(0, 2, 30)[:, None]
+    with torch.no_grad():
+        assert torch.allclose(stack.members(t), torch.stack([net(t) for net in nets]), atol=1e-6)
+    target = torch.sin(3 * t[:, 0])
+    # the sum of the members' losses gives each member its own gradient
+    loss = ((stack.members(t) - target) ** 2).mean(1).sum()
+    loss.backward()
+    for m, net in enumerate(nets):
+        ((net(t) - target) ** 2).mean().backward()
+        assert torch.allclose(stack.weights[0].grad[m], net.net[0].weight.grad.T, atol=1e-6)
+    # second derivatives through pinn.derivatives, row block m belonging to member m
+    d = pinn.derivatives(stack, t.repeat(3, 1), second=(0,))
+    for m, net in enumerate(nets):
+        own = pinn.derivatives(net, t, second=(0,)).second[:, 0]
+        assert torch.allclose(d.second[30 * m: 30 * (m + 1), 0], own, atol=1e-5)
+    with pytest.raises(ValueError, match=r"\(M·N, 1\) with M = 3, got \(31, 1\)"):
+        stack(torch.zeros(31, 1))
+    with pytest.raises(ValueError, match="parameter shapes"):
+        u.StackedMLP([nets[0], pinn.MLP(1, 8, 2)])
