@@ -401,7 +401,7 @@ def exact_gp(x: Tensor, y: Tensor, seed: int = 0, kernel: str = "rbf",
     prior = ConstantKernel(1.0, bounds) * shape + WhiteKernel(0.1, (1e-6, 1e1))
     gp = GaussianProcessRegressor(prior, normalize_y=True, n_restarts_optimizer=restarts, random_state=seed)
     with warnings.catch_warnings():
-        # a bound reached is no failure here: σ₀ → 0 is the pure cubic x·x'³, which the toy is
+        # a bound reached is no failure here: σ₀ → 0 is the pure cubic (x·x')³, which the toy is
         warnings.simplefilter("ignore", ConvergenceWarning)
         gp.fit(x.double().numpy(), y.double().numpy())
 
