@@ -151,3 +151,20 @@ def tail_trend(widths: list[float], tail: float = 0.2) -> tuple[float, float]:
     t = torch.arange(len(w), dtype=torch.float64)
     t = t - t.mean()
     return float(w.mean()), float((t * w).sum() / (t * t).sum()) * len(w)
+
+
+def against_full_circle(keep: tuple[int, ...], max_angle: float, seed: int, steps: int) -> dict:
+    """The chapter's 6-vs-9 experiment for one seed: on `rotated_digits(keep, max_angle, seed)`,
+    `learn_range` with a learned width, and the same network (same seed, data and steps) with its
+    width fixed at the full circle (π), for contrast. Returns {"widths": the learned range in degrees
+    after every step (steps,), "accuracy": {"learned": [...], "full circle": [...]}}, each accuracy
+    list holding the held-out accuracy on each class (len(keep),)."""
+    (x, y), (x_test, y_test) = rotated_digits(keep, max_angle, seed)
+    model, widths = learn_range(len(keep), x, y, seed, steps)
+    forced, _ = learn_range(len(keep), x, y, seed, steps, init_width=math.pi, fixed=True)
+    accuracy = {}
+    for name, m in [("learned", model), ("full circle", forced)]:
+        with torch.no_grad():
+            right = m(x_test).argmax(1) == y_test
+        accuracy[name] = [right[y_test == c].float().mean().item() for c in range(len(keep))]
+    return {"widths": widths, "accuracy": accuracy}

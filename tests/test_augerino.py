@@ -238,3 +238,16 @@ def test_tail_trend_measures_level_and_change():
     assert a.tail_trend([3.0] * 50) == (pytest.approx(3.0), pytest.approx(0.0))
     with pytest.raises(ValueError, match="tail"):
         a.tail_trend([1.0, 2.0], tail=0.2)
+
+
+def test_against_full_circle_is_learn_range_plus_the_forced_full_circle():
+    """The bench's experiment is the chapter's two `learn_range` runs on one seed's data: the same
+    learned widths, and per-class held-out accuracies of both models; a different seed differs."""
+    steps = 3
+    result = a.against_full_circle((6, 9), math.pi / 4, 0, steps)
+    (x, y), _ = a.rotated_digits((6, 9), math.pi / 4, 0)
+    _, widths = a.learn_range(2, x, y, 0, steps)
+    assert result["widths"] == widths and len(widths) == steps
+    assert sorted(result["accuracy"]) == ["full circle", "learned"]
+    assert all(len(v) == 2 and all(0 <= p <= 1 for p in v) for v in result["accuracy"].values())
+    assert a.against_full_circle((6, 9), math.pi / 4, 1, steps)["widths"] != widths
