@@ -331,6 +331,33 @@ def test_matched_cnn_has_the_fno_parameters_and_sees_the_whole_period():
     assert bool((conv(delta) > 0).all())
 
 
+def test_circular_conv_is_conv1d_through_the_fft():
+    """The CNN's FFT convolution computes nn.Conv1d's circular cross-correlation: same output and
+    same gradients, for any grid at least as long as the kernel, odd or even."""
+    torch.manual_seed(0)
+    fast = op.CircularConv(4, 7)
+    torch.manual_seed(0)  # the same initialisation as the reference layer
+    slow = torch.nn.Conv1d(4, 4, 7, padding=3, padding_mode="circular", bias=False)
+    assert torch.equal(fast.weight, slow.weight)
+    for n in (7, 8, 13, 64):
+        x = torch.randn(3, 4, n, generator=gen(n), requires_grad=True)
+        y_fast, y_slow = fast(x), slow(x)
+        assert (y_fast - y_slow).abs().max() < 1e-5 * y_slow.abs().max()
+        probe = torch.randn(y_slow.shape, generator=gen(100 + n))
+        g_fast = torch.autograd.grad((y_fast * probe).sum(), (x, fast.weight))
+        g_slow = torch.autograd.grad((y_slow * probe).sum(), (x, slow.weight))
+        for a, b in zip(g_fast, g_slow):
+            assert (a - b).abs().max() < 1e-5 * b.abs().max()
+    # a tap at offset +1 shifts by one point: y[n] = x[n + 1], wrapping around
+    with torch.no_grad():
+        fast.weight.zero_()
+        fast.weight[0, 0, 4] = 1.0
+    x = torch.arange(8.0).expand(1, 4, 8)
+    assert torch.allclose(fast(x)[0, 0], torch.roll(x[0, 0], -1), atol=1e-5)
+    with pytest.raises(ValueError, match="n >= 7"):
+        fast(torch.randn(1, 4, 6))
+
+
 def test_on_training_grid_decimates_then_upsamples():
     s, n = 16, 64
     t = torch.arange(n, dtype=torch.float64) / n
