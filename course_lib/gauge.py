@@ -1,5 +1,5 @@
-"""A lattice gauge-equivariant CNN (the L-CNN of Favoni et al. 2022) and a plain CNN baseline on the same
-links (chapter "Gauge-equivariant networks").
+"""A lattice gauge-equivariant CNN (the L-CNN of Favoni et al. 2022) and its baselines: a plain CNN on the
+links and the same CNN on gauge-invariant inputs, the plaquettes (chapter "Gauge-equivariant networks").
 
 The L-CNN's features are fields of N×N matrices W(x) (B, C, L, L, N, N) that transform like a closed loop
 at x, W(x) -> Ω(x) W(x) Ω(x)†. Three operations keep that law, for U(1) and SU(2) alike:
@@ -18,7 +18,7 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
-from course_lib.lattice import check_links, dagger, matmul, plaquettes, shift
+from course_lib.lattice import check_links, dagger, gauge_transform, matmul, plaquettes, random_gauge, shift
 
 
 def transport(links: Tensor, w: Tensor, mu: int, steps: int) -> Tensor:
@@ -144,11 +144,48 @@ class PlainCNN(nn.Module):
 
     def __init__(self, group_size: int = 1, channels: tuple[int, ...] = (16, 16, 16), kernel_size: int = 3):
         super().__init__()
-        widths = (4 * group_size**2, *channels)
+        widths = (self.input_channels(group_size), *channels)
         self.body = nn.Sequential(*[module for i, o in zip(widths, channels) for module in
                                     (nn.Conv2d(i, o, kernel_size, padding=kernel_size // 2,
                                                padding_mode="circular"), nn.ReLU())])
         self.head = nn.Conv2d(channels[-1], 1, 1)
 
+    @staticmethod
+    def input_channels(group_size: int) -> int:
+        """The number of image channels `features` makes of links with N = group_size."""
+        return 4 * group_size**2
+
+    def features(self, links: Tensor) -> Tensor:
+        """links (B, 2, L, L, N, N) -> the image the body reads (B, input_channels(N), L, L)."""
+        return link_features(links)
+
     def forward(self, links: Tensor) -> Tensor:
-        return self.head(self.body(link_features(links)))[:, 0]
+        return self.head(self.body(self.features(links)))[:, 0]
+
+
+def plaquette_features(links: Tensor) -> Tensor:
+    """The gauge-invariant inputs Re tr P / N and Im tr P / N of the plaquettes: (B, 2, L, L, N, N) ->
+    (B, 2, L, L) (for U(1): cos and sin of the plaquette angles; for SU(2) the imaginary part is 0)."""
+    check_links(links)
+    return trace_features(plaquettes(links)[:, None])
+
+
+class PlaquetteCNN(PlainCNN):
+    """The invariant-input baseline: the same body and head as `PlainCNN`, fed `plaquette_features`
+    instead of the links, so it is gauge invariant because its inputs are: links -> (B, L, L)."""
+
+    @staticmethod
+    def input_channels(group_size: int) -> int:
+        return 2
+
+    def features(self, links: Tensor) -> Tensor:
+        return plaquette_features(links)
+
+
+def random_gauge_copy(links: Tensor, generator: torch.Generator) -> Tensor:
+    """The links after an independent random gauge transformation of each configuration, in their dtype:
+    (B, 2, L, L, N, N) -> the same shape. As `augment` of `train.fit`, gauge augmentation."""
+    check_links(links)
+    group = "U(1)" if links.shape[-1] == 1 else "SU(2)"
+    omega = random_gauge(links.shape[0], links.shape[2], group, generator).to(links.dtype)
+    return gauge_transform(links, omega)

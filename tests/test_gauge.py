@@ -11,7 +11,8 @@ from torch import nn
 from course_lib import lattice as lt
 from course_lib.checks import verify, verify_reference
 from course_lib.checks.gauge import EXERCISES
-from course_lib.gauge import LBilinear, LCNN, LConv, LConvBilinear, PlainCNN, link_features, trace_features, transport
+from course_lib.gauge import (LBilinear, LCNN, LConv, LConvBilinear, PlainCNN, PlaquetteCNN, link_features,
+                              plaquette_features, random_gauge_copy, trace_features, transport)
 from course_lib.train import fit
 
 GROUPS = ["U(1)", "SU(2)"]
@@ -74,6 +75,44 @@ def test_lcnn_is_gauge_invariant_and_the_plain_cnn_is_not(group):
     assert out.shape == (3, 6, 6) and out.std() > 1e-3
     assert (lcnn(moved.to(torch.complex64)) - out).abs().max() < 1e-4 * (1 + out.abs().max())
     assert (cnn(moved.to(torch.complex64)) - cnn(links.to(torch.complex64))).abs().max() > 1e-2
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_the_plaquette_cnn_is_gauge_invariant_because_its_inputs_are(group):
+    torch.manual_seed(3)
+    links, omega, _ = config(group, batch=3, size=6)
+    moved = lt.gauge_transform(links, omega)
+    n = links.shape[-1]
+    plaq, cnn = PlaquetteCNN(n), PlainCNN(n)
+    out = plaq(links.to(torch.complex64))
+    assert out.shape == (3, 6, 6) and out.std() > 1e-3
+    assert (plaq(moved.to(torch.complex64)) - out).abs().max() < 1e-5 * (1 + out.abs().max())
+    # the same body on the links is not: the invariance comes from the inputs alone
+    assert (cnn(moved.to(torch.complex64)) - cnn(links.to(torch.complex64))).abs().max() > 1e-2
+    assert sum(p.numel() for p in plaq.body[1:].parameters()) == sum(p.numel() for p in cnn.body[1:].parameters())
+
+
+def test_plaquette_features_are_the_cosines_and_sines_of_the_plaquette_angles():
+    theta = torch.rand(2, 2, 4, 4, generator=torch.Generator().manual_seed(6), dtype=torch.float64) * 6.3
+    angle = theta[:, 0] + theta[:, 1].roll(-1, 1) - theta[:, 0].roll(-1, 2) - theta[:, 1]
+    features = plaquette_features(lt.u1_links(theta))
+    assert features.shape == (2, 2, 4, 4)
+    assert torch.allclose(features, torch.stack([angle.cos(), angle.sin()], 1).float(), atol=1e-6)
+    su2 = lt.random_links(2, 4, "SU(2)", torch.Generator().manual_seed(7))
+    assert torch.allclose(plaquette_features(su2)[:, 0].double(), lt.re_trace(lt.plaquettes(su2)), atol=1e-6)
+    assert plaquette_features(su2)[:, 1].abs().max() < 1e-6  # the trace of an SU(2) matrix is real
+
+
+@pytest.mark.parametrize("group", GROUPS)
+def test_random_gauge_copy_moves_the_links_keeps_the_loops_and_follows_the_generator(group):
+    links = lt.random_links(3, 5, group, torch.Generator().manual_seed(8)).to(torch.complex64)
+    moved = random_gauge_copy(links, torch.Generator().manual_seed(9))
+    assert moved.dtype == links.dtype and moved.shape == links.shape
+    assert (moved - links).abs().max() > 0.5
+    assert torch.allclose(lt.re_trace(lt.wilson_loops(moved, 2, 2)), lt.re_trace(lt.wilson_loops(links, 2, 2)),
+                          atol=1e-5)
+    assert torch.equal(moved, random_gauge_copy(links, torch.Generator().manual_seed(9)))
+    assert not torch.equal(moved, random_gauge_copy(links, torch.Generator().manual_seed(10)))
 
 
 def test_lcnn_is_translation_equivariant():
