@@ -121,9 +121,13 @@ def split_conformal(mean: Tensor, y: Tensor, alpha: float = 0.05, std: Tensor | 
     if mean.dim() != 1 or mean.shape != y.shape or (std is not None and std.shape != y.shape):
         raise ValueError(f"mean, y (and std) must be 1-D of the same length, got shapes {tuple(mean.shape)}, "
                          f"{tuple(y.shape)}" + ("" if std is None else f" and {tuple(std.shape)}"))
+    if std is not None and not bool((std > 0).all()):
+        raise ValueError(f"std must be positive at every calibration point, got its smallest value "
+                         f"{float(std.min())}")
     scores = (y - mean).abs() if std is None else (y - mean).abs() / std
     n = len(scores)
-    rank = math.ceil((n + 1) * (1 - alpha))
+    rank = math.ceil((n + 1) * (1 - alpha) - 1e-9)  # (n + 1)(1 − alpha) in floats can land just above
+    # an integer it equals (0.3 · 100 = 30.000000000000004): the 1e-9 keeps the rank exact
     if n == 0 or rank > n:
         raise ValueError(f"alpha = {alpha} needs at least {math.ceil(1 / alpha) - 1} calibration points "
                          f"(else the interval is infinite), got {n}")

@@ -461,6 +461,25 @@ def test_split_conformal_rejects_bad_input():
     with pytest.raises(ValueError, match="1-D of the same length"):
         u.split_conformal(torch.zeros(19), y, 0.05)
     assert float(u.split_conformal(torch.zeros(19), y[:19], 0.05)) == float(y[:19].abs().max())
+    with pytest.raises(ValueError, match="std must be positive .* -1"):
+        u.split_conformal(torch.zeros(20), y, 0.05, std=-torch.ones(20))
+    with pytest.raises(ValueError, match="std must be positive .* 0"):
+        u.split_conformal(torch.zeros(20), y, 0.05, std=torch.zeros(20))
+
+
+def test_split_conformal_takes_the_exact_rank_where_floats_round_up():
+    """q is the ceil((n + 1)(1 − alpha))-th smallest score, computed in exact fractions here:
+    at alpha = 0.7, (n + 1) · 0.3 in floats lands just above the integer it equals for some n."""
+    from fractions import Fraction
+
+    for alpha in (0.7, 0.05, 0.1, 0.2):
+        exact_alpha = Fraction(str(alpha))
+        for n in range(3, 400):
+            rank = -(-(n + 1) * (1 - exact_alpha) // 1)  # ceil in exact arithmetic
+            if rank > n:
+                continue
+            scores = torch.arange(1.0, n + 1, dtype=torch.float64)  # the k-th smallest is k
+            assert float(u.split_conformal(torch.zeros(n, dtype=torch.float64), scores, alpha)) == rank
 
 
 def test_exact_gp_with_the_cubic_kernel_is_calibrated_outside_the_data_and_rbf_is_not():
