@@ -71,7 +71,7 @@ bench-gcnn: $(STAMP)
 	$(BIN)/python bench/gcnn_speed.py
 
 bench-ddp: $(STAMP)
-	$(BIN)/python bench/ddp.py --out bench/ddp.json
+	$(BIN)/python bench/ddp.py
 
 clean:
 	rm -rf book/_build

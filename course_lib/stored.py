@@ -1,7 +1,8 @@
-"""Results of the long bench runs that chapters "E(n)- and O(3)-equivariant networks" and "The
-frontier" quote.
+"""Results of the long bench runs that chapters quote: "Neural operators",
+"E(n)- and O(3)-equivariant networks" and "The frontier".
 
-`bench/egnn_nbody.py` and `bench/augerino_range.py` take far longer than a page may, so they write
+Scripts such as `bench/egnn_nbody.py`, `bench/augerino_range.py`, `bench/frontier_augerino.py`,
+`bench/ddp.py` and `bench/neuraloperator_compare.py` take far longer than a page may, so they write
 their results into the package, `course_lib/bench_results/NAME.json`, and a chapter reads them with
 `result(NAME)`. Shipped with course_lib, they are at hand wherever the page runs: on Colab too,
 where the repository's `bench/` folder is not.
