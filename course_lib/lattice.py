@@ -154,6 +154,20 @@ def topological_charge(links: Tensor) -> Tensor:
     return plaquettes(links)[..., 0, 0].angle().double().sum((-2, -1)) / (2 * math.pi)
 
 
+def instantons(charges: Tensor, size: int) -> Tensor:
+    """U(1) configurations of given topological charge, every plaquette angle 2πQ/L²: charges (B,)
+    integers with |Q| < L²/2 -> links (B, 2, L, L, 1, 1). A sampler started from them begins in the
+    charge sector it is given, which local Metropolis updates leave only slowly at large β."""
+    if charges.dim() != 1 or bool((2 * charges.abs() >= size**2).any()):
+        raise ValueError(f"expected charges (B,) with |Q| < L²/2 = {size**2 / 2:g}, got {charges.tolist()}")
+    phi = 2 * math.pi * charges.double() / size**2
+    x = torch.arange(size, dtype=torch.float64)
+    theta = torch.zeros(len(charges), 2, size, size, dtype=torch.float64)
+    theta[:, 1] = phi[:, None, None] * x[:, None]  # θ_1(x) = φ x_0
+    theta[:, 0, -1] = -phi[:, None] * size * x     # θ_0(L − 1, x_1) = −φ L x_1: closes the torus
+    return u1_links(theta)
+
+
 def maximal_tree_gauge(links: Tensor) -> Tensor:
     """The gauge transformation Ω (B, L, L, N, N) that sets the links of a maximal tree to 1: U_1 along the
     line x0 = 0 and every U_0 except those leaving the last column x0 = L − 1 (axial gauge).

@@ -153,3 +153,14 @@ def test_bad_input_is_rejected():
         lt.gauge_transform(lt.random_links(1, 4), lt.random_gauge(1, 5))
     with pytest.raises(ValueError, match="U\\(1\\)"):
         lt.topological_charge(lt.random_links(1, 4, "SU(2)"))
+
+
+def test_instantons_carry_their_charge_in_equal_plaquettes():
+    charges = torch.tensor([-3.0, 0.0, 1.0, 5.0])
+    links = lt.instantons(charges, 6)
+    assert torch.equal(lt.topological_charge(links).round(), charges.double())
+    assert (lt.topological_charge(links) - charges).abs().max() < 1e-12
+    angles = lt.plaquettes(links)[..., 0, 0].angle()
+    assert torch.allclose(angles, (2 * math.pi * charges / 36).double()[:, None, None].expand_as(angles), atol=1e-12)
+    with pytest.raises(ValueError, match="L²/2 = 18"):
+        lt.instantons(torch.tensor([18.0]), 6)
