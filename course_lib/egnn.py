@@ -188,10 +188,15 @@ class GNN(nn.Module):
         h_i = embed(x_i, v_i),  m_ij = φ_e(h_i, h_j, q_i q_j),  h_i' = h_i + φ_h(h_i, Σ_j m_ij),
 
     then x_i + W h_i as the prediction. (x, v (B, n, d), charges (B, n)) -> (B, n, d).
+
+    centred=True: the node features read x_i − x̄ (x̄ the mean position of the system) in place of
+    x_i, so a shift of the whole system shifts the prediction exactly; rotations are still unknown
+    to it. The parameter count does not change.
     """
 
-    def __init__(self, hidden: int = 64, layers: int = 4, d: int = 3):
+    def __init__(self, hidden: int = 64, layers: int = 4, d: int = 3, centred: bool = False):
         super().__init__()
+        self.centred = centred
         self.embed = nn.Linear(2 * d, hidden)
         self.phi_e = nn.ModuleList(_mlp([2 * hidden + 1, hidden, hidden]) for _ in range(layers))
         self.phi_h = nn.ModuleList(_mlp([2 * hidden, hidden, hidden], last_activation=False)
@@ -201,7 +206,8 @@ class GNN(nn.Module):
     def forward(self, x: Tensor, v: Tensor, charges: Tensor) -> Tensor:
         _check_points(x, "GNN")
         b, n, _ = x.shape
-        h = self.embed(torch.cat([x, v], -1))
+        seen = x - x.mean(1, keepdim=True) if self.centred else x
+        h = self.embed(torch.cat([seen, v], -1))
         qq = (charges[:, :, None] * charges[:, None])[..., None]
         off_diagonal = 1 - torch.eye(n, dtype=x.dtype, device=x.device)[None, :, :, None]
         for phi_e, phi_h in zip(self.phi_e, self.phi_h):
@@ -233,26 +239,46 @@ def mse(model: nn.Module, data: NBodyData, batch_size: int = 500) -> float:
 @dataclass
 class NBodyFit:
     """What `fit_nbody` returns: the trained model, the training loss per epoch, the test MSE
-    every `eval_every` epochs (epoch, mse), and the CPU seconds spent training."""
+    every `eval_every` epochs (epoch, mse), and the CPU seconds spent training. With a validation
+    split: its MSE every `eval_every` epochs (epoch, mse) and `best_epoch`, the epoch whose
+    weights the model was left with (the lowest validation MSE); without one, best_epoch is the
+    last epoch."""
 
     model: nn.Module
     train_loss: list[float] = field(default_factory=list)
     test_mse: list[tuple[int, float]] = field(default_factory=list)
     cpu_seconds: float = 0.0
+    valid_mse: list[tuple[int, float]] = field(default_factory=list)
+    best_epoch: int = 0
+
+
+def _packed(data: NBodyData) -> Tensor:
+    """(x, v, charges) of a split in one tensor (N, n, 2d + 1), the form `fit` batches."""
+    return torch.cat([data.x, data.v, data.charges.unsqueeze(-1)], -1)
 
 
 def fit_nbody(model: nn.Module, train: NBodyData, epochs: int, lr: float = 1e-3,
               batch_size: int = 100, seed: int = 0, test: NBodyData | None = None,
-              eval_every: int = 0) -> NBodyFit:
+              eval_every: int = 0, valid: NBodyData | None = None) -> NBodyFit:
     """Adam on the mean squared error of the positions, the learning rate decayed to 0 along a
     cosine over `epochs` passes of shuffled mini-batches. CPU time of the process is measured
-    (training only, not the test evaluations). The loop is `course_lib.train.fit`: `draw` walks
-    through each epoch's shuffled order, `objective` unpacks (x, v, charges) from one tensor, and
-    `after_step` closes an epoch (its mean loss, the test MSE every `eval_every` epochs)."""
+    (training only, not the test or validation evaluations). The loop is `course_lib.train.fit`:
+    `draw` walks through each epoch's shuffled order, `objective` unpacks (x, v, charges) from one
+    tensor, and `after_step` closes an epoch (its mean loss, the test MSE every `eval_every`
+    epochs).
+
+    Model selection: with a validation split `valid`, its MSE is measured every `eval_every`
+    epochs (which must divide `epochs`, so that the last one is scored) and the model is left
+    with the weights of the epoch where it was lowest, as the EGNN paper selects its model;
+    training always runs all `epochs` (no early stop). The test set plays no part in the
+    choice."""
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size are positive, got {epochs} and {batch_size}")
+    if valid is not None and (eval_every < 1 or epochs % eval_every):
+        raise ValueError(f"a validation split needs eval_every >= 1 epochs dividing epochs, so that "
+                         f"the last epoch is scored, got eval_every={eval_every}, epochs={epochs}")
     per_epoch = -(-len(train) // batch_size)
-    inputs = torch.cat([train.x, train.v, train.charges.unsqueeze(-1)], -1)  # (N, n, 7)
+    inputs = _packed(train)                                                   # (N, n, 7)
     result, state = NBodyFit(model), {"order": None, "k": 0, "step": 0, "eval_seconds": 0.0}
 
     def draw(gen: torch.Generator) -> tuple[Tensor, Tensor]:
@@ -277,10 +303,24 @@ def fit_nbody(model: nn.Module, train: NBodyData, epochs: int, lr: float = 1e-3,
             m.train()
             state["eval_seconds"] += time.process_time() - start
 
+    def valid_score(m: nn.Module, xv: Tensor, target: Tensor) -> float:
+        start = time.process_time()
+        error = mse(m, NBodyData(xv[..., :3], xv[..., 3:6], xv[..., 6], target, valid.steps_ahead))
+        epoch = state["step"] // per_epoch
+        result.valid_mse.append((epoch, error))
+        state["eval_seconds"] += time.process_time() - start
+        return -error
+
+    selection = {}
+    if valid is not None:
+        selection = dict(validation=(_packed(valid), valid.target), score=valid_score,
+                         eval_every=eval_every * per_epoch, patience=epochs + 1)
     start = time.process_time()
     history = fit(model, inputs, train.target, steps=epochs * per_epoch, lr=lr, seed=seed,
-                  draw=draw, objective=objective, schedule="cosine", after_step=after_step)
+                  draw=draw, objective=objective, schedule="cosine", after_step=after_step,
+                  **selection)
     result.cpu_seconds = time.process_time() - start - state["eval_seconds"]
+    result.best_epoch = history.best_step // per_epoch
     sizes = torch.tensor([len(train) - batch_size * (per_epoch - 1) if (k + 1) % per_epoch == 0
                           else batch_size for k in range(len(history.loss))], dtype=torch.float64)
     losses = torch.tensor(history.loss, dtype=torch.float64) * sizes

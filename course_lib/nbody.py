@@ -9,6 +9,13 @@ like the EGNN paper, the particles move freely.
 
 The learning task: from the positions, velocities and charges at simulator step 3000, predict the
 positions 1000 steps later. Everything is simulated here from a seed; nothing is downloaded.
+
+Frames of the original data set. The EGNN paper's generator (Kipf et al.'s `sample_trajectory`,
+sample_freq 100) stores the initial state in slot 0 and then overwrites it: at step i = 100 the
+state goes to slot 0, at i = 200 to slot 1, and so on, so its frame k is simulator step
+100·(k + 1) (`original_frame_step`). The paper's input and target, frames 30 and 40, are steps
+3100 and 4100: the same 1000 steps ahead, started 100 steps later than the default here
+(`charged_nbody(start_step=3100)` gives the original's frames exactly).
 """
 
 from __future__ import annotations
@@ -102,6 +109,14 @@ def initial_states(n_systems: int, n_particles: int = 5, dim: int = 3, seed: int
     return x0, v0, charges.to(torch.float64)
 
 
+def original_frame_step(frame: int, sample_freq: int = 100) -> int:
+    """The simulator step of frame `frame` in the original generator's saved trajectories:
+    100·(frame + 1) at its sample_freq of 100 (slot 0 holds step sample_freq, not step 0)."""
+    if frame < 0 or sample_freq < 1:
+        raise ValueError(f"frame >= 0 and sample_freq >= 1 expected, got {frame} and {sample_freq}")
+    return sample_freq * (frame + 1)
+
+
 @dataclass(frozen=True)
 class NBodyData:
     """One split of the benchmark, float32: positions x, velocities v (N, n, 3) and charges (N, n)
@@ -127,8 +142,9 @@ class NBodyData:
 def charged_nbody(n_samples: int, seed: int, start_step: int = 3000, steps_ahead: int = 1000,
                   n_particles: int = 5) -> NBodyData:
     """`n_samples` systems simulated from `initial_states(seed=seed)` to start_step + steps_ahead:
-    the input is the state at start_step, the target the positions steps_ahead later (the
-    EGNN paper's frames 30 and 40 of trajectories sampled every 100 steps)."""
+    the input is the state at start_step, the target the positions steps_ahead later. The
+    default (3000 -> 4000) starts 100 steps earlier than the EGNN paper's frames 30 and 40, which
+    are steps 3100 and 4100 (`original_frame_step`); start_step=3100 gives those."""
     if start_step < 0 or steps_ahead < 1:
         raise ValueError(f"start_step >= 0 and steps_ahead >= 1 expected, got {start_step}, {steps_ahead}")
     x0, v0, q = initial_states(n_samples, n_particles, seed=seed)
@@ -141,4 +157,4 @@ def charged_nbody(n_samples: int, seed: int, start_step: int = 3000, steps_ahead
 
 
 __all__ = ["DT", "coulomb_forces", "coulomb_energy", "Trajectory", "simulate", "initial_states",
-           "NBodyData", "charged_nbody"]
+           "original_frame_step", "NBodyData", "charged_nbody"]

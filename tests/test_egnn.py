@@ -291,3 +291,39 @@ def test_fit_nbody_is_train_fit_and_matches_the_hand_written_loop():
     assert [e for e, _ in run.test_mse] == [1, 2]
     assert [m for _, m in run.test_mse] == pytest.approx([m for _, m in tests], rel=1e-6)
     assert run.cpu_seconds > 0 and not model.training
+
+
+def test_the_centred_gnn_follows_shifts_but_not_rotations():
+    torch.manual_seed(0)
+    gnn = egnn.GNN(hidden=16, layers=2, centred=True)
+    plain = egnn.GNN(hidden=16, layers=2)
+    assert sum(p.numel() for p in gnn.parameters()) == sum(p.numel() for p in plain.parameters())
+    x, v, q = points()
+    out = gnn(x, v, q)
+    shift = torch.tensor([4.0, -2.0, 4.0])
+    assert rel(gnn(x + shift, v, q), out + shift) < 1e-5                # a shift: exactly
+    plain.load_state_dict(gnn.state_dict())
+    assert rel(plain(x + shift, v, q), plain(x, v, q) + shift) > 1e-2    # the same weights, uncentred
+    rot, _ = motions()[1]
+    assert rel(gnn(x @ rot.T, v @ rot.T, q), out @ rot.T) > 1e-2       # a rotation: no
+
+
+def test_fit_nbody_keeps_the_epoch_with_the_lowest_validation_error():
+    # ten training systems and 40 epochs: the GNN overfits, and its validation error turns up
+    train, valid, test = charged_nbody(10, seed=0), charged_nbody(20, seed=1), charged_nbody(20, seed=2)
+    torch.manual_seed(0)
+    run = egnn.fit_nbody(egnn.GNN(hidden=32, layers=2), train, epochs=40, batch_size=5, lr=1e-2,
+                         test=test, eval_every=4, valid=valid)
+    assert [e for e, _ in run.valid_mse] == list(range(4, 41, 4))
+    best_epoch, best = min(run.valid_mse, key=lambda em: em[1])
+    assert run.best_epoch == best_epoch < 40 and best < run.valid_mse[-1][1] - 0.01
+    assert egnn.mse(run.model, valid) == pytest.approx(best, rel=1e-6)          # its weights
+    assert egnn.mse(run.model, test) == pytest.approx(dict(run.test_mse)[best_epoch], rel=1e-6)
+    # the same run without a validation split ends at the last epoch, whatever it scores
+    torch.manual_seed(0)
+    last = egnn.fit_nbody(egnn.GNN(hidden=32, layers=2), train, epochs=40, batch_size=5, lr=1e-2,
+                          test=test, eval_every=4)
+    assert last.best_epoch == 40 and last.train_loss == pytest.approx(run.train_loss, rel=1e-6)
+    assert egnn.mse(last.model, test) == pytest.approx(last.test_mse[-1][1], rel=1e-6)
+    with pytest.raises(ValueError, match="dividing epochs"):
+        egnn.fit_nbody(egnn.GNN(hidden=8, layers=1), train, epochs=5, eval_every=2, valid=valid)

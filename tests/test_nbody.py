@@ -91,3 +91,32 @@ def test_bad_input_is_rejected():
         nbody.simulate(x, v, q, 0)
     with pytest.raises(ValueError, match="n_particles"):
         nbody.initial_states(3, n_particles=1)
+
+
+def test_the_original_frames_are_steps_one_sample_later():
+    """The original generator's loop, transcribed: the initial state is stored in slot 0, and at
+    every step i with i % sample_freq == 0 the state overwrites slot `counter`, which then grows.
+    So slot k holds step sample_freq·(k + 1), and frames 30 and 40 are steps 3100 and 4100."""
+    x0, v0, q = nbody.initial_states(4, seed=5)
+    sample_freq, length = 10, 100
+    saved = [None] * (length // sample_freq - 1)
+    x, v = x0.clone(), v0.clone()
+    saved[0], counter = x.clone(), 0
+    v = v + nbody.DT * nbody.coulomb_forces(x, q)
+    for i in range(1, length):
+        x = x + nbody.DT * v
+        if i % sample_freq == 0:
+            saved[counter], counter = x.clone(), counter + 1
+        v = v + nbody.DT * nbody.coulomb_forces(x, q)
+    ours = nbody.simulate(x0, v0, q, length, record_every=sample_freq).x      # ours[:, s]: step s·10
+    for k, frame in enumerate(saved):
+        step = nbody.original_frame_step(k, sample_freq)
+        assert step == sample_freq * (k + 1)
+        assert torch.equal(frame, ours[:, step // sample_freq])
+    assert not torch.equal(saved[0], x0)                                        # slot 0 is not step 0
+    assert (nbody.original_frame_step(30), nbody.original_frame_step(40)) == (3100, 4100)
+    paper = nbody.charged_nbody(3, seed=0, start_step=nbody.original_frame_step(30))
+    whole = nbody.simulate(*nbody.initial_states(3, seed=0), 4100, record_every=100)
+    assert torch.allclose(whole.x[:, 31].float(), paper.x) and torch.allclose(whole.x[:, 41].float(), paper.target)
+    with pytest.raises(ValueError, match="frame >= 0"):
+        nbody.original_frame_step(-1)
