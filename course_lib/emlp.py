@@ -165,25 +165,48 @@ def constraint_matrix(group: MatrixGroupSpec, order_in: int, order_out: int) -> 
         blocks.append(np.kron(tensor_generator(a, order_out), np.eye(d_in))
                       - np.kron(np.eye(d_out), tensor_generator(a, order_in).T))
     for h in group.discrete:
-        blocks.append(np.kron(tensor_power(h, order_out), np.linalg.inv(tensor_power(h, order_in)).T)
-                      - np.eye(d_in * d_out))
+        blocks.append(discrete_block(tensor_power(h, order_in), tensor_power(h, order_out)))
     if not blocks:
         return np.zeros((0, d_in * d_out))
     return np.concatenate(blocks)
 
 
-def null_space(c: np.ndarray, rtol: float = 1e-10) -> np.ndarray:
+def discrete_block(r_in: np.ndarray, r_out: np.ndarray) -> np.ndarray:
+    """The constraint of one discrete generator h on vec(W) (row-major): ρ_out(h) ⊗ ρ_in(h)⁻ᵀ − I,
+    so that block @ vec(W) = vec(ρ_out(h) W ρ_in(h)⁻¹ − W).  (D_in, D_in), (D_out, D_out) ->
+    (D_out·D_in, D_out·D_in)."""
+    if r_in.ndim != 2 or r_out.ndim != 2 or r_in.shape[0] != r_in.shape[1] or r_out.shape[0] != r_out.shape[1]:
+        raise ValueError(f"expected square ρ_in(h) and ρ_out(h), got shapes {r_in.shape} and {r_out.shape}")
+    return np.kron(r_out, np.linalg.inv(r_in).T) - np.eye(len(r_in) * len(r_out))
+
+
+def null_space_tolerance(shape: tuple[int, ...], largest: float, dtype=np.float64) -> float:
+    """The singular value at or below which `null_space` counts one as zero, for a matrix of `shape`
+    whose largest singular value is `largest`: max(rows, D) · ε · σ_max, with ε the machine epsilon of
+    `dtype` (float64: 2.2e-16; float32: 1.2e-7). It is the standard numerical-rank cut (that of
+    numpy.linalg.matrix_rank): the SVD finds every singular value to within about max(rows, D) · ε ·
+    σ_max, so a smaller one cannot be told from zero and a larger one is there. It is relative, so a
+    rescaled C has the same null space."""
+    return float(max(shape) * np.finfo(dtype).eps * largest)
+
+
+def null_space(c: np.ndarray) -> np.ndarray:
     """An orthonormal basis of {w : C w = 0}, as columns.  (rows, D) -> (D, n).
 
-    The eigenvectors of CᵀC (D × D, however many rows C has) whose eigenvalues are below
-    rtol times the largest: CᵀC w = 0 exactly when C w = 0.
+    The right-singular vectors of C whose singular values are at most `null_space_tolerance` (and
+    all those beyond the rows, when C has fewer rows than columns). The exercise's solution
+    (solutions/lie.ipynb) makes the same cut.
     """
+    c = np.asarray(c)
     if c.ndim != 2:
         raise ValueError(f"null_space expects a matrix (rows, D), got shape {c.shape}")
+    if not np.issubdtype(c.dtype, np.floating):
+        c = c.astype(np.float64)
     if c.shape[0] == 0:
         return np.eye(c.shape[1])
-    eigenvalues, vectors = np.linalg.eigh(c.T @ c)
-    return vectors[:, eigenvalues <= rtol * float(eigenvalues[-1])]
+    _, singular, vh = np.linalg.svd(c, full_matrices=c.shape[0] < c.shape[1])
+    cut = null_space_tolerance(c.shape, float(singular[0]) if len(singular) else 0.0, c.dtype)
+    return vh[int((singular > cut).sum()):].T
 
 
 @lru_cache(maxsize=None)
@@ -537,22 +560,30 @@ def fit_regression(model: nn.Module, task: Task, steps: int = 1000, batch_size: 
 
 
 MODELS = ("MLP", "MLP + augmentation", "EMLP")
+SIGMOID_EMLP = "EMLP (sigmoid gate)"  # the paper's gate, beside the chapter's bilinear one
+KINDS = (*MODELS, SIGMOID_EMLP)
 HIDDEN: Rep = ((0, 32), (1, 8), (2, 8))  # the chapter's EMLP: 32 scalars, 8 vectors, 8 matrices
 
 
-def make_model(kind: str, task: Task, seed: int = 0) -> nn.Module:
-    """One of MODELS for `task`, seeded and standardised on its data: the plain MLP (width 128, 2
-    hidden layers), the same MLP trained on randomly transformed examples, or the EMLP (one
-    bilinear-gated layer of HIDDEN after the tensor square)."""
+def make_model(kind: str, task: Task, seed: int = 0, width: int = 128, depth: int = 2,
+               scale: float = 1.0) -> nn.Module:
+    """One of KINDS for `task`, seeded and standardised on its data: the plain MLP (`depth` hidden
+    layers of `width`; the EMLP paper's baseline is 3 of 384), the same MLP trained on randomly
+    transformed examples (algebra coefficients N(0, scale²), see `MatrixGroupSpec.sample`), the EMLP
+    (one bilinear-gated layer of HIDDEN after the tensor square: a gate matched to these tasks), or the
+    same EMLP with the paper's sigmoid gate (SIGMOID_EMLP), which differs from it in the gate only."""
+    if width < 1 or depth < 1 or not scale > 0:
+        raise ValueError(f"width and depth must be >= 1 and scale > 0, got {width}, {depth}, {scale}")
     torch.manual_seed(seed)
-    if kind == "EMLP":
-        return Standardized(EMLP(task.group, task.rep_in, task.rep_out, HIDDEN, layers=1, bilinear=True), task)
+    if kind in ("EMLP", SIGMOID_EMLP):
+        net = EMLP(task.group, task.rep_in, task.rep_out, HIDDEN, layers=1, bilinear=kind == "EMLP")
+        return Standardized(net, task)
     if kind in ("MLP", "MLP + augmentation"):
-        model = Standardized(mlp(task.x.shape[1], task.y.shape[1]), task)
+        model = Standardized(mlp(task.x.shape[1], task.y.shape[1], width, depth), task)
         if kind == "MLP":
             return model
-        return Augmented(model, task.group, task.rep_in, task.rep_out, seed=seed)
-    raise ValueError(f"kind must be one of {MODELS}, got {kind!r}")
+        return Augmented(model, task.group, task.rep_in, task.rep_out, seed=seed, scale=scale)
+    raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")
 
 
 ESCNN_GROUPS = ("SO(2)", "SO(3)", "O(3)")

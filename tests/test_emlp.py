@@ -335,3 +335,52 @@ def test_fit_regression_gives_the_first_loops_numbers_to_the_bit(kind, one_threa
         assert not new.training
     with pytest.raises(ValueError, match="steps and batch_size"):
         E.fit_regression(E.make_model("MLP", task), task, steps=0)
+
+
+def test_discrete_block_sends_vec_w_to_the_discrete_condition():
+    rng = np.random.default_rng(0)
+    r_in, r_out = np.eye(2) + 0.4 * rng.normal(size=(2, 2)), np.eye(3) + 0.4 * rng.normal(size=(3, 3))
+    w = rng.normal(size=(3, 2))
+    expected = r_out @ w @ np.linalg.inv(r_in) - w
+    assert np.allclose(E.discrete_block(r_in, r_out) @ w.reshape(-1), expected.reshape(-1), atol=1e-12)
+    with pytest.raises(ValueError, match="square"):
+        E.discrete_block(np.zeros((2, 3)), np.eye(2))
+
+
+def test_null_space_cut_is_relative_and_at_round_off():
+    rng = np.random.default_rng(1)
+    u, _ = np.linalg.qr(rng.normal(size=(6, 6)))
+    v, _ = np.linalg.qr(rng.normal(size=(5, 5)))
+
+    def with_values(values):
+        s = np.zeros((6, 5))
+        s[range(5), range(5)] = values
+        return u @ s @ v.T
+
+    # a genuine singular value 1e-9 of the largest is kept (the old cut, 1e-10 on CᵀC's eigenvalues,
+    # i.e. 1e-5 on singular values, called it zero); the cut scales with C
+    for scale in (1e-12, 1.0, 1e12):
+        assert E.null_space(scale * with_values([3, 1, 1e-9, 0, 0])).shape[1] == 2
+    # round-off in exact zeros is far below the cut: max(6, 5) · 2.2e-16 · 3
+    c = with_values([3, 1, 0.5, 0, 0])
+    q = E.null_space(c)
+    assert q.shape[1] == 2 and np.allclose(q.T @ q, np.eye(2), atol=1e-12)
+    assert np.linalg.norm(c @ q) < E.null_space_tolerance(c.shape, 3.0)
+    assert E.null_space_tolerance((6, 5), 3.0) == pytest.approx(6 * np.finfo(np.float64).eps * 3.0)
+    assert E.null_space_tolerance((6, 5), 3.0, np.float32) == pytest.approx(6 * np.finfo(np.float32).eps * 3.0)
+    # fewer rows than columns: the directions beyond the rows are in the null space too
+    assert E.null_space(rng.normal(size=(2, 5))).shape[1] == 3
+
+
+def test_make_model_sigmoid_gate_differs_from_the_emlp_in_the_gate_only():
+    task = E.inertia(16, seed=0)
+    bilinear, sigmoid = E.make_model("EMLP", task, seed=3), E.make_model(E.SIGMOID_EMLP, task, seed=3)
+    for a, b in zip(bilinear.state_dict().items(), sigmoid.state_dict().items()):
+        assert a[0] == b[0] and torch.equal(a[1], b[1])
+    gates = [m for m in sigmoid.modules() if isinstance(m, E.Gate)]
+    assert [g.bilinear for g in gates] == [False]
+    assert not torch.allclose(bilinear(task.x), sigmoid(task.x))
+    big = E.make_model("MLP + augmentation", task, width=384, depth=3, scale=0.3)
+    assert big.scale == 0.3 and sum(isinstance(m, torch.nn.Linear) for m in big.modules()) == 4
+    with pytest.raises(ValueError, match="width and depth"):
+        E.make_model("MLP", task, width=0)

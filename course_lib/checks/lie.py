@@ -50,6 +50,31 @@ def _constraint_cases() -> list[Case]:
     ]
 
 
+def _discrete_reference(r_in: torch.Tensor, r_out: torch.Tensor) -> torch.Tensor:
+    return _t(emlp.discrete_block(r_in.numpy(), r_out.numpy()))
+
+
+def _boost(rapidity: float) -> torch.Tensor:
+    """A Lorentz boost along x: a group element that is symmetric, not orthogonal (Λ⁻¹ ≠ Λᵀ)."""
+    return torch.linalg.matrix_exp(rapidity * _t(emlp.lorentz().lie[3]))
+
+
+def _discrete_cases() -> list[Case]:
+    gen = torch.Generator().manual_seed(6)
+    o3_flip = emlp.o3().discrete[0]
+    swap, cycle = emlp.symmetric(3).discrete
+    shear = _t([[1.0, 0.7], [0.0, 1.0]])  # invertible, neither orthogonal nor symmetric
+    return [
+        Case("the reflection of O(3) on maps V -> V", (_t(o3_flip), _t(o3_flip))),
+        Case("the 3-cycle of S_3 on maps T(2) -> V (9 numbers in, 3 out)",
+             (_t(emlp.tensor_power(cycle, 2)), _t(cycle))),
+        Case("the swap of S_3 on maps V -> scalars (ρ_out(h) = 1)", (_t(swap), torch.ones(1, 1, dtype=torch.float64))),
+        Case("a boost Λ of O(1,3) on maps V -> V (Λ⁻¹ is not Λᵀ)", (_boost(0.8), _boost(0.8))),
+        Case("ρ_in(h) a 2×2 shear, ρ_out(h) a random invertible 3×3 (neither orthogonal)",
+             (shear, torch.eye(3, dtype=torch.float64) + 0.3 * torch.randn(3, 3, generator=gen, dtype=torch.float64))),
+    ]
+
+
 def _floating(x) -> torch.Tensor:
     """An answer as a tensor in its own floating precision (float32 stays float32, so that it is judged
     at single precision); integers and booleans become float64."""
@@ -153,13 +178,27 @@ EXERCISES = by_short_name(
         answer_in_library=(emlp.constraint_matrix,),
     ),
     Exercise(
+        name="lie.discrete_constraint",
+        reference=_discrete_reference,
+        cases=_discrete_cases,
+        hint="the condition is ρ_out(h) W ρ_in(h)⁻¹ = W, so C vec(W) is vec(ρ_out(h) W ρ_in(h)⁻¹ − W): "
+             "do not forget the − W (it is what makes the fixed points the solutions), and that the "
+             "inverse is an inverse (torch.linalg.inv), not a transpose, for a boost. With W read row by "
+             "row, vec(A W B) = (A ⊗ Bᵀ) vec(W): check the order of the Kronecker factors on a small "
+             "random W with different input and output sizes.",
+        # float32 round-off (1e-7), also in a float64 answer computed from float32 pieces, passes;
+        # every likely wrong answer is off by more than 0.1 in some entry
+        rtol=1e-6, atol=1e-6,
+        answer_in_library=(emlp.discrete_block, emlp.constraint_matrix),
+    ),
+    Exercise(
         name="lie.null_space_basis",
         reference=_null_space_reference,
         cases=_null_space_cases,
         run=_null_space_run,
         hint="the right-singular vectors whose singular values are zero span the null space; call a "
-             "value zero when it is below a tiny fraction of the largest (say 1e-10 in float64; float32 "
-             "round-off alone is ~1e-7 of it), whatever the scale of C, and remember that C can have "
+             "value zero when it is at most max(m, D) · eps · the largest (eps = torch.finfo(c.dtype).eps: "
+             "the SVD's own round-off, the cut the library uses too), whatever the scale of C, and remember that C can have "
              "fewer rows than columns. In float32 use the SVD of C rather than the eigenvectors of CᵀC: "
              "its eigenvalues are the squared singular values, which takes a small one (3e-4 of the "
              "largest) down to float32's round-off. "
