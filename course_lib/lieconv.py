@@ -107,19 +107,25 @@ class LieTransformer(nn.Module):
 
     `relative=True` (the LieTransformer) feeds each pair as u⁻¹v: the output is invariant to rotating
     and translating the cloud. `relative=False` feeds the pair (u, v) itself and changes nothing else:
-    the same network without the symmetry.
+    the same network without the symmetry. `centred=True` (with `relative=False`) first moves the
+    cloud's centre of mass to the origin: a twin that is invariant to translations but not to
+    rotations, which separates what the rotation invariance costs or buys from translation's part.
     """
 
     def __init__(self, out_features: int, channels: int = 32, layers: int = 2, orientations: int = 4,
-                 relative: bool = True):
+                 relative: bool = True, centred: bool = False):
         super().__init__()
-        self.orientations, self.relative = orientations, relative
+        if relative and centred:
+            raise ValueError("centred=True is the twin's option (relative=False); u⁻¹v ignores translations already")
+        self.orientations, self.relative, self.centred = orientations, relative, centred
         self.embed = nn.Parameter(torch.randn(channels) * 0.1)
         pair_features = 4 if relative else 8
         self.layers = nn.ModuleList([LieSelfAttention(channels, pair_features) for _ in range(layers)])
         self.head = nn.Sequential(nn.LayerNorm(channels), nn.Linear(channels, out_features))
 
     def forward(self, points: Tensor) -> Tensor:
+        if self.centred:
+            points = points - points.mean(1, keepdim=True)
         elements = lift(points, self.orientations)
         pairs = relative_elements(elements) if self.relative else absolute_pairs(elements)
         f = self.embed.expand(elements.shape[0], elements.shape[1], -1)

@@ -52,6 +52,29 @@ def test_lietransformer_is_invariant_and_its_twin_is_not():
         assert (err < 1e-10) if invariant else (err > 1e-3)
 
 
+def test_centred_twin_ignores_translations_but_not_rotations():
+    x, _ = L.point_patterns(6, seed=1)
+    x = x.double()
+    shifts = elements(6, 7)
+    shifts[:, 2] = 0.0  # translations only
+    turns = elements(6, 8)
+    turns[:, :2] = 0.0  # rotations about the origin only
+    torch.manual_seed(0)
+    twin = L.LieTransformer(4, channels=16, relative=False, centred=True).double()
+    torch.manual_seed(0)
+    plain = L.LieTransformer(4, channels=16, relative=False).double()
+    assert sum(p.numel() for p in twin.parameters()) == sum(p.numel() for p in plain.parameters())
+    with torch.no_grad():
+        before = twin(x)
+        moved, turned = twin(L.se2_act(shifts, x)), twin(L.se2_act(turns, x))
+        plain_moved = plain(L.se2_act(shifts, x))
+    assert float((moved - before).norm() / before.norm()) < 1e-12
+    assert float((turned - before).norm() / before.norm()) > 1e-3
+    assert float((plain_moved - plain(x)).norm() / plain(x).norm()) > 1e-3
+    with pytest.raises(ValueError, match="centred"):
+        L.LieTransformer(4, relative=True, centred=True)
+
+
 def test_point_patterns_are_seeded_labelled_and_centred_where_asked():
     x, y = L.point_patterns(40, points=10, seed=2)
     x2, y2 = L.point_patterns(40, points=10, seed=2)
