@@ -7,8 +7,11 @@ The frontier chapter's 6-vs-9 task at four data ranges R (each digit turned by a
 learns the widest range the labels allow should stop near 90° − R; one that learns the inputs'
 spread should stop near R. R = 45° cannot tell them apart, hence the sweep. At R = 45° the runs are
 repeated from a wide start (±90°), to see the level approached from above. A control whose labels
-are truly invariant: the other eight digits turned within ±45° (800 steps), where nothing limits
-the range. The chapter reads the JSON (learned level and change over the last 20% of steps, and
+are meant to be invariant: the other eight digits turned within ±45° (800 steps). A control whose
+labels are invariant under every rotation, 0 against 1 (a ring and a stroke), at the same four
+ranges R and 2000 steps: there the widest range the labels allow is the full circle whatever R, so
+a method that follows the labels should grow to ±180° at every R, and one that follows the inputs'
+spread should stop near R. The chapter reads the JSON (learned level and change over the last 20% of steps, and
 the curves every 10 steps) and plots learned against R.
 
 Run:  .venv/bin/python bench/augerino_range.py [--out FILE] [--only PART ...]
@@ -32,7 +35,7 @@ from course_lib import stored
 from course_lib.augerino import learn_range, rotated_digits, tail_trend
 
 RANGES, SEEDS, STEPS, INVARIANT_STEPS = (0, 20, 45, 70), (0, 1, 2), 2000, 800
-SIX_NINE, OTHERS = (6, 9), (0, 1, 2, 3, 4, 5, 7, 8)
+SIX_NINE, OTHERS, ZERO_ONE = (6, 9), (0, 1, 2, 3, 4, 5, 7, 8), (0, 1)
 
 
 def key(keep, degrees, seed, init_width):
@@ -54,7 +57,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", type=Path, default=stored.path("augerino_range"))
     parser.add_argument("--only", nargs="*", default=None, help="run only these parts: six_nine R, "
-                        "from_above, invariant (e.g. --only 70 invariant); runs already in --out are kept")
+                        "from_above, invariant, zero_one (e.g. --only 70 invariant); runs already in --out are kept")
     args = parser.parse_args()
     torch.set_num_threads(1)
     report = json.loads(args.out.read_text()) if args.out.exists() else {}
@@ -64,6 +67,7 @@ def main() -> None:
     plan = [(SIX_NINE, r, s, STEPS, 0.2, str(r)) for r in RANGES for s in SEEDS]
     plan += [(SIX_NINE, 45, s, STEPS, math.pi / 2, "from_above") for s in SEEDS]
     plan += [(OTHERS, 45, s, INVARIANT_STEPS, 0.2, "invariant") for s in SEEDS]
+    plan += [(ZERO_ONE, r, s, STEPS, 0.2, "zero_one") for r in RANGES for s in SEEDS]
     for keep, degrees, seed, steps, init, part in plan:
         name = key(keep, degrees, seed, init)
         if name in runs or (args.only is not None and part not in args.only):

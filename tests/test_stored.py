@@ -18,6 +18,9 @@ def test_each_stored_result_is_what_its_chapter_reads():
     assert all(r["final_mse"] > 0 for r in egnn["runs"])
     augerino = stored.result("augerino_range")
     assert 45 in augerino["ranges"] and augerino["runs"]
+    # the control whose labels no rotation changes: 3 seeds at every range
+    for r in augerino["ranges"]:
+        assert sum(k.startswith(f"01 R{r} start") for k in augerino["runs"]) == 3, r
 
 
 def test_an_unknown_name_is_refused_with_the_names_there_are():
