@@ -299,27 +299,36 @@ class SetRegressor(nn.Module):
     combine='sum': Deep Sets, invariant, any n. 'gru': a GRU reads the encodings in order and the
     head reads its last state (any n, but order matters). 'concat': the n encodings side by side
     (order matters, and only sets of exactly `size` elements). Only the combination differs.
+
+    The head ρ is one linear layer by default, so Deep Sets' prediction is then a linear function of
+    the sum of the encodings. rho_hidden > 0 makes ρ a ReLU MLP (width rho_hidden, one hidden layer):
+    the nonlinear ρ of Zaheer et al.'s ρ(Σ φ(x_i)).
     """
 
     COMBINE = ("sum", "gru", "concat")
 
-    def __init__(self, combine: str, in_features: int = 64, hidden: int = 64, size: int | None = None):
+    def __init__(self, combine: str, in_features: int = 64, hidden: int = 64, size: int | None = None,
+                 rho_hidden: int = 0):
         super().__init__()
         if combine not in self.COMBINE:
             raise ValueError(f"combine must be one of {self.COMBINE}, got {combine!r}")
         if (combine == "concat") != (size is not None):
             raise ValueError(f"size is needed by 'concat' and only by it, got combine={combine!r}, size={size}")
-        self.combine, self.size = combine, size
+        if rho_hidden < 0:
+            raise ValueError(f"rho_hidden is a width >= 0 (0: a linear head), got {rho_hidden}")
+        self.combine, self.size, self.hidden = combine, size, hidden
         self.encoder = nn.Sequential(nn.Linear(in_features, hidden), nn.ReLU(), nn.Linear(hidden, hidden), nn.ReLU())
         self.gru = nn.GRU(hidden, hidden, batch_first=True) if combine == "gru" else None
-        self.head = nn.Linear(hidden * (size or 1), 1)
+        width = hidden * (size or 1)
+        self.head = (nn.Linear(width, 1) if not rho_hidden else
+                     nn.Sequential(nn.Linear(width, rho_hidden), nn.ReLU(), nn.Linear(rho_hidden, 1)))
 
     def forward(self, x: Tensor) -> Tensor:
         if x.dim() != 3:
             raise ValueError(f"SetRegressor expects sets (B, n, d), got shape {tuple(x.shape)}")
         if self.combine == "concat" and x.shape[1] != self.size:
             raise ValueError(f"this MLP on the concatenation was built for sets of {self.size} elements "
-                             f"(its first layer reads {self.size} × {self.head.in_features // self.size} "
+                             f"(its first layer reads {self.size} × {self.hidden} "
                              f"numbers), got a set of {x.shape[1]}")
         h = self.encoder(x)
         if self.combine == "sum":

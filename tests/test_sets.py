@@ -185,6 +185,25 @@ def test_set_regressors_take_any_size_except_concat():
         S.SetRegressor("concat", size=5)(x)
     with pytest.raises(ValueError, match="size is needed"):
         S.SetRegressor("sum", size=5)
+    with pytest.raises(ValueError, match="rho_hidden is a width"):
+        S.SetRegressor("sum", rho_hidden=-1)
+
+
+def test_a_nonlinear_rho_is_invariant_and_not_linear_in_the_pooled_sum():
+    torch.manual_seed(5)
+    model = S.SetRegressor("sum", rho_hidden=32)
+    assert isinstance(model.head, torch.nn.Sequential) and model.head[-1].out_features == 1
+    x = torch.rand(4, 6, 64, generator=gen(14))
+    perms = S.random_permutations(6, 5, gen(15))
+    invariant = lambda t: model(t)[:, None, None].expand(-1, 6, 1)  # noqa: E731
+    assert S.permutation_equivariance_error(invariant, x, perms) < 1e-5
+    # a linear head is additive in the pooled encodings, a ReLU head is not
+    a, b = x[:, :3], x[:, 3:]
+    for head, additive in ((S.SetRegressor("sum"), True), (model, False)):
+        pooled = lambda t: head.encoder(t).sum(1)  # noqa: E731
+        bias = head.head(torch.zeros(1, 64))[:, 0]
+        gap = (head(x) - (head.head(pooled(a))[:, 0] + head.head(pooled(b))[:, 0] - bias)).abs().max()
+        assert gap < 1e-4 if additive else gap > 1e-2
 
 
 def test_deep_sets_learns_digit_sums_and_extrapolates(one_thread):
