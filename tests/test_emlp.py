@@ -384,3 +384,21 @@ def test_make_model_sigmoid_gate_differs_from_the_emlp_in_the_gate_only():
     assert big.scale == 0.3 and sum(isinstance(m, torch.nn.Linear) for m in big.modules()) == 4
     with pytest.raises(ValueError, match="width and depth"):
         E.make_model("MLP", task, width=0)
+
+
+def test_the_stored_validation_result_holds_what_the_chapter_reads():
+    from course_lib import stored
+    bench = stored.result("emlp_validation")
+    assert bench["stage"] == "done" and set(bench["chosen"]) == {"O(5) synthetic", "inertia", "Lorentz"}
+    for name, kinds in bench["chosen"].items():
+        assert set(kinds) == set(E.KINDS)
+        for kind, c in kinds.items():
+            key = f"{name}|{kind}|lr={c['lr']:g}|steps={c['steps']}|{c['width']}x{c['depth']}|scale={c['scale']:g}"
+            run = bench["runs"][key]
+            assert len(run["validation"]) == len(run["test"]) >= 3
+            # the choice is the lowest mean validation MSE among the rates tried, and not at an edge of them
+            assert min(c["rates_tried"]) < c["lr"] < max(c["rates_tried"]) and not c["lr_at_grid_edge"]
+            assert "twice_the_steps" in c
+        for kind in ("MLP", "MLP + augmentation"):  # the page reads both sizes
+            c = kinds[kind]
+            assert f"{name}|{kind}|lr={c['lr']:g}|steps={c['steps']}|384x3|scale={c['scale']:g}" in bench["runs"]
