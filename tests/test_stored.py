@@ -21,10 +21,15 @@ def test_each_stored_result_is_what_its_chapter_reads():
     # the control whose labels no rotation changes: 3 seeds at every range
     for r in augerino["ranges"]:
         assert sum(k.startswith(f"01 R{r} start") for k in augerino["runs"]) == 3, r
+    darcy = stored.result("darcy_fno")  # the operators chapter's converged Darcy FNO
+    assert darcy["chosen steps"] in (400, 1200, 3000, 6000) and darcy["chosen rate"] > 0
+    for modes in ("8", "12"):
+        assert len(darcy["results"][modes]["test error"]) == 3
+        assert all(0 < e < 0.35 for e in darcy["results"][modes]["test error"])  # < the mean's
 
 
 def test_an_unknown_name_is_refused_with_the_names_there_are():
-    with pytest.raises(ValueError, match=r"one of \['augerino_range', 'egnn_nbody'.*got 'egnn'"):
+    with pytest.raises(ValueError, match=r"one of \['augerino_range', .*'egnn_nbody'.*got 'egnn'"):
         stored.result("egnn")
 
 
