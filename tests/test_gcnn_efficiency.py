@@ -1,0 +1,50 @@
+"""course_lib.gcnn_efficiency: the seed's classifier as ported, and a protocol whose validation
+split never touches the test set."""
+
+import pytest
+import torch
+
+from course_lib import gcnn_efficiency as ge
+from course_lib import groups
+from course_lib.equivariance import invariance_error
+
+
+def test_the_seed_port_has_the_seeds_shape_and_is_invariant_to_quarter_turns():
+    model = ge.SeedCNN(4).eval()
+    convs = [m for m in model.body.modules() if type(m).__name__ == "R2Conv"]
+    assert [c.kernel_size for c in convs] == [3, 3]
+    assert [len(c.out_type) for c in convs] == [16, 32]           # regular fields of C4
+    assert all(c.out_type.size == 4 * len(c.out_type) for c in convs)
+    assert any(type(m).__name__ == "PointwiseAvgPool2D" for m in model.body.modules())
+    assert not any("Max" in type(m).__name__ for m in model.body.modules())
+    assert (model.head.in_features, model.head.out_features) == (32, 10)
+    x = torch.randn(4, 1, 16, 16, generator=torch.Generator().manual_seed(0))
+    assert invariance_error(model, lambda k, t: groups.rotate_image(t, k), x, range(4)) < 1e-5
+    with pytest.raises(ValueError, match="multiples of 4"):
+        model(torch.zeros(1, 1, 10, 10))
+
+
+def test_validation_and_training_draws_are_disjoint_and_apart_from_the_test_set():
+    (x_test, _), pool = ge.rotated_digit_split(0)
+    assert len(x_test) == ge.N_TEST and len(pool[0]) + ge.N_TEST == 1797
+    (xt, _), (xv, _) = ge.draw(pool, 100, seed=1)
+    assert len(xt) == 100 and len(xv) == ge.N_VAL
+    rows = lambda x: {tuple(r.flatten().tolist()) for r in x}
+    assert not rows(xt) & rows(xv) and not (rows(xt) | rows(xv)) & rows(x_test)
+    # the same validation split at every training size of a seed; another seed draws another
+    assert torch.equal(ge.draw(pool, 300, seed=1)[1][0], xv)
+    assert not torch.equal(ge.draw(pool, 100, seed=2)[1][0], xv)
+    with pytest.raises(ValueError, match="n \\+ n_val"):
+        ge.draw(pool, len(pool[0]), seed=0)
+
+
+def test_train_one_keeps_the_best_validation_weights_and_refuses_unknown_models():
+    (_, _), pool = ge.rotated_digit_split(0)
+    train_xy, val_xy = ge.draw(pool, 50, seed=0)
+    model, history = ge.train_one("plain CNN, flatten", train_xy, val_xy, seed=0, max_steps=200)
+    best = max(history.val_score)
+    assert history.best_step == history.val_steps[history.val_score.index(best)]
+    from course_lib import train
+    assert train.accuracy(model, *val_xy) == pytest.approx(best)
+    with pytest.raises(ValueError, match="expected one of"):
+        ge.train_one("P8 CNN", train_xy, val_xy, seed=0)
