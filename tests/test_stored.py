@@ -21,6 +21,8 @@ def test_each_stored_result_is_what_its_chapter_reads():
     # the control whose labels no rotation changes: 3 seeds at every range
     for r in augerino["ranges"]:
         assert sum(k.startswith(f"01 R{r} start") for k in augerino["runs"]) == 3, r
+    gcnn = stored.result("gcnn_data_efficiency")  # every model: 3 seeds at each size, test split apart
+    assert all(len(m["runs"]) == 3 * len(gcnn["sizes"]) for m in gcnn["models"].values()) and gcnn["n_val"] > 0
     darcy = stored.result("darcy_fno")  # the operators chapter's converged Darcy FNO
     assert darcy["chosen steps"] in (400, 1200, 3000, 6000) and darcy["chosen rate"] > 0
     for modes in ("8", "12"):
