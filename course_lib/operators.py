@@ -245,13 +245,29 @@ class CNN(NeuralOperator):
         super().__init__(layer, width, layers, dim, **kwargs)
 
 
-def on_training_grid(model: nn.Module, x: Tensor, s: int) -> Tensor:
+def low_pass(u: Tensor, s: int) -> Tensor:
+    """u (..., n) periodic samples with the Fourier modes an s-point grid cannot hold without
+    aliasing (|k| >= s/2) set to zero: (..., n). Decimated to s points afterwards, it gives the
+    samples of its band-limited part, where plain decimation folds each mode k >= s/2 onto a
+    lower one."""
+    n = u.shape[-1]
+    if not 2 <= s <= n:
+        raise ValueError(f"low-passes n points for a grid of 2 <= s <= n points, got n={n}, s={s}")
+    u_hat = torch.fft.rfft(u)
+    u_hat[..., (s + 1) // 2:] = 0
+    return torch.fft.irfft(u_hat, n=n)
+
+
+def on_training_grid(model: nn.Module, x: Tensor, s: int, anti_alias: bool = False) -> Tensor:
     """Run a model trained on s-point grids on a finer periodic grid: decimate x (B, C, n) to s
-    points (every n/s-th sample), apply the model, Fourier-upsample the output back to n
-    points (`fourier_resample`). n a multiple of s. -> (B, C_out, n)."""
+    points (every n/s-th sample; with `anti_alias`, after `low_pass(x, s)`), apply the model,
+    Fourier-upsample the output back to n points (`fourier_resample`). n a multiple of s.
+    -> (B, C_out, n)."""
     n = x.shape[-1]
     if x.dim() != 3 or n % s:
         raise ValueError(f"expected x (B, C, n) with n a multiple of s = {s}, got {tuple(x.shape)}")
+    if anti_alias:
+        x = low_pass(x, s)
     return fourier_resample(model(x[..., ::n // s]), n)
 
 

@@ -369,6 +369,21 @@ def test_on_training_grid_decimates_then_upsamples():
         op.on_training_grid(torch.nn.Identity(), u[..., :60], s)
 
 
+def test_anti_aliased_decimation_drops_the_modes_the_coarse_grid_would_fold():
+    s, n = 16, 64
+    t = torch.arange(n, dtype=torch.float64) / n
+    kept = torch.sin(2 * math.pi * 3 * t) + torch.cos(2 * math.pi * 7 * t)  # modes 3, 7 < s/2
+    high = torch.cos(2 * math.pi * 13 * t)  # mode 13 >= s/2: folds onto mode 3 at 16 points
+    u = (kept + high).expand(2, 1, n)
+    assert torch.allclose(op.low_pass(u, s), kept.expand(2, 1, n), atol=1e-12)
+    clean = op.on_training_grid(torch.nn.Identity(), u, s, anti_alias=True)
+    assert torch.allclose(clean, kept.expand(2, 1, n), atol=1e-12)
+    folded = op.on_training_grid(torch.nn.Identity(), u, s)  # plain decimation aliases mode 13
+    assert (folded - kept).abs().max() > 0.5
+    with pytest.raises(ValueError, match="2 <= s <= n"):
+        op.low_pass(u, 128)
+
+
 def test_train_operator_is_the_hand_written_minibatch_loop(one_thread):
     x, y = torch.randn(30, 1, 16, generator=gen(2)), torch.randn(30, 1, 16, generator=gen(3))
     torch.manual_seed(0)
