@@ -120,8 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     gr.add_argument("--cell-timeout", type=_positive(float), default=60.0, help="seconds per cell (default 60)")
     gr.add_argument("--timeout", type=_positive(float), default=600.0, help="seconds per submission (default 600)")
     gr.add_argument("--memory", type=_positive(int), default=4096,
-                    help="MB of memory per kernel process: its address space (RLIMIT_AS, each process of a "
-                    "kernel that forks has its own) plus, in the sandbox, its /tmp and /dev/shm (default 4096)")
+                    help="MB of memory per kernel process: its heap and private writable mappings (RLIMIT_DATA, "
+                    "not the address space; each process of a kernel that forks has its own) plus, in the sandbox, "
+                    "its /tmp and /dev/shm (default 4096)")
     gr.add_argument("--tmpfs", type=_positive(int), default=256,
                     help="MB of --memory that the sandbox's /tmp (3/4) and /dev/shm (1/4) may fill, at most a "
                     "quarter of --memory; a write past it fails with 'No space left' (default 256)")

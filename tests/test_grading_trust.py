@@ -13,6 +13,7 @@ import io
 import json
 import os
 import platform
+import resource
 import shutil
 import subprocess
 import sys
@@ -504,8 +505,25 @@ def test_the_sandbox_holds_as_a_grader_that_is_not_root(monkeypatch):
     assert results["capabilities (CapEff)"] == "refused: CapEff 0"
 
 
+def test_the_memory_limit_is_on_data_not_on_the_address_space():
+    """--memory limits what a kernel writes (RLIMIT_DATA), not what it maps: torch's CPU build maps
+    over 600 MB of address space on import (its CUDA build 3.2 GB) but writes under 200 MB, so under
+    an address-space limit of 500 MB a correct notebook could not import it; under a data limit it
+    does, and a cell that allocates past the limit still gets MemoryError."""
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_code_cell(code) for code in [
+        "import resource, torch\nprint(resource.getrlimit(resource.RLIMIT_DATA)[0] >> 20, "
+        "resource.getrlimit(resource.RLIMIT_AS)[0])",
+        "blob = bytearray(600 << 20)",
+    ]]
+    run = grading.execute(nb, grading.Limits(cell_timeout=60, timeout=120, memory_mb=500), [])
+    first, second = (cell.outputs for cell in run.notebook.cells)
+    assert first and first[0].get("text", "").split() == ["500", str(resource.RLIM_INFINITY)], first
+    assert any("MemoryError" in str(o.get("ename", "")) for o in second), second
+
+
 def test_the_tmpfs_counts_against_the_memory_limit():
-    """The sandbox's /tmp and /dev/shm come out of --memory: the address space is what is left."""
+    """The sandbox's /tmp and /dev/shm come out of --memory: the data limit is what is left."""
     limits = grading.Limits(memory_mb=3000, tmpfs_mb=64, disk_mb=100, file_mb=256, processes=64)
     inside = limits.confinement(True)
     assert (inside.tmpfs_mb, inside.memory, inside.file_size, inside.processes) == (64, 2936 << 20, 100 << 20, 64)

@@ -40,7 +40,7 @@ KILL_GRACE_S = 5.0  # how long an interrupted cell may take to stop before its k
 @dataclass(frozen=True)
 class Limits:
     """What one submission's kernel may use: seconds per cell, seconds in all, MB of memory (the
-    address space plus, in a sandbox, its /tmp and /dev/shm: at most `tmpfs_mb` of it, a quarter of
+    data segment (RLIMIT_DATA) plus, in a sandbox, its /tmp and /dev/shm: at most `tmpfs_mb` of it, a quarter of
     `memory_mb` at most), MB per file, MB of disk in its scratch folder (checked every 0.2 s, and no
     single file above it), processes at once (in a sandbox) and torch/BLAS threads."""
 
@@ -69,7 +69,7 @@ class Limits:
 
     def confinement(self, isolated: bool, hide: Iterable[Path] = (), lib: Path | None = None,
                     ids: tuple[int, int] | None = None) -> sandbox.Confinement:
-        """The kernel's rlimits: the address space is the memory limit less the tmpfs allowance."""
+        """The kernel's rlimits: the data limit is the memory limit less the tmpfs allowance."""
         tmpfs = self.tmpfs(isolated)
         return sandbox.Confinement(memory=max(0, self.memory_mb - tmpfs) << 20,
                                    file_size=min(self.file_mb or self.disk_mb, self.disk_mb) << 20,

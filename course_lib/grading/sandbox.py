@@ -22,9 +22,12 @@ Debian's package `bubblewrap`, unprivileged through user namespaces, or as root)
   does not cut (TCP on the loopback would be);
 - its own process, IPC and host-name namespaces: the kernel sees no other process, and when the
   sandbox dies every process the kernel started dies with it (`--die-with-parent`);
-- inside, before ipykernel starts: the memory, file-size and process-count limits (RLIMIT_AS,
+- inside, before ipykernel starts: the memory, file-size and process-count limits (RLIMIT_DATA,
   RLIMIT_FSIZE, RLIMIT_NPROC: in its own user namespace it counts only the sandbox's processes) and
-  no core files.
+  no core files. Memory is RLIMIT_DATA (the heap and private writable mappings, Linux >= 4.7), not
+  RLIMIT_AS: the address space also counts what a library only reserves or maps read-only, and
+  PyTorch's CUDA build reserves 3.2 GB of it on import (0.6 GB for the CPU build), so under an
+  address-space limit a correct notebook could not import torch.
 
 The grader's end of the kernel's sockets refuses any message over `MAX_MESSAGE_BYTES` (ZeroMQ's
 MAXMSGSIZE drops it before it is read), so no print can make the grader's process hold more.
@@ -251,7 +254,7 @@ _LIMITS_THEN_EXEC = (
     "if number and libc.syscall(number, 1, None) < 0 and ctypes.get_errno() != errno.ENOSYS:\n"
     "    sys.exit(f'cannot leave the grader\\'s session keyring: {os.strerror(ctypes.get_errno())}')\n"
     "mem, fsize, nproc = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])\n"
-    "if mem: resource.setrlimit(resource.RLIMIT_AS, (mem, mem))\n"
+    "if mem: resource.setrlimit(resource.RLIMIT_DATA, (mem, mem))\n"
     "if fsize: resource.setrlimit(resource.RLIMIT_FSIZE, (fsize, fsize))\n"
     "if nproc: resource.setrlimit(resource.RLIMIT_NPROC, (nproc, nproc))\n"
     "resource.setrlimit(resource.RLIMIT_CORE, (0, 0))\n"
@@ -279,7 +282,7 @@ class Confinement:
     """What confines one kernel: rlimits in bytes / processes (0: none), the tmpfs allowance in MB,
     the folders hidden from it and the folder holding the course_lib it imports (None: the real one)."""
 
-    memory: int = 0  # RLIMIT_AS
+    memory: int = 0  # RLIMIT_DATA: the writable private memory (heap, anonymous mmap), not the address space
     file_size: int = 0  # RLIMIT_FSIZE
     processes: int = 0  # RLIMIT_NPROC, applied only in a sandbox (its own user namespace)
     tmpfs_mb: int = 0
