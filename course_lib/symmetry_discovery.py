@@ -151,6 +151,20 @@ def quadric_test(x: Tensor, trials: int = 99, seed: int = 0) -> tuple[float, flo
     return observed, (1 + sum(v <= observed for v in null)) / (1 + trials)
 
 
+QUADRIC_BOUND = 0.1  # noisy orbits (noise up to 0.1 of the radius) give <= 0.05; clouds without
+# a level set (a filled disc, an L-shaped or tilted box, a trapezoid) 0.17 or more
+
+
+def finds_symmetry(statistic: float, p: float, alpha: float = 0.01, bound: float = QUADRIC_BOUND) -> bool:
+    """The verdict on `quadric_test`'s (statistic, p): a quadric, hence a symmetry, only when the
+    fit beats the shuffled copies (p <= alpha) AND fits well in itself (statistic <= bound). The
+    p-value alone detects dependent coordinates, not a level set: a filled disc or an L-shaped
+    cloud has dependent coordinates and no level set, and p alone calls them symmetric."""
+    if not 0 < alpha < 1 or bound <= 0:
+        raise ValueError(f"expected 0 < alpha < 1 and bound > 0, got alpha={alpha}, bound={bound}")
+    return p <= alpha and statistic <= bound
+
+
 def generator_angle(a: Tensor, b: Tensor) -> float:
     """The angle in degrees (0 to 90) between two generators (n, n) (or affine ones [A | t],
     (n, n + 1)) as vectors, ignoring scale and sign (L and −2L generate the same group)."""

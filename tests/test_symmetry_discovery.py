@@ -85,6 +85,24 @@ def test_the_quadric_test_finds_no_symmetry_in_clouds_and_finds_it_on_orbits():
         sd.quadric_test(torch.zeros(5, 2))
 
 
+def test_clouds_with_dependent_coordinates_but_no_level_set_are_not_called_symmetric():
+    """A filled disc and an L-shaped cloud pass the permutation test alone (their coordinates are
+    dependent) but no quadric fits them: `finds_symmetry` needs both, and keeps the orbits."""
+    gen = torch.Generator().manual_seed(11)
+    disc = torch.rand(400, 2, generator=gen, dtype=torch.float64) * 2 - 1
+    disc = disc[(disc**2).sum(1) <= 1][:200]
+    square = torch.rand(400, 2, generator=gen, dtype=torch.float64)
+    l_shape = square[(square[:, 0] < 0.4) | (square[:, 1] < 0.4)][:200]
+    for cloud in (disc, l_shape):
+        statistic, p = sd.quadric_test(cloud)
+        assert p <= 0.01  # what p alone would call a symmetry
+        assert not sd.finds_symmetry(statistic, p)
+    for orbit in [_arc(6), _arc(7, centre=(1.0, 0.5)), _arc(8, noise=0.1)]:
+        assert sd.finds_symmetry(*sd.quadric_test(orbit))
+    with pytest.raises(ValueError, match="0 < alpha < 1"):
+        sd.finds_symmetry(0.01, 0.01, alpha=1.5)
+
+
 def test_the_quadric_test_rarely_calls_a_box_symmetric():
     """Over 20 boxes the false-positive rate at p <= 0.01 stays small (it is a test, not a proof)."""
     hits = sum(sd.quadric_test(2 * torch.rand(200, 2, generator=torch.Generator().manual_seed(s),
