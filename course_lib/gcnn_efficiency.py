@@ -6,7 +6,8 @@ runs it over models, training sizes and seeds; the chapter reads the stored resu
   a pool; `draw(pool, n, seed)` draws n training and `N_VAL` validation images from the pool,
   disjoint, so that model selection never sees the test set.
 - `MODELS`: name -> (make the model, augmentation); `SeedCNN` is the starting material's e2cnn
-  classifier, ported to escnn.
+  classifier, ported to escnn. `PROBES`: models that each change one thing of a model of
+  MODELS (fields, not group; group, not fields), for `bench/gcnn_probes.py`.
 - `train_one(name, train_xy, val_xy, seed)`: Adam at one learning rate for every model, scored on
   the validation split every `EVAL_EVERY` steps, stopped after `PATIENCE` scores without a higher
   validation accuracy, best weights kept (`train.fit`).
@@ -65,6 +66,17 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generat
     "seed's C4 classifier": (lambda: SeedCNN(4), None),
 }
 
+# The factorial probe of `bench/gcnn_probes.py`: each changes one thing of a model of MODELS.
+# C16 with C8's fields (about twice C8's parameters) and C8 with C16's fields separate the
+# number of regular fields (and of invariant features the head sees) from the finer group;
+# P4M with P4's fields (as many channels per group element as the P4 CNN) separates
+# capacity from flip invariance.
+PROBES: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generator], Tensor] | None]] = {
+    "escnn C16, C8's fields": (lambda: SteerableCNN(16, channels=C8_CHANNELS, size=16), None),
+    "escnn C8, C16's fields": (lambda: SteerableCNN(8, channels=C16_CHANNELS, size=16), None),
+    "P4M CNN, P4's fields": (lambda: gcnn.GroupCNN((4, 8, 8), group="p4m"), None),
+}
+
 
 def rotated_digit_split(seed: int = 0, n_test: int = N_TEST) -> tuple[tuple[Tensor, Tensor], tuple[Tensor, Tensor]]:
     """The digits on a 16×16 canvas, each turned by its own random angle, shuffled with `seed`:
@@ -92,14 +104,15 @@ def draw(pool: tuple[Tensor, Tensor], n: int, seed: int, n_val: int = N_VAL) -> 
 
 def train_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, Tensor], seed: int,
               max_steps: int = MAX_STEPS) -> tuple[nn.Module, train.History]:
-    """Model `name` of MODELS, initialised with `seed`, trained on train_xy with Adam (lr LR, batches
+    """Model `name` of MODELS (or PROBES), initialised with `seed`, trained on train_xy with Adam (lr LR, batches
     of BATCH) until PATIENCE validation scores in a row (every EVAL_EVERY steps, the validation
     accuracy: the error is what the chapter compares; the validation loss bottoms out hundreds of
     steps before it, as the logits grow) fail to beat the best, at most max_steps; returned with its
     best weights (the first of equal scores)."""
-    if name not in MODELS:
-        raise ValueError(f"expected one of {list(MODELS)}, got {name!r}")
-    make, augment = MODELS[name]
+    known = {**MODELS, **PROBES}
+    if name not in known:
+        raise ValueError(f"expected one of {list(known)}, got {name!r}")
+    make, augment = known[name]
     torch.manual_seed(seed)
     model = make()
     history = train.fit(model, *train_xy, steps=max_steps, batch_size=BATCH, lr=LR, seed=seed,

@@ -48,3 +48,18 @@ def test_train_one_keeps_the_best_validation_weights_and_refuses_unknown_models(
     assert train.accuracy(model, *val_xy) == pytest.approx(best)
     with pytest.raises(ValueError, match="expected one of"):
         ge.train_one("P8 CNN", train_xy, val_xy, seed=0)
+
+
+def test_each_probe_is_one_change_away_from_a_bench_model():
+    make = lambda name: {**ge.MODELS, **ge.PROBES}[name][0]()
+    fields = lambda m: [len(c.out_type) for c in m.modules() if type(c).__name__ == "R2Conv"]
+    order = lambda m: m.in_type.gspace.fibergroup.order()
+    c8, c16 = make("escnn C8"), make("escnn C16")
+    c16_wide, c8_narrow = make("escnn C16, C8's fields"), make("escnn C8, C16's fields")
+    assert fields(c16_wide) == fields(c8) == [3, 6, 6] and order(c16_wide) == order(c16) == 16
+    assert fields(c8_narrow) == fields(c16) == [3, 4, 4] and order(c8_narrow) == order(c8) == 8
+    p4, p4m, p4m_wide = make("P4 CNN"), make("P4M CNN"), make("P4M CNN, P4's fields")
+    channels = lambda m: [norm.num_features for norm in m.norms]
+    assert channels(p4m_wide) == channels(p4) == [4, 8, 8] != channels(p4m)
+    assert p4m_wide.group == p4m.group == "p4m" != p4.group
+    assert not set(ge.PROBES) & set(ge.MODELS)

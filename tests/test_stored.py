@@ -23,6 +23,9 @@ def test_each_stored_result_is_what_its_chapter_reads():
         assert sum(k.startswith(f"01 R{r} start") for k in augerino["runs"]) == 3, r
     gcnn = stored.result("gcnn_data_efficiency")  # every model: 3 seeds at each size, test split apart
     assert all(len(m["runs"]) == 3 * len(gcnn["sizes"]) for m in gcnn["models"].values()) and gcnn["n_val"] > 0
+    probes = stored.result("gcnn_probes")  # the chapter's factorial probe: the bench's seeds, 300 images
+    assert probes["seeds"] == gcnn["seeds"] and probes["n"] == 300 and probes["protocol"] == gcnn["protocol"]
+    assert all([r["seed"] for r in m["runs"]] == gcnn["seeds"] for m in probes["models"].values())
     darcy = stored.result("darcy_fno")  # the operators chapter's converged Darcy FNO
     assert darcy["chosen steps"] in (400, 1200, 3000, 6000) and darcy["chosen rate"] > 0
     for modes in ("8", "12"):
