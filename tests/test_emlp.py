@@ -399,6 +399,20 @@ def test_the_stored_validation_result_holds_what_the_chapter_reads():
             # the choice is the lowest mean validation MSE among the rates tried, and not at an edge of them
             assert min(c["rates_tried"]) < c["lr"] < max(c["rates_tried"]) and not c["lr_at_grid_edge"]
             assert "twice_the_steps" in c
-        for kind in ("MLP", "MLP + augmentation"):  # the page reads both sizes
+            twice = f"{name}|{kind}|lr={c['lr']:g}|steps={2 * c['steps']}|{c['width']}x{c['depth']}|scale={c['scale']:g}"
+            assert twice in bench["runs"]  # the page's verdicts at twice the steps, at the chosen size
+        for kind in ("MLP", "MLP + augmentation"):  # each size had its own rate search, and the page reads both
             c = kinds[kind]
-            assert f"{name}|{kind}|lr={c['lr']:g}|steps={c['steps']}|384x3|scale={c['scale']:g}" in bench["runs"]
+            assert set(c["sizes"]) == {"128x2", "384x3"}
+            for size, search in c["sizes"].items():
+                rates = search["rates_tried"]
+                assert set(bench["protocol"]["rates"]) <= set(rates)
+                runs = [bench["runs"][f"{name}|{kind}|lr={lr:g}|steps={c['steps']}|{size}|scale={c['scale']:g}"]
+                        for lr in rates]
+                means = [sum(r["validation"]) / len(r["validation"]) for r in runs]
+                assert search["lr"] == rates[means.index(min(means))] and search["validation"] == pytest.approx(min(means))
+            best = min(c["sizes"], key=lambda size: c["sizes"][size]["validation"])
+            assert f"{c['width']}x{c['depth']}" == best and c["lr"] == c["sizes"][best]["lr"]
+        aug = kinds["MLP + augmentation"]  # the scale is inside the scales tried, or the grid ran out
+        assert aug["scale"] == float(min(aug["scale_validation"].items(), key=lambda kv: kv[1])[0]) and (
+            not aug["scale_at_grid_edge"] or aug["scale"] in (0.01, 10.0))
