@@ -51,7 +51,7 @@ SIZES = ((128, 2), (384, 3))
 SEEDS = (0, 1, 2)
 N = 1000
 TRAIN_SEED, TEST_SEED, VALIDATION_SEED = 0, 1000, 2000
-# The paper's test MSE at 1000 training examples (Finzi, Welling & Wilson 2021, Table 1, the
+# The paper's test MSE at 1000 training examples (Finzi, Welling & Wilson 2021, the
 # synthetic O(5), O(3) inertia and O(1,3) tasks: MLP, MLP + augmentation, EMLP), as the chapter first
 # transcribed them (commit d1199ca); not re-read from the paper in this run (no network here).
 PAPER = {"O(5) synthetic": (0.089, 0.063, 0.017), "inertia": (0.84, 0.112, 0.028),
