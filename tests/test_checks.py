@@ -689,3 +689,27 @@ def test_an_equivariance_error_computed_in_float32_passes(name, right):
     # the answer is a float: ~1e-7 of float32 round-off on an equivariant map is zero at the check's atol
     verdict = checks.verify(name, right)
     assert verdict.passed, verdict.message
+
+
+def _field_types_with(hidden_field):
+    """Field types as the exercise asks, with `hidden_field(gspace)` as each hidden field."""
+    from course_lib.steerable import enn
+
+    def answer(gspace, channels):
+        return (enn.FieldType(gspace, [gspace.trivial_repr]),
+                [enn.FieldType(gspace, c * [hidden_field(gspace)]) for c in channels],
+                enn.FieldType(gspace, channels[-1] * [gspace.trivial_repr]))
+    return answer
+
+
+def test_field_types_are_judged_by_how_they_transform_not_only_by_size():
+    """N trivial channels per hidden field have the regular field's size and count, but do not rotate:
+    the check compares each field's character, so that answer fails and the group's own regular
+    representation, reached another way, passes."""
+    import escnn
+
+    trivial_block = lambda gs: escnn.group.directsum(gs.fibergroup.order() * [gs.trivial_repr])
+    assert checks.verify("gcnn.field_types", _field_types_with(trivial_block)).status == "fail"
+    regular = lambda gs: gs.fibergroup.regular_representation
+    verdict = checks.verify("gcnn.field_types", _field_types_with(regular))
+    assert verdict.passed, verdict.message

@@ -69,11 +69,20 @@ def _field_type_cases() -> list[Case]:
     return [Case(f"rot2dOnR2(N={n}), channels {c}", (n, c)) for n, c in [(4, [1]), (8, [2, 3]), (16, [3, 1, 2])]]
 
 
+def _characters(field_type) -> list[list[float]]:
+    """Each field's character (the trace of its representation at every element of C_N): it tells
+    a regular field (N, 0, ..., 0) from N trivial channels (N, N, ..., N), which sizes do not."""
+    elements = list(field_type.gspace.fibergroup.elements)
+    return [[round(float(rep.character(g)), 6) + 0.0 for g in elements] for rep in field_type.representations]
+
+
 def _run_field_types(fn, case: Case) -> list:
-    """The sizes of the learner's field types: [input size, hidden sizes, hidden field counts, output size]."""
+    """The learner's field types: [input size, hidden sizes, hidden field counts, output size and field
+    count, and every field's character (how it transforms, not only how big it is)]."""
     n, channels = case.args
     in_type, hidden, invariant = fn(rotation_gspace(n), channels)
-    return [in_type.size, [t.size for t in hidden], [len(t) for t in hidden], invariant.size, len(invariant)]
+    return [in_type.size, [t.size for t in hidden], [len(t) for t in hidden], invariant.size, len(invariant),
+            [_characters(t) for t in (in_type, *hidden, invariant)]]
 
 
 EXERCISES = {
