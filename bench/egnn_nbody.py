@@ -6,24 +6,36 @@ Satorras et al. (2021) report a test MSE of 0.0071 for EGNN on the charged 5-par
 5e-4, the model chosen on a 2000-system validation split). The issue's target on the developers'
 2-core CPU: EGNN test MSE <= 0.0075 within 150 s of training.
 
-This script trains, for each seed, three models with the same loop (`course_lib.egnn.fit_nbody`:
-Adam at 2e-3, cosine decay to 0 over the run, batches of 100, one thread) on course_lib.nbody's
-data: EGNN (4 layers of 64), the GNN on raw positions and the GNN on centred positions
-(`GNN(centred=True)`: positions relative to the system's mean). Every 5 epochs each is scored on a
-validation split of 2000 systems (and on the test set, for the curves); the model kept is the
-epoch with the lowest validation MSE. The kept model is tested on the test set as given, turned
-(a random orthogonal Q) and turned and shifted by t = (4, -2, 4), the chapter's motion. The CPU
-seconds are time.process_time (other programs on a shared machine do not inflate it).
+Learning rate, chosen on validation for each model alike: seed 0 of each model is trained at
+each rate of LR_GRID (1e-3, 2e-3, 5e-3, 1e-2) for a shortened budget of GRID_EPOCHS = 50 epochs
+(the same loop and cosine decay, over 50 epochs), and scored by its lowest validation MSE; the
+rate with the lowest is the model's rate. A rate at either end of the grid is flagged in the
+JSON ("lr_at_grid_edge"), since a better one may lie beyond it. The test set plays no part.
+
+Then, for each seed, each model is trained at its chosen rate with the same loop
+(`course_lib.egnn.fit_nbody`: Adam, cosine decay to 0 over the run, batches of 100, one thread)
+on course_lib.nbody's data: EGNN (4 layers of 64), the GNN on raw positions and the GNN on
+centred positions (`GNN(centred=True)`: positions relative to the system's mean). Every 5 epochs
+each is scored on a validation split of 2000 systems (and on the test set, for the curves); the
+model kept is the epoch with the lowest validation MSE. The kept model is tested on the test set
+as given, turned (a random orthogonal Q) and turned and shifted by t = (4, -2, 4), the chapter's
+motion. The CPU seconds are time.process_time (other programs on a shared machine do not
+inflate it).
+
+With --reuse, a model whose chosen rate and epochs equal those of its runs already stored in
+course_lib/bench_results/egnn_nbody.json keeps those runs (the same code, data and seeds; the
+JSON lists it under "reused"), and the stored straight-line draws below are kept too (they
+depend on no model); only the other models are trained again.
 
 It also measures the straight-line baseline x + t·v (t fitted on the training set by least
 squares) with the input at step 3000 (ours) and at step 3100 (the original data set's frame 30,
 `nbody.original_frame_step`) on five independent (training, test) draws of the paper's sizes.
 
 It writes course_lib/bench_results/egnn_nbody.json (`course_lib.stored`) at the end, and what is
-done so far to /tmp/egnn_nbody.partial.json after each seed.
+done so far to /tmp/egnn_nbody.partial.json after each run.
 
-Run:  .venv/bin/python bench/egnn_nbody.py [epochs] [seeds] [lr] [n_train]
-      (default 100 epochs, 3 seeds, 2e-3, the paper's 3000 training systems; another n_train
+Run:  .venv/bin/python bench/egnn_nbody.py [epochs] [seeds] [n_train] [--reuse]
+      (default 100 epochs, 3 seeds, the paper's 3000 training systems; another n_train
       writes egnn_nbody_N.json, which no chapter reads)
 """
 
@@ -45,6 +57,7 @@ TARGET_MSE, TARGET_SECONDS = 0.0075, 150.0
 N_TRAIN, N_VALID, N_TEST, EVAL_EVERY = 3000, 2000, 2000, 5
 PARTIAL = Path("/tmp/egnn_nbody.partial.json")
 MODELS = {"EGNN": EGNN, "GNN": GNN, "centred GNN": lambda: GNN(centred=True)}
+LR_GRID, GRID_EPOCHS, GRID_SEED = (1e-3, 2e-3, 5e-3, 1e-2), 50, 0
 
 
 def motion() -> tuple[torch.Tensor, torch.Tensor]:
@@ -82,48 +95,97 @@ def start_offset(pairs: int = 5) -> list[dict]:
     return rows
 
 
+def train_one(name: str, seed: int, epochs: int, lr: float, data: dict) -> dict:
+    """One run of model `name`: trained at `lr`, kept at its best validation epoch, tested."""
+    torch.manual_seed(seed)
+    model = MODELS[name]()
+    fit = fit_nbody(model, data["train"], epochs, lr=lr, seed=seed, test=data["test"],
+                    eval_every=EVAL_EVERY, valid=data["valid"])
+    per_epoch = fit.cpu_seconds / epochs
+    curve = [(epoch, round(epoch * per_epoch, 1), m) for epoch, m in fit.test_mse]
+    reached = next(((e, s, m) for e, s, m in curve if m <= TARGET_MSE), None)
+    kept = {k: mse(fit.model, d) for k, d in data["tests"].items()}
+    run = {"seed": seed, "lr": lr, "epochs": epochs, "parameters": count_parameters(model),
+           "cpu_seconds": fit.cpu_seconds, "curve": curve, "valid_curve": fit.valid_mse,
+           "best_epoch": fit.best_epoch, "best_valid_mse": min(m for _, m in fit.valid_mse),
+           "final_mse": fit.test_mse[-1][1], "first_at_target": reached, "kept_mse": kept}
+    print(f"seed {seed} {name} lr {lr:g}, {epochs} epochs: {fit.cpu_seconds:.0f} s CPU, kept "
+          f"epoch {fit.best_epoch} (validation {run['best_valid_mse']:.4f}); test "
+          + ", ".join(f"{k} {m:.4f}" for k, m in kept.items()), flush=True)
+    return run
+
+
+def lr_search(data: dict, out: dict) -> None:
+    """Each model's rate: seed 0 at every rate of LR_GRID for GRID_EPOCHS, lowest validation."""
+    out["lr_grid_epochs"], out["lr_grid_seed"] = GRID_EPOCHS, GRID_SEED
+    out["lr_grid"], out["lr_grid_cpu_seconds"] = {}, {}
+    out["lr"], out["lr_at_grid_edge"] = {}, {}
+    for name in MODELS:
+        runs = {lr: train_one(name, GRID_SEED, GRID_EPOCHS, lr, data) for lr in LR_GRID}
+        out["lr_grid"][name] = {str(lr): r["best_valid_mse"] for lr, r in runs.items()}
+        out["lr_grid_cpu_seconds"][name] = sum(r["cpu_seconds"] for r in runs.values())
+        best = min(LR_GRID, key=lambda lr: runs[lr]["best_valid_mse"])
+        out["lr"][name], out["lr_at_grid_edge"][name] = best, best in (LR_GRID[0], LR_GRID[-1])
+        print(f"{name}: validation MSE by rate " + ", ".join(
+            f"{lr:g} {r['best_valid_mse']:.4f}" for lr, r in runs.items())
+            + f"; chosen {best:g}", flush=True)
+        PARTIAL.write_text(json.dumps(out, indent=1))
+
+
+def stored_runs(name: str, lr: float, epochs: int, n_train: int) -> list[dict] | None:
+    """The runs of `name` in the stored JSON if they were trained at `lr` for `epochs`."""
+    try:
+        old = stored.result("egnn_nbody")
+    except ValueError:                                       # nothing stored yet: train
+        return None
+    old_lr = old["lr"][name] if isinstance(old["lr"], dict) else old["lr"]
+    if old_lr != lr or old["epochs"] != epochs or old["n_train"] != n_train:
+        return None
+    return [dict(r, lr=r.get("lr", lr), epochs=epochs,
+                 best_valid_mse=min(m for _, m in r["valid_curve"])) for r in old["models"][name]]
+
+
 def main() -> None:
-    epochs = int(sys.argv[1]) if len(sys.argv) > 1 else 100
-    seeds = int(sys.argv[2]) if len(sys.argv) > 2 else 3
-    lr = float(sys.argv[3]) if len(sys.argv) > 3 else 2e-3
-    n_train = int(sys.argv[4]) if len(sys.argv) > 4 else N_TRAIN
+    args = [a for a in sys.argv[1:] if a != "--reuse"]
+    reuse = "--reuse" in sys.argv[1:]
+    epochs = int(args[0]) if len(args) > 0 else 100
+    seeds = int(args[1]) if len(args) > 1 else 3
+    n_train = int(args[2]) if len(args) > 2 else N_TRAIN
     torch.set_num_threads(1)
     train, test = nbody.charged_nbody(n_train, seed=1), nbody.charged_nbody(N_TEST, seed=2)
     valid = nbody.charged_nbody(N_VALID, seed=3)
     rotation, shift = motion()
     tests = {"test": test, "turned": test.transformed(rotation, torch.zeros(3)),
              "turned+shifted": test.transformed(rotation, shift)}
+    data = {"train": train, "valid": valid, "test": test, "tests": tests}
     linear = linear_mse(train, test)
     print(f"{n_train} training, {N_VALID} validation, {N_TEST} test systems; linear x + t·v: "
           f"{linear:.4f}", flush=True)
-    out = {"epochs": epochs, "lr": lr, "batch_size": 100, "eval_every": EVAL_EVERY,
+    out = {"epochs": epochs, "batch_size": 100, "eval_every": EVAL_EVERY,
            "n_train": n_train, "n_valid": N_VALID, "n_test": N_TEST, "linear_mse": linear,
            "rotation": rotation.tolist(), "shift": shift.tolist(),
            "target_mse": TARGET_MSE, "target_seconds": TARGET_SECONDS,
-           "models": {name: [] for name in MODELS}, "runs": [],
+           "models": {name: [] for name in MODELS}, "runs": [], "reused": [],
            "load_average": os.getloadavg()[0]}
-    for seed in range(seeds):
-        for name, make in MODELS.items():
-            torch.manual_seed(seed)
-            model = make()
-            fit = fit_nbody(model, train, epochs, lr=lr, seed=seed, test=test,
-                            eval_every=EVAL_EVERY, valid=valid)
-            per_epoch = fit.cpu_seconds / epochs
-            curve = [(epoch, round(epoch * per_epoch, 1), m) for epoch, m in fit.test_mse]
-            reached = next(((e, s, m) for e, s, m in curve if m <= TARGET_MSE), None)
-            kept = {k: mse(fit.model, d) for k, d in tests.items()}
-            run = {"seed": seed, "parameters": count_parameters(model),
-                   "cpu_seconds": fit.cpu_seconds, "curve": curve, "valid_curve": fit.valid_mse,
-                   "best_epoch": fit.best_epoch, "final_mse": fit.test_mse[-1][1],
-                   "first_at_target": reached, "kept_mse": kept}
-            out["models"][name].append(run)
-            if name == "EGNN":
-                out["runs"].append(run)
-            print(f"seed {seed} {name}: {fit.cpu_seconds:.0f} s CPU, kept epoch {fit.best_epoch} "
-                  f"(validation {min(m for _, m in fit.valid_mse):.4f}); test "
-                  + ", ".join(f"{k} {m:.4f}" for k, m in kept.items()), flush=True)
-        PARTIAL.write_text(json.dumps(out, indent=1))         # what is done so far, outside the book
-    out["linear_start_offset"] = start_offset()
+    lr_search(data, out)
+    old = stored.result("egnn_nbody") if reuse and n_train == N_TRAIN else None
+    for name in MODELS:
+        lr = out["lr"][name]
+        kept = stored_runs(name, lr, epochs, n_train) if old is not None else None
+        if kept is not None and len(kept) >= seeds:
+            out["models"][name] = kept[:seeds]
+            out["reused"].append(name)
+            print(f"{name}: chosen rate {lr:g} is the stored runs' rate: reused", flush=True)
+        else:
+            for seed in range(seeds):
+                out["models"][name].append(train_one(name, seed, epochs, lr, data))
+                PARTIAL.write_text(json.dumps(out, indent=1))
+    out["runs"] = out["models"]["EGNN"]
+    if old is not None and "linear_start_offset" in old:
+        out["linear_start_offset"] = old["linear_start_offset"]  # depends on no model
+        out["reused"].append("linear_start_offset")
+    else:
+        out["linear_start_offset"] = start_offset()
     out["load_average_after"] = os.getloadavg()[0]
     name = "egnn_nbody" if n_train == N_TRAIN else f"egnn_nbody_{n_train}"
     stored.path(name).write_text(json.dumps(out, indent=1))  # where the chapter reads it

@@ -16,6 +16,16 @@ def test_each_stored_result_is_what_its_chapter_reads():
     egnn = stored.result("egnn_nbody")
     assert egnn["n_train"] == 3000 and len(egnn["runs"]) >= 3
     assert all(r["final_mse"] > 0 for r in egnn["runs"])
+    page_keys = {"seed", "lr", "parameters", "cpu_seconds", "curve", "best_epoch", "kept_mse",
+                 "first_at_target"}
+    for name in ("EGNN", "GNN", "centred GNN"):  # each model: >= 3 seeds, at its chosen rate
+        runs, lr, grid = egnn["models"][name], egnn["lr"][name], egnn["lr_grid"][name]
+        assert len({r["seed"] for r in runs}) >= 3 and all(page_keys <= set(r) for r in runs)
+        assert all(set(r["kept_mse"]) == {"test", "turned", "turned+shifted"} for r in runs)
+        assert all(r["lr"] == lr and 0 < r["best_epoch"] <= egnn["epochs"] for r in runs)
+        rates = sorted(float(k) for k in grid)  # the rate is the grid's best on validation,
+        assert lr == min(rates, key=lambda k: grid[str(k)])  # flagged if it sits at an edge
+        assert egnn["lr_at_grid_edge"][name] == (lr in (rates[0], rates[-1]))
     augerino = stored.result("augerino_range")
     assert 45 in augerino["ranges"] and augerino["runs"]
     # the control whose labels no rotation changes: 3 seeds at every range
