@@ -26,6 +26,8 @@ def test_each_stored_result_is_what_its_chapter_reads():
         rates = sorted(float(k) for k in grid)  # the rate is the grid's best on validation,
         assert lr == min(rates, key=lambda k: grid[str(k)])  # flagged if it sits at an edge
         assert egnn["lr_at_grid_edge"][name] == (lr in (rates[0], rates[-1]))
+    longer = egnn["budget_run"]  # the run of about the target's 150 s the page quotes
+    assert longer["epochs"] > egnn["epochs"] and longer["lr"] == egnn["lr"]["EGNN"]
     augerino = stored.result("augerino_range")
     assert 45 in augerino["ranges"] and augerino["runs"]
     # the control whose labels no rotation changes: 3 seeds at every range
