@@ -108,7 +108,8 @@ def train_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, 
     of BATCH) until PATIENCE validation scores in a row (every EVAL_EVERY steps, the validation
     accuracy: the error is what the chapter compares; the validation loss bottoms out hundreds of
     steps before it, as the logits grow) fail to beat the best, at most max_steps; returned with its
-    best weights (the first of equal scores)."""
+    best weights (the first of equal scores), on the CPU where the chapter's tensors live, also when
+    it trained on a GPU (`train.fit` uses `course_lib.device()`)."""
     known = {**MODELS, **PROBES}
     if name not in known:
         raise ValueError(f"expected one of {list(known)}, got {name!r}")
@@ -118,4 +119,4 @@ def train_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, 
     history = train.fit(model, *train_xy, steps=max_steps, batch_size=BATCH, lr=LR, seed=seed,
                         augment=augment, validation=val_xy, eval_every=EVAL_EVERY, patience=PATIENCE,
                         score=train.accuracy)
-    return model, history
+    return model.cpu(), history

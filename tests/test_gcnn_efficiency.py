@@ -46,6 +46,7 @@ def test_train_one_keeps_the_best_validation_weights_and_refuses_unknown_models(
     assert history.best_step == history.val_steps[history.val_score.index(best)]
     from course_lib import train
     assert train.accuracy(model, *val_xy) == pytest.approx(best)
+    assert {p.device.type for p in model.parameters()} == {"cpu"}  # where the chapter's tensors are
     with pytest.raises(ValueError, match="expected one of"):
         ge.train_one("P8 CNN", train_xy, val_xy, seed=0)
 
