@@ -151,15 +151,17 @@ def quadric_test(x: Tensor, trials: int = 99, seed: int = 0) -> tuple[float, flo
     return observed, (1 + sum(v <= observed for v in null)) / (1 + trials)
 
 
-QUADRIC_BOUND = 0.1  # noisy orbits (noise up to 0.1 of the radius) give <= 0.05; clouds without
-# a level set (a filled disc, an L-shaped or tilted box, a trapezoid) 0.17 or more
+QUADRIC_BOUND = 0.1  # set by hand: noisy circles give <= 0.05 at noise 0.05 of the radius, about 0.09
+# at 0.1 of it (near the bound); clouds off any one level set (a filled disc, an L-shaped or tilted box,
+# a trapezoid) about 0.15 or more. Outlines of regular polygons (a discrete symmetry only) give 0.02-0.07.
 
 
 def finds_symmetry(statistic: float, p: float, alpha: float = 0.01, bound: float = QUADRIC_BOUND) -> bool:
     """The verdict on `quadric_test`'s (statistic, p): a quadric, hence a symmetry, only when the
     fit beats the shuffled copies (p <= alpha) AND fits well in itself (statistic <= bound). The
     p-value alone detects dependent coordinates, not a level set: a filled disc or an L-shaped
-    cloud has dependent coordinates and no level set, and p alone calls them symmetric."""
+    cloud has dependent coordinates but lies on no one level set, and p alone calls them symmetric.
+    So True means "near one conic" (a single orbit), not "invariant as a set"."""
     if not 0 < alpha < 1 or bound <= 0:
         raise ValueError(f"expected 0 < alpha < 1 and bound > 0, got alpha={alpha}, bound={bound}")
     return p <= alpha and statistic <= bound
