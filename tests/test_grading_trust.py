@@ -521,15 +521,16 @@ def test_the_memory_limit_is_on_data_not_on_the_address_space():
     address-space limit its kernel would not even start), and a cell that allocates past the limit
     still gets MemoryError."""
     data_mb, size_mb = _torch_import_footprint_mb()
-    limit = data_mb + 250  # room for ipykernel's own heap
-    assert limit < size_mb, (data_mb, size_mb)  # else the test could not tell the two limits apart
+    limits = grading.Limits(cell_timeout=60, timeout=120, memory_mb=data_mb + 250, tmpfs_mb=16)  # 250: ipykernel
+    limit = limits.confinement(ISOLATION.isolated).memory >> 20  # in a sandbox, less its /tmp's 16 MB
+    assert data_mb + 200 < limit < size_mb, (data_mb, limit, size_mb)  # else no telling the limits apart
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell(code) for code in [
         "import resource, torch\nprint(resource.getrlimit(resource.RLIMIT_DATA)[0] >> 20, "
         "resource.getrlimit(resource.RLIMIT_AS)[0])",
         f"blob = bytearray({limit + 100} << 20)",
     ]]
-    run = grading.execute(nb, grading.Limits(cell_timeout=60, timeout=120, memory_mb=limit), [])
+    run = grading.execute(nb, limits, [], isolation=ISOLATION)
     first, second = (cell.outputs for cell in run.notebook.cells)
     assert first and first[0].get("text", "").split() == [str(limit), str(resource.RLIM_INFINITY)], first
     assert any("MemoryError" in str(o.get("ename", "")) for o in second), second
