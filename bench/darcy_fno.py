@@ -12,13 +12,20 @@ stops early: with patience, a loss spike early in a long schedule (it happens at
 a 6000-step run at step 1200.
 
 1. Learning rate (1e-3, 3e-3, 1e-2, 3e-2) at 1200 steps, seed 0, 8 modes: the best on validation.
-2. Step budget (400, 1200, 3000, 6000) at that rate: a cosine schedule ends at a rate of 0 whatever
-   the budget, so "trained to convergence" means the validation error no longer falls as the
-   budget grows. The chosen budget is the smallest within 5% of the best validation error.
+2. Step budget at that rate, up the ladder 400, 1200, 3000, 6000, 12000, 24000: a cosine schedule
+   ends at a rate of 0 whatever the budget, so "trained to convergence" means the validation error
+   no longer falls as the budget grows. The ladder stops at the first budget that lowers the best
+   validation error so far by no more than 5%; the chosen budget is the smallest within 5% of the
+   best validation error. It is inside the grid when a longer budget was run and did not pay.
 3. At that rate and budget, 8 and 12 modes per axis from 3 seeds each, scored on the test set,
    compared paired (same data, seeds and minibatches) by `spread.compare`.
 
-Run:  .venv/bin/python bench/darcy_fno.py [--out FILE]
+Every run is stored in the JSON's "runs", keyed by (rate, steps, modes, seed). With --reuse the
+script takes the runs already stored in --out instead of training them again (the same code and
+data give the same numbers: one thread, CPU) and marks them "reused"; a run whose test error was
+not stored is trained again when its test error is needed.
+
+Run:  .venv/bin/python bench/darcy_fno.py [--out FILE] [--reuse]
 It writes course_lib/bench_results/darcy_fno.json (`course_lib.stored`), which the chapter reads.
 """
 
@@ -29,6 +36,7 @@ import json
 import os
 import platform
 import time
+from pathlib import Path
 
 import torch
 
@@ -36,8 +44,9 @@ from course_lib import operators as op, pde_data, stored
 from course_lib.spread import compare, spread
 
 N_TRAIN, N_TEST, N_VAL, S = 400, 100, 50, 32
-LRS, BUDGETS, MODES, SEEDS = (1e-3, 3e-3, 1e-2, 3e-2), (400, 1200, 3000, 6000), (8, 12), (0, 1, 2)
+LRS, BUDGETS, MODES, SEEDS = (1e-3, 3e-3, 1e-2, 3e-2), (400, 1200, 3000, 6000, 12000, 24000), (8, 12), (0, 1, 2)
 WITHIN = 0.05  # a budget within 5% of the best validation error counts as converged
+DATA = {"train": N_TRAIN, "test": N_TEST, "validation": N_VAL, "points": S}
 
 
 def scale_a(a) -> torch.Tensor:
@@ -45,58 +54,105 @@ def scale_a(a) -> torch.Tensor:
     return (torch.tensor(a, dtype=torch.float32)[:, None] - 7.5) / 4.5
 
 
+def key(lr: float, steps: int, modes: int, seed: int) -> tuple[float, int, int, int]:
+    return (float(lr), int(steps), int(modes), int(seed))
+
+
+def stored_runs(previous: dict) -> dict[tuple, dict]:
+    """The runs a previous result holds, keyed by (lr, steps, modes, seed). A result written
+    before the "runs" list (commit b669588) gives its rate and budget runs (seed 0, 8 modes,
+    validation error only) and its per-seed results."""
+    if previous.get("data") != DATA or previous.get("torch") != torch.__version__:
+        raise ValueError(f"can reuse runs on data {DATA} with torch {torch.__version__}, "
+                         f"got {previous.get('data')} with torch {previous.get('torch')}")
+    if "runs" in previous:
+        return {key(r["lr"], r["steps"], r["modes"], r["seed"]): r for r in previous["runs"]}
+    runs, lr = {}, previous["chosen rate"]
+    for rate, val in previous["validation error by rate (1200 steps, seed 0)"].items():
+        runs[key(float(rate), 1200, 8, 0)] = {"validation error": val}
+    for steps, val in previous["validation error by budget (seed 0)"].items():
+        runs[key(lr, int(steps), 8, 0)] = {"validation error": val}
+    for modes, r in previous["results"].items():
+        for i, seed in enumerate(SEEDS):
+            runs[key(lr, previous["chosen steps"], int(modes), seed)] = {
+                name: r[name][i] for name in ("validation error", "test error", "kept step", "cpu seconds")}
+    return {k: dict(lr=k[0], steps=k[1], modes=k[2], seed=k[3], **v) for k, v in runs.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(stored.path("darcy_fno")))
+    parser.add_argument("--reuse", action="store_true", help="take the runs already stored in --out")
     args = parser.parse_args()
     torch.set_num_threads(1)
     load, start = os.getloadavg()[0], time.process_time()
+    cache = stored_runs(json.loads(Path(args.out).read_text())) if args.reuse else {}
+    runs: dict[tuple, dict] = {}  # this result's runs, each marked reused or not
     a, u = pde_data.darcy_dataset(N_TRAIN + N_TEST, S, seed=0)
     a_val, u_val = pde_data.darcy_dataset(N_VAL, S, seed=7)
     x, y = scale_a(a), torch.tensor(u, dtype=torch.float32)[:, None]
     validation = (scale_a(a_val), torch.tensor(u_val, dtype=torch.float32)[:, None])
     train, test = slice(0, N_TRAIN), slice(N_TRAIN, None)
 
-    def run(lr: float, steps: int, modes: int, seed: int) -> tuple[float, float, op.OperatorFit]:
+    def run(lr: float, steps: int, modes: int, seed: int, need_test: bool = False) -> dict:
+        k = key(lr, steps, modes, seed)
+        if k in runs and (not need_test or "test error" in runs[k]):
+            return runs[k]
+        if k in cache and (not need_test or "test error" in cache[k]):
+            runs[k] = {**cache[k], "reused": True}
+            print(f"lr {lr:g}, {steps} steps, {modes} modes, seed {seed}: validation "
+                  f"{runs[k]['validation error']:.4f} (reused)", flush=True)
+            return runs[k]
         torch.manual_seed(seed)
         model = op.FNO(modes, 16, dim=2, padding=0.125, hidden=64)
         fit = op.train_operator(model, x[train], y[train], steps=steps, batch_size=10, lr=lr,
                                 seed=seed, validation=validation, eval_every=100,
                                 patience=steps)  # never stops early: a spike must not end a run
-        val, err = min(fit.val_error), op.evaluate(model, x[test], y[test])
-        print(f"lr {lr:g}, {steps} steps, {modes} modes, seed {seed}: validation {val:.4f}, "
-              f"kept step {fit.best_step} of {fit.steps} run, {fit.cpu_seconds:.0f} s", flush=True)
-        return val, err, fit
+        runs[k] = dict(lr=k[0], steps=steps, modes=modes, seed=seed, **{
+            "validation error": min(fit.val_error), "test error": op.evaluate(model, x[test], y[test]),
+            "kept step": fit.best_step, "cpu seconds": fit.cpu_seconds, "reused": False})
+        print(f"lr {lr:g}, {steps} steps, {modes} modes, seed {seed}: validation "
+              f"{runs[k]['validation error']:.4f}, kept step {fit.best_step} of {fit.steps} run, "
+              f"{fit.cpu_seconds:.0f} s", flush=True)
+        return runs[k]
 
-    rate_val = {lr: run(lr, 1200, 8, 0)[0] for lr in LRS}
+    rate_val = {lr: run(lr, 1200, 8, 0)["validation error"] for lr in LRS}
     lr = min(LRS, key=rate_val.get)
-    budget_val = {steps: rate_val[lr] if steps == 1200 else run(lr, steps, 8, 0)[0] for steps in BUDGETS}
+    budget_val: dict[int, float] = {}
+    for steps in BUDGETS:  # up the ladder until a longer budget stops paying
+        budget_val[steps] = run(lr, steps, 8, 0)["validation error"]
+        shorter = list(budget_val.values())[:-1]
+        if shorter and min(shorter) <= (1 + WITHIN) * min(budget_val.values()):
+            break  # a shorter budget is within 5% of the best: the chosen one is inside the grid
     best = min(budget_val.values())
-    steps = min(s for s in BUDGETS if budget_val[s] <= (1 + WITHIN) * best)
+    steps = min(s for s in budget_val if budget_val[s] <= (1 + WITHIN) * best)
     results: dict[int, dict[str, list[float]]] = {}
     for modes in MODES:
-        results[modes] = {"test error": [], "validation error": [], "kept step": [], "cpu seconds": []}
-        for seed in SEEDS:
-            val, err, fit = run(lr, steps, modes, seed)
-            for key, value in (("test error", err), ("validation error", val),
-                               ("kept step", fit.best_step), ("cpu seconds", fit.cpu_seconds)):
-                results[modes][key].append(value)
+        per_seed = [run(lr, steps, modes, seed, need_test=True) for seed in SEEDS]
+        results[modes] = {name: [r[name] for r in per_seed]
+                          for name in ("test error", "validation error", "kept step", "cpu seconds")}
     errors = {m: spread(results[m]["test error"]) for m in MODES}
     verdict = compare(errors[MODES[1]], errors[MODES[0]], False,
                       (f"{MODES[1]} modes", f"{MODES[0]} modes"), paired=True)
     for m in MODES:
         print(f"{m} modes, lr {lr:g}, {steps} steps, 3 seeds: test relative L2 {errors[m].format('.4f')}")
-    print(f"{verdict}\n{time.process_time() - start:.0f} s CPU in all")
+    reused = [r for r in runs.values() if r["reused"]]
+    cpu = time.process_time() - start
+    print(f"{verdict}\n{cpu:.0f} s CPU in this call; {len(reused)} runs reused "
+          f"({sum(r.get('cpu seconds', 0) for r in reused):.0f} s of theirs stored)")
     with open(args.out, "w") as f:
-        json.dump({"data": {"train": N_TRAIN, "test": N_TEST, "validation": N_VAL, "points": S},
+        json.dump({"data": DATA,
                    "validation error by rate (1200 steps, seed 0)": {str(k): v for k, v in rate_val.items()},
                    "validation error by budget (seed 0)": {str(k): v for k, v in budget_val.items()},
+                   "budgets": list(BUDGETS), "budgets run": list(budget_val),
                    "chosen rate": lr, "chosen steps": steps, "within": WITHIN,
                    "rate at the grid's edge": lr in (min(LRS), max(LRS)),
-                   "budget at the grid's edge": steps == max(BUDGETS),
+                   "budget at the grid's edge": steps == max(budget_val),
                    "results": {str(m): r for m, r in results.items()},
                    "verdict": verdict, "verdict decided": verdict.decided,
-                   "cpu seconds": time.process_time() - start, "load average at start": load,
+                   "verdict margin": verdict.margin,
+                   "runs": list(runs.values()), "runs reused": len(reused),
+                   "cpu seconds": cpu, "load average at start": load,
                    "torch": torch.__version__, "machine": platform.processor() or platform.machine()},
                   f, indent=1)
     print(f"wrote {args.out}")
