@@ -415,3 +415,39 @@ def test_train_operator_keeps_the_weights_with_the_best_validation_error(one_thr
     best = fit.val_steps[fit.val_error.index(min(fit.val_error))]
     assert fit.best_step == best
     assert math.isclose(op.evaluate(model, x[30:], y[30:]), min(fit.val_error), rel_tol=1e-6)
+
+
+# ----- bench/darcy_fno.py's cache of runs -----
+
+def darcy_bench():
+    import importlib.util
+
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location("darcy_fno", REPO / "bench" / "darcy_fno.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_darcy_bench_reads_the_runs_of_a_result_written_before_its_cache():
+    bench = darcy_bench()
+    old = {"data": bench.DATA, "torch": torch.__version__, "chosen rate": 0.01, "chosen steps": 6000,
+           "validation error by rate (1200 steps, seed 0)": {"0.001": 0.5, "0.01": 0.3},
+           "validation error by budget (seed 0)": {"400": 0.4, "1200": 0.3, "6000": 0.2},
+           "results": {m: {"test error": [0.21, 0.22, 0.23], "validation error": [0.2, 0.25, 0.26],
+                           "kept step": [6000, 5900, 6000], "cpu seconds": [1.0, 2.0, 3.0]}
+                       for m in ("8", "12")}}
+    runs = bench.stored_runs(old)
+    assert runs[(0.001, 1200, 8, 0)] == {"lr": 0.001, "steps": 1200, "modes": 8, "seed": 0,
+                                         "validation error": 0.5}
+    assert runs[(0.01, 400, 8, 0)]["validation error"] == 0.4 and "test error" not in runs[(0.01, 400, 8, 0)]
+    assert runs[(0.01, 6000, 12, 1)] == {"lr": 0.01, "steps": 6000, "modes": 12, "seed": 1,
+                                         "validation error": 0.25, "test error": 0.22,
+                                         "kept step": 5900, "cpu seconds": 2.0}
+    assert len(runs) == 2 + 1 + 6  # the 1200- and 6000-step budget runs are a rate run and a result
+    new = {"data": bench.DATA, "torch": torch.__version__, "runs": list(runs.values())}
+    assert bench.stored_runs(new) == runs  # the layout the bench writes now reads back the same
+    with pytest.raises(ValueError, match="can reuse runs on data"):
+        bench.stored_runs({**old, "data": {**bench.DATA, "train": 60}})
+    with pytest.raises(ValueError, match="with torch"):
+        bench.stored_runs({**old, "torch": "0.0"})
