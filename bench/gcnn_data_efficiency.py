@@ -1,13 +1,22 @@
 """Data efficiency on rotated digits, every model trained to convergence (chapter "Group-equivariant
-CNNs"): `course_lib.gcnn_efficiency` models, each size and seed early-stopped on the accuracy on a validation split
-drawn from the training pool (never the test set), best weights kept. Writes
+CNNs"): `course_lib.gcnn_efficiency` models, each size and seed early-stopped on the accuracy on a
+validation split drawn from the training pool (never the test set), best weights kept. Writes
 course_lib/bench_results/gcnn_data_efficiency.json, which the chapter reads.
 
-Per run: test, validation and training error (%) of the kept weights, the step kept and the steps
-run, CPU seconds, the test confusion matrix; at the largest size also the chapter's rotation sweep
-(`gcnn.rotation_sweep` on 64 test digits, every 7.5°).
+The patience is chosen on validation: every run trains at the largest of `ge.PATIENCES` and
+`ge.run_one` scores the weights each smaller patience would have kept (the same trajectory, cut
+shorter); `ge.choose_patience` picks the smallest patience whose validation errors are within noise
+of the largest's for every model and size. The table "validation error by patience" is printed and
+stored; each run's top-level fields are those of the chosen patience.
+
+Per run (`ge.run_one`): test, validation and training error (%) of the kept weights, the step kept
+and the steps run, CPU seconds, the test confusion matrix and that of the mirrored test digits, the
+validation history; at the largest size also the chapter's rotation sweep (`gcnn.rotation_sweep` on
+64 test digits, every 7.5°).
 
     .venv/bin/python bench/gcnn_data_efficiency.py [sizes, default 50,100,300] [seeds, default 0,1,2]
+
+With arguments it is a trial run: printed, not stored.
 """
 
 from __future__ import annotations
@@ -19,30 +28,22 @@ import time
 
 import torch
 
-from course_lib import gcnn, stored, train
+from course_lib import gcnn, stored
 from course_lib import gcnn_efficiency as ge
 
 
-def error(model, x, y) -> float:
-    return 100 * (1 - train.accuracy(model, x, y))
+def protocol(patience: int) -> dict:
+    """The training protocol, as stored (`patience`: the chosen one)."""
+    return {"lr": ge.LR, "batch": ge.BATCH, "max_steps": ge.MAX_STEPS, "eval_every": ge.EVAL_EVERY,
+            "patience": patience, "patiences": list(ge.PATIENCES), "trained_patience": max(ge.PATIENCES)}
 
 
-@torch.no_grad()
-def confusion(model, x, y) -> list[list[int]]:
-    predicted = model(x).argmax(-1)
-    matrix = torch.zeros(10, 10, dtype=torch.long)
-    matrix.index_put_((y, predicted), torch.ones_like(y), accumulate=True)
-    return matrix.tolist()
-
-
-def main(sizes=(50, 100, 300), seeds=(0, 1, 2)) -> dict:
+def main(sizes=(50, 100, 300), seeds=(0, 1, 2), write: bool = True) -> dict:
     torch.set_num_threads(1)
-    (x_test, y_test), pool = ge.rotated_digit_split(0)
+    test_xy, pool = ge.rotated_digit_split(0)
     angles = torch.linspace(0, 2 * math.pi, 49)
-    probe = x_test[:64]
-    result = {"sizes": list(sizes), "seeds": list(seeds), "n_test": len(x_test), "n_val": ge.N_VAL,
-              "protocol": {"lr": ge.LR, "batch": ge.BATCH, "max_steps": ge.MAX_STEPS,
-                           "eval_every": ge.EVAL_EVERY, "patience": ge.PATIENCE},
+    probe = test_xy[0][:64]
+    result = {"sizes": list(sizes), "seeds": list(seeds), "n_test": len(test_xy[0]), "n_val": ge.N_VAL,
               "angles_deg": torch.rad2deg(angles).tolist(), "models": {}}
     total = time.process_time()
     for name in ge.MODELS:
@@ -50,31 +51,34 @@ def main(sizes=(50, 100, 300), seeds=(0, 1, 2)) -> dict:
         for n in sizes:
             for seed in seeds:
                 train_xy, val_xy = ge.draw(pool, n, seed)
-                start = time.process_time()
-                model, history = ge.train_one(name, train_xy, val_xy, seed)
-                run = {"n": n, "seed": seed, "test_error": error(model, x_test, y_test),
-                       "val_error": error(model, *val_xy), "train_error": error(model, *train_xy),
-                       "best_step": history.best_step, "steps": len(history.loss),
-                       "cpu_s": time.process_time() - start,
-                       "confusion": confusion(model, x_test, y_test)}
-                if n == max(sizes):
-                    with torch.no_grad():
-                        change, changed = gcnn.rotation_sweep(model, probe, angles)
-                    run["sweep_change"], run["sweep_changed"] = change.tolist(), changed.tolist()
+                run, kept = ge.run_one(name, train_xy, val_xy, test_xy, seed,
+                                       sweep=(probe, angles) if n == max(sizes) else None)
                 entry["runs"].append(run)
-                print(f"{name:22s} n={n:4d} seed {seed}: test {run['test_error']:5.1f} % "
-                      f"val {run['val_error']:5.1f} train {run['train_error']:5.1f}, kept step "
-                      f"{run['best_step']} of {run['steps']}, {run['cpu_s']:.0f} s CPU", flush=True)
-        entry["parameters"] = gcnn.n_parameters(model)
+                report = "; ".join(f"p={p}: test {r['test_error']:.1f} val {r['val_error']:.1f} step {r['best_step']}"
+                                   for p, r in run["by_patience"].items())
+                print(f"{name:22s} n={n:4d} seed {seed}: {report}; ran {run['steps_trained']}"
+                      f"{' (HIT THE CAP)' if run['hit_cap'] else ''}, {run['cpu_s']:.0f} s CPU", flush=True)
+        entry["parameters"] = gcnn.n_parameters(kept[max(kept)])
         entry["cpu_s"] = sum(r["cpu_s"] for r in entry["runs"])
         print(f"{name}: {entry['parameters']:,} parameters, {entry['cpu_s']:.0f} s CPU", flush=True)
         result["models"][name] = entry
+    table = ge.patience_table(result["models"])
+    print("validation error (%) by patience, mean over seeds, and the largest patience's gain (paired margin):")
+    print(ge.format_patience_table(table))
+    chosen = ge.choose_patience([errors_by_p for sizes_ in table.values() for errors_by_p in
+                                 ({int(p): v for p, v in e.items()} for e in sizes_.values())])
+    ge.adopt(result["models"], chosen)
+    result["protocol"] = protocol(chosen)
+    result["val_error_by_patience"] = table
+    result["runs_at_cap"] = sum(r["hit_cap"] for e in result["models"].values() for r in e["runs"])
     result["cpu_s"] = time.process_time() - total
+    print(f"chosen patience {chosen}; runs that hit the cap of {ge.MAX_STEPS} steps: {result['runs_at_cap']}")
     print(f"total {result['cpu_s']:.0f} s CPU")
-    stored.path("gcnn_data_efficiency").write_text(json.dumps(result, indent=1))
+    if write:
+        stored.path("gcnn_data_efficiency").write_text(json.dumps(result, indent=1))
     return result
 
 
 if __name__ == "__main__":
     parse = lambda i, default: tuple(int(v) for v in sys.argv[i].split(",")) if len(sys.argv) > i else default
-    main(parse(1, (50, 100, 300)), parse(2, (0, 1, 2)))
+    main(parse(1, (50, 100, 300)), parse(2, (0, 1, 2)), write=len(sys.argv) <= 1)

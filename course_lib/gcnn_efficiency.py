@@ -9,13 +9,19 @@ runs it over models, training sizes and seeds; the chapter reads the stored resu
   classifier, ported to escnn. `PROBES`: models that each change one thing of a model of
   MODELS (fields, not group; group, not fields), for `bench/gcnn_probes.py`.
 - `train_one(name, train_xy, val_xy, seed)`: Adam at one learning rate for every model, scored on
-  the validation split every `EVAL_EVERY` steps, stopped after `PATIENCE` scores without a higher
+  the validation split every `EVAL_EVERY` steps, stopped after `patience` scores without a higher
   validation accuracy, best weights kept (`train.fit`).
+- `run_one(name, train_xy, val_xy, test_xy, seed)`: one run of the benches: trained at the largest
+  of `PATIENCES`, and scored (test, validation, training error, confusion matrices) with the
+  weights each candidate patience would have kept (`stopped_at` replays the stopping rule on the
+  validation history); `choose_patience` picks the patience on validation errors only.
 """
 
 from __future__ import annotations
 
+import copy
 import math
+import time
 from typing import Callable
 
 import torch
@@ -23,10 +29,16 @@ from escnn import nn as enn
 from torch import Tensor, nn
 
 from course_lib import data, gcnn, train
+from course_lib.spread import compare, spread
 from course_lib.steerable import SteerableCNN, field_types, rotation_gspace, steerable_conv
 
 N_TEST, N_VAL = 500, 200
-LR, BATCH, MAX_STEPS, EVAL_EVERY, PATIENCE = 5e-3, 32, 3000, 25, 10
+LR, BATCH, MAX_STEPS, EVAL_EVERY = 5e-3, 32, 8000, 25
+# The candidate patiences (validation scores without improvement before stopping). Training runs at
+# the largest: with best weights kept and the same seed and batches, a smaller patience only cuts
+# the same trajectory shorter, so its result is read off the history (`stopped_at`).
+PATIENCES = (10, 20, 40)
+PATIENCE = max(PATIENCES)
 
 
 class SeedCNN(nn.Module):
@@ -69,11 +81,17 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generat
 # The factorial probe of `bench/gcnn_probes.py`: each changes one thing of a model of MODELS.
 # C16 with C8's fields (about twice C8's parameters) and C8 with C16's fields separate the
 # number of regular fields (and of invariant features the head sees) from the finer group;
+# "last layer" / "hidden" change only the last or only the middle layer's fields of C8 (or C16);
 # P4M with P4's fields (as many channels per group element as the P4 CNN) separates
 # capacity from flip invariance.
 PROBES: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generator], Tensor] | None]] = {
     "escnn C16, C8's fields": (lambda: SteerableCNN(16, channels=C8_CHANNELS, size=16), None),
     "escnn C8, C16's fields": (lambda: SteerableCNN(8, channels=C16_CHANNELS, size=16), None),
+    # the last layer's fields (the invariant features the linear head reads) against the hidden
+    # layer's width: each of these changes one of the two from a model above
+    "escnn C8, last layer 4": (lambda: SteerableCNN(8, channels=(3, 6, 4), size=16), None),
+    "escnn C8, hidden 4": (lambda: SteerableCNN(8, channels=(3, 4, 6), size=16), None),
+    "escnn C16, last layer 6": (lambda: SteerableCNN(16, channels=(3, 4, 6), size=16), None),
     "P4M CNN, P4's fields": (lambda: gcnn.GroupCNN((4, 8, 8), group="p4m"), None),
 }
 
@@ -102,21 +120,172 @@ def draw(pool: tuple[Tensor, Tensor], n: int, seed: int, n_val: int = N_VAL) -> 
     return (x[rest], y[rest]), (x[val], y[val])
 
 
-def train_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, Tensor], seed: int,
-              max_steps: int = MAX_STEPS) -> tuple[nn.Module, train.History]:
-    """Model `name` of MODELS (or PROBES), initialised with `seed`, trained on train_xy with Adam (lr LR, batches
-    of BATCH) until PATIENCE validation scores in a row (every EVAL_EVERY steps, the validation
-    accuracy: the error is what the chapter compares; the validation loss bottoms out hundreds of
-    steps before it, as the logits grow) fail to beat the best, at most max_steps; returned with its
-    best weights (the first of equal scores), on the CPU where the chapter's tensors live, also when
-    it trained on a GPU (`train.fit` uses `course_lib.device()`)."""
+def make(name: str) -> nn.Module:
+    """A fresh model `name` of MODELS or PROBES (initialised from torch's global generator)."""
     known = {**MODELS, **PROBES}
     if name not in known:
         raise ValueError(f"expected one of {list(known)}, got {name!r}")
-    make, augment = known[name]
+    return known[name][0]()
+
+
+def train_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, Tensor], seed: int,
+              max_steps: int = MAX_STEPS, patience: int = PATIENCE,
+              score: train.Score = train.accuracy) -> tuple[nn.Module, train.History]:
+    """Model `name` of MODELS (or PROBES), initialised with `seed`, trained on train_xy with Adam (lr LR, batches
+    of BATCH) until `patience` validation scores in a row (every EVAL_EVERY steps, the validation
+    accuracy: the error is what the chapter compares; the validation loss bottoms out hundreds of
+    steps before it, as the logits grow) fail to beat the best, at most max_steps; returned with its
+    best weights (the first of equal scores), on the CPU where the chapter's tensors live, also when
+    it trained on a GPU (`train.fit` uses `course_lib.device()`). `score(model, x_val, y_val)` is
+    the validation score (default the accuracy; `run_one` passes one that also records weights)."""
+    make(name)  # refuses an unknown name before seeding
+    augment = {**MODELS, **PROBES}[name][1]
     torch.manual_seed(seed)
-    model = make()
+    model = make(name)
     history = train.fit(model, *train_xy, steps=max_steps, batch_size=BATCH, lr=LR, seed=seed,
-                        augment=augment, validation=val_xy, eval_every=EVAL_EVERY, patience=PATIENCE,
-                        score=train.accuracy)
+                        augment=augment, validation=val_xy, eval_every=EVAL_EVERY, patience=patience,
+                        score=score)
     return model.cpu(), history
+
+
+def stopped_at(val_score: list[float], patience: int) -> tuple[int, int | None]:
+    """`train.fit`'s stopping rule replayed on a validation history (higher is better): (the index
+    of the score whose weights are kept, the first of equal bests; the index of the score at which
+    training stops, None if it never stops within the history)."""
+    if patience < 1 or not val_score:
+        raise ValueError(f"need patience >= 1 and a nonempty history, got {patience} and {len(val_score)} scores")
+    best, since = 0, 0
+    for i in range(1, len(val_score)):
+        if val_score[i] > val_score[best]:
+            best, since = i, 0
+        else:
+            since += 1
+            if since >= patience:
+                return best, i
+    return best, None
+
+
+def error(model: nn.Module, x: Tensor, y: Tensor) -> float:
+    """The classification error of `model` on (x (N, ...), y (N,)), in percent."""
+    return 100 * (1 - train.accuracy(model, x, y))
+
+
+@torch.no_grad()
+def confusion(model: nn.Module, x: Tensor, y: Tensor, n_classes: int = 10) -> list[list[int]]:
+    """matrix[i][j]: how many of x of class i (y) the model calls j, (n_classes, n_classes)."""
+    predicted = model(x).argmax(-1)
+    matrix = torch.zeros(n_classes, n_classes, dtype=torch.long)
+    matrix.index_put_((y, predicted), torch.ones_like(y), accumulate=True)
+    return matrix.tolist()
+
+
+def mirror(x: Tensor) -> Tensor:
+    """Images (..., H, W) mirrored left to right."""
+    return torch.flip(x, dims=(-1,))
+
+
+def run_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, Tensor],
+            test_xy: tuple[Tensor, Tensor], seed: int, max_steps: int = MAX_STEPS,
+            patiences: tuple[int, ...] = PATIENCES,
+            sweep: tuple[Tensor, Tensor] | None = None) -> tuple[dict, dict[int, nn.Module]]:
+    """One run of the benches: `train_one` at the largest of `patiences`, then, for each patience p,
+    the weights the run would have kept had it stopped after p scores without improvement (the
+    same trajectory, cut shorter). Returns (record, {p: model with those weights}); the record is
+    JSON-able: n, seed, cpu_s (training and scoring), steps_trained, hit_cap (the run reached
+    max_steps without stopping), val_history (validation error % at each score, every EVAL_EVERY
+    steps) and by_patience {str(p): {best_step, steps (the steps it would have run), test_error,
+    val_error, train_error (%), confusion and mirrored_confusion on the test set (`confusion` of
+    the test digits and of their mirror images), and with `sweep = (images, angles)` sweep_change
+    and sweep_changed (`gcnn.rotation_sweep`)}}."""
+    if not patiences or min(patiences) < 1:
+        raise ValueError(f"patiences must be positive integers, got {patiences}")
+    start = time.process_time()
+    kept: dict[int, dict] = {}   # index of a score that beat every earlier one -> the weights then
+
+    def score(model: nn.Module, x: Tensor, y: Tensor) -> float:
+        value = train.accuracy(model, x, y)
+        scores.append(value)
+        if len(scores) == 1 or value > max(scores[:-1]):
+            kept[len(scores) - 1] = copy.deepcopy(model.state_dict())
+        return value
+
+    scores: list[float] = []
+    model, history = train_one(name, train_xy, val_xy, seed, max_steps, max(patiences), score)
+    record = {"n": len(train_xy[0]), "seed": seed, "steps_trained": len(history.loss),
+              "hit_cap": stopped_at(history.val_score, max(patiences))[1] is None,
+              "val_history": [100 * (1 - v) for v in history.val_score], "by_patience": {}}
+    models = {}
+    for p in sorted(patiences):
+        best, stop = stopped_at(history.val_score, p)
+        if p == max(patiences):
+            at_p = model
+        else:
+            at_p = make(name).eval()   # eval mode: the weights were copied from an eval-mode model
+            at_p.load_state_dict(kept[best])
+            at_p.eval()
+        x_test, y_test = test_xy
+        entry = {"best_step": history.val_steps[best],
+                 "steps": history.val_steps[stop] if stop is not None else len(history.loss),
+                 "test_error": error(at_p, *test_xy), "val_error": error(at_p, *val_xy),
+                 "train_error": error(at_p, *train_xy), "confusion": confusion(at_p, x_test, y_test),
+                 "mirrored_confusion": confusion(at_p, mirror(x_test), y_test)}
+        if sweep is not None:
+            with torch.no_grad():
+                change, changed = gcnn.rotation_sweep(at_p, *sweep)
+            entry["sweep_change"], entry["sweep_changed"] = change.tolist(), changed.tolist()
+        record["by_patience"][str(p)] = entry
+        models[p] = at_p
+    record["cpu_s"] = time.process_time() - start
+    return record, models
+
+
+def choose_patience(val_errors: list[dict[int, list[float]]]) -> int:
+    """The patience chosen on validation: each item is one model at one training size, {patience:
+    validation error per seed, the seeds in the same order}. Returns the smallest patience whose
+    validation error is, for every item, not better at the largest patience by more than the paired
+    noise threshold of `spread.compare` (a marginal gain counts as a gain); the largest if no
+    smaller one qualifies. Validation errors never rise with patience (the same trajectory, cut
+    shorter), so the rule stops where validation stops improving."""
+    if not val_errors:
+        raise ValueError("choose_patience needs at least one model's validation errors, got none")
+    candidates = sorted(val_errors[0])
+    largest = candidates[-1]
+    for p in candidates:
+        if all(compare(spread(item[p]), spread(item[largest]), False, names=("p", "largest"),
+                       paired=True).winner != "largest" for item in val_errors):
+            return p
+    return largest
+
+
+def patience_table(models: dict) -> dict:
+    """{model: {str(size): {str(patience): validation error % per seed}}} of the benches' stored
+    runs ({model: {"runs": [run_one's records]}})."""
+    table: dict = {}
+    for name, entry in models.items():
+        for run in entry["runs"]:
+            for p, at_p in run["by_patience"].items():
+                table.setdefault(name, {}).setdefault(str(run["n"]), {}).setdefault(p, []).append(at_p["val_error"])
+    return table
+
+
+def format_patience_table(table: dict) -> str:
+    """`patience_table` as lines: the mean validation error at each patience, and the paired margin
+    (`spread.compare`) of the largest patience's gain over each smaller one (> 1: a gain)."""
+    lines = []
+    for name, sizes in table.items():
+        for n, errors in sizes.items():
+            largest = max(errors, key=int)
+            means = "  ".join(f"p={p}: {spread(v).mean:5.2f}" for p, v in errors.items())
+            gains = "; ".join(
+                f"{largest} vs {p}: {compare(spread(errors[p]), spread(errors[largest]), False, paired=True).margin:.2f}x"
+                for p in errors if p != largest)
+            lines.append(f"{name:24s} n={n:>4s}  {means}  ({gains})")
+    return "\n".join(lines)
+
+
+def adopt(models: dict, patience: int) -> None:
+    """Copy each stored run's results at `patience` (its by_patience entry) to its top level, the
+    fields the chapter reads."""
+    for entry in models.values():
+        for run in entry["runs"]:
+            run.update(run["by_patience"][str(patience)])

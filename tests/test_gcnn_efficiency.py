@@ -59,8 +59,65 @@ def test_each_probe_is_one_change_away_from_a_bench_model():
     c16_wide, c8_narrow = make("escnn C16, C8's fields"), make("escnn C8, C16's fields")
     assert fields(c16_wide) == fields(c8) == [3, 6, 6] and order(c16_wide) == order(c16) == 16
     assert fields(c8_narrow) == fields(c16) == [3, 4, 4] and order(c8_narrow) == order(c8) == 8
+    # the last layer's fields (what the head reads) against the hidden layer's, one at a time
+    assert fields(make("escnn C8, last layer 4")) == [3, 6, 4]     # C8 with its last layer narrowed
+    assert fields(make("escnn C8, hidden 4")) == [3, 4, 6]         # C8 with its hidden layer narrowed
+    c16_last = make("escnn C16, last layer 6")
+    assert fields(c16_last) == [3, 4, 6] and order(c16_last) == 16  # C16 with C8's last layer
     p4, p4m, p4m_wide = make("P4 CNN"), make("P4M CNN"), make("P4M CNN, P4's fields")
     channels = lambda m: [norm.num_features for norm in m.norms]
     assert channels(p4m_wide) == channels(p4) == [4, 8, 8] != channels(p4m)
     assert p4m_wide.group == p4m.group == "p4m" != p4.group
     assert not set(ge.PROBES) & set(ge.MODELS)
+
+
+def test_stopped_at_replays_the_stopping_rule_of_fit():
+    scores = [0.1, 0.3, 0.3, 0.2, 0.4, 0.1, 0.1]
+    assert ge.stopped_at(scores, 2) == (1, 3)      # 0.3 again does not beat 0.3: two misses
+    assert ge.stopped_at(scores, 3) == (4, None)   # 0.4 comes in time; never stops after it
+    assert ge.stopped_at(scores, 1) == (1, 2)
+    with pytest.raises(ValueError, match="patience >= 1"):
+        ge.stopped_at(scores, 0)
+    # a longer patience only extends the same history: the kept score never falls
+    g = torch.Generator().manual_seed(0)
+    for _ in range(50):
+        history = torch.rand(40, generator=g).tolist()
+        kept = [history[ge.stopped_at(history, p)[0]] for p in range(1, 42)]
+        assert kept == sorted(kept)
+
+
+def test_run_one_scores_each_patience_as_a_run_stopped_there_would():
+    test_xy, pool = ge.rotated_digit_split(0)
+    train_xy, val_xy = ge.draw(pool, 50, seed=0)
+    record, models = ge.run_one("P4 CNN", train_xy, val_xy, test_xy, seed=0, max_steps=600,
+                                patiences=(2, 4))
+    assert set(record["by_patience"]) == {"2", "4"} and set(models) == {2, 4}
+    short, history = ge.train_one("P4 CNN", train_xy, val_xy, seed=0, max_steps=600, patience=2)
+    at2 = record["by_patience"]["2"]
+    assert (at2["best_step"], at2["steps"]) == (history.best_step, len(history.loss))
+    assert at2["test_error"] == ge.error(short, *test_xy) and at2["val_error"] == ge.error(short, *val_xy)
+    assert record["by_patience"]["4"]["val_error"] <= at2["val_error"]
+    assert record["steps_trained"] >= record["by_patience"]["4"]["steps"] >= at2["steps"]
+    assert len(record["val_history"]) == record["steps_trained"] // ge.EVAL_EVERY
+    matrix = torch.tensor(at2["confusion"])      # rows: true class, columns: predicted
+    assert int(matrix.sum()) == len(test_xy[0])
+    assert 100 * (1 - int(matrix.trace()) / len(test_xy[0])) == pytest.approx(at2["test_error"])
+    mirrored = torch.tensor(at2["mirrored_confusion"])
+    assert torch.equal(mirrored.sum(1), matrix.sum(1))   # the same digits, mirrored
+
+
+def test_mirror_flips_left_and_right():
+    x = torch.arange(6.0).reshape(1, 1, 2, 3)
+    assert ge.mirror(x).tolist() == [[[[2.0, 1.0, 0.0], [5.0, 4.0, 3.0]]]]
+    assert torch.equal(ge.mirror(ge.mirror(x)), x)
+
+
+def test_choose_patience_stops_where_validation_stops_improving():
+    flat = {10: [20.0, 22.0, 21.0], 20: [20.0, 22.0, 21.0], 40: [20.0, 22.0, 21.0]}
+    assert ge.choose_patience([flat]) == 10
+    late = {10: [20.0, 22.0, 21.0], 20: [19.0, 21.0, 20.0], 40: [18.0, 20.0, 19.0]}   # still improving
+    assert ge.choose_patience([flat, late]) == 40
+    early = {10: [20.0, 22.0, 21.0], 20: [18.0, 20.5, 19.5], 40: [18.0, 20.0, 19.5]}  # then noise
+    assert ge.choose_patience([flat, early]) == 20
+    with pytest.raises(ValueError, match="at least one"):
+        ge.choose_patience([])
