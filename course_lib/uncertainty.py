@@ -19,7 +19,13 @@ validation split asks for (recalibration; Levi et al. 2019, Laves et al. 2020). 
 `split_conformal`, whose intervals hold the promised fraction of fresh points from the calibration
 data's distribution whatever the model (a marginal, in-range guarantee), and `exact_gp`, an exact
 Gaussian process (scikit-learn) whose kernel hyperparameters are fitted by the marginal likelihood;
-it is calibrated only as far as its kernel suits the function.
+it is calibrated only as far as its kernel suits the function. `bayesian_linear_regression` is the
+exact posterior of a model linear in given features with a known noise: a reference that knows as
+much as the features and the noise level tell it.
+
+The symmetry toy: `quadrant_data` draws points of one quadrant and a target, rotation-invariant
+(`radial_cosine`) or not (`axis_cosine`, the negative control); `gaussian_scores` and
+`rotated_scores` score a predictive distribution there and on rotated copies of the points.
 """
 
 from __future__ import annotations
@@ -415,3 +421,96 @@ def exact_gp(x: Tensor, y: Tensor, seed: int = 0, kernel: str = "rbf",
 
     predict.kernel = gp.kernel_  # type: ignore[attr-defined]
     return predict
+
+
+# --------------------------------------------------------------------------------------------
+# A reference: Bayesian linear regression on known features with a known noise
+# --------------------------------------------------------------------------------------------
+
+
+def bayesian_linear_regression(phi: Tensor, y: Tensor, noise_std: float,
+                               prior_precision: float = 1e-2) -> Callable[..., tuple[Tensor, Tensor]]:
+    """The exact posterior of y = φ(x)ᵀθ + N(0, noise_std²) with the prior θ ~ N(0, I/prior_precision),
+    given the features phi (N, P) of the training inputs and y (N,): precision
+    Λ = ΦᵀΦ/σ² + δI, mean Λ⁻¹Φᵀy/σ². All in float64.
+
+    Returns predict(phi_star (M, P), noise=False) -> (mean (M,), var (M,)): the posterior of the
+    function φ*ᵀθ, plus σ² with noise=True (a prediction of a new y); predict.mean (P,) and
+    predict.cov (P, P) are the posterior's moments.
+    """
+    if phi.dim() != 2 or y.dim() != 1 or len(phi) != len(y):
+        raise ValueError(f"expected features (N, P) and y (N,), got shapes {tuple(phi.shape)} and {tuple(y.shape)}")
+    if not (noise_std > 0 and prior_precision > 0):
+        raise ValueError(f"need noise_std > 0 and prior_precision > 0, got {noise_std} and {prior_precision}")
+    phi, y = phi.double(), y.double()
+    precision = phi.T @ phi / noise_std**2 + prior_precision * torch.eye(phi.shape[1], dtype=torch.float64)
+    cov = torch.linalg.inv(precision)
+    cov = (cov + cov.T) / 2
+    mean = cov @ phi.T @ y / noise_std**2
+
+    def predict(phi_star: Tensor, noise: bool = False) -> tuple[Tensor, Tensor]:
+        if phi_star.dim() != 2 or phi_star.shape[1] != len(mean):
+            raise ValueError(f"expected features (M, {len(mean)}), got shape {tuple(phi_star.shape)}")
+        phi_star = phi_star.double()
+        var = ((phi_star @ cov) * phi_star).sum(1)
+        return phi_star @ mean, var + noise_std**2 if noise else var
+
+    predict.mean, predict.cov = mean, cov  # type: ignore[attr-defined]
+    return predict
+
+
+# --------------------------------------------------------------------------------------------
+# The symmetry toy: one quadrant of the plane, scored on rotated copies of the points
+# --------------------------------------------------------------------------------------------
+
+
+def radial_cosine(points: Tensor) -> Tensor:
+    """cos(1.5·|x|) at points (N, 2) -> (N,): unchanged by every rotation about the origin."""
+    return torch.cos(1.5 * points.norm(dim=1))
+
+
+def axis_cosine(points: Tensor) -> Tensor:
+    """cos(1.5·x₁) at points (N, 2) -> (N,): the same wave along the first axis, NOT rotation-invariant
+    (the negative control of the radial target)."""
+    return torch.cos(1.5 * points[:, 0])
+
+
+def quadrant_data(n: int, seed: int, target: Callable[[Tensor], Tensor] = radial_cosine,
+                  noise: float = 0.1) -> tuple[Tensor, Tensor]:
+    """n points of the first quadrant, angle ~ U[0, π/2] and radius ~ U[0.5, 3], (n, 2), and
+    y = target(points) + N(0, noise²) (n,), float32. The same seed gives the same points and noise
+    for every target."""
+    require_int(n, "n")
+    if noise < 0:
+        raise ValueError(f"need noise >= 0, got {noise}")
+    g = torch.Generator().manual_seed(seed)
+    angle = math.pi / 2 * torch.rand(n, generator=g)
+    r = 0.5 + 2.5 * torch.rand(n, generator=g)
+    points = torch.stack([r * angle.cos(), r * angle.sin()], 1)
+    return points, target(points) + noise * torch.randn(n, generator=g)
+
+
+def gaussian_scores(mean: Tensor, var: Tensor, y: Tensor, level: float = 0.95) -> dict[str, float]:
+    """A Gaussian prediction N(mean, var) of y, all (N,), scored: {"nll": `gaussian_nll`, "rmse": the
+    root mean square of y − mean, "cover": `interval_coverage` at `level`, "std": the mean predicted
+    std}."""
+    _check_prediction(mean, var, y, "var")
+    return {"nll": float(gaussian_nll(mean, var, y)), "rmse": float(((y - mean) ** 2).mean().sqrt()),
+            "cover": float(interval_coverage(mean, var.sqrt(), y, level)), "std": float(var.sqrt().mean())}
+
+
+def rotated_scores(predict: Callable[[Tensor], tuple[Tensor, Tensor]], target: Callable[[Tensor], Tensor],
+                   points: Tensor, y: Tensor, rotations: Tensor) -> dict[str, float]:
+    """`gaussian_scores` of predict (points (N, 2) -> mean (N,), var (N,)) at the rotated points R·x,
+    averaged over the rotations (K, 2, 2). The target there is target(R·x) plus the same noise as at
+    x, y − target(x): for an invariant target the rotated y is y itself."""
+    if rotations.dim() != 3 or rotations.shape[1:] != (2, 2):
+        raise ValueError(f"expected rotations (K, 2, 2), got shape {tuple(rotations.shape)}")
+    if points.dim() != 2 or points.shape[1] != 2 or y.shape != (len(points),):
+        raise ValueError(f"expected points (N, 2) and y (N,), got shapes {tuple(points.shape)} and {tuple(y.shape)}")
+    noise = y - target(points)
+    scores = []
+    for rotation in rotations:
+        rotated = points @ rotation.T.to(points.dtype)
+        scores.append(gaussian_scores(*predict(rotated), target(rotated) + noise))
+    return {key: sum(s[key] for s in scores) / len(scores) for key in scores[0]}
