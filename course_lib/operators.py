@@ -10,7 +10,7 @@
   kernel of 2·modes + 1 taps has about as many parameters as `modes` complex modes, and with 4
   layers it sees the whole period): the baseline that differs in one thing only;
   `on_training_grid` runs a grid-bound model on a finer grid the sensible way (decimate the
-  input, Fourier-upsample the output);
+  input, with `low_pass` first or not: `decimate`; Fourier-upsample the output);
 * `relative_l2`, the error every operator paper reports, and `train_operator` (`train.fit`).
 
 Functions are (batch, channels, *grid) tensors, float32 unless the model is converted.
@@ -258,6 +258,16 @@ def low_pass(u: Tensor, s: int) -> Tensor:
     return torch.fft.irfft(u_hat, n=n)
 
 
+def decimate(u: Tensor, s: int, anti_alias: bool = False) -> Tensor:
+    """u (..., n) periodic samples on s points (..., s): every n/s-th sample, n a multiple of s.
+    With `anti_alias`, after `low_pass(u, s)`: the samples of u's band-limited part, the input
+    a model on the s-point grid gets without the folded high modes."""
+    n = u.shape[-1]
+    if s < 2 or n % s:
+        raise ValueError(f"decimates n points to s >= 2 points, n a multiple of s, got n={n}, s={s}")
+    return (low_pass(u, s) if anti_alias else u)[..., ::n // s]
+
+
 def on_training_grid(model: nn.Module, x: Tensor, s: int, anti_alias: bool = False) -> Tensor:
     """Run a model trained on s-point grids on a finer periodic grid: decimate x (B, C, n) to s
     points (every n/s-th sample; with `anti_alias`, after `low_pass(x, s)`), apply the model,
@@ -266,9 +276,7 @@ def on_training_grid(model: nn.Module, x: Tensor, s: int, anti_alias: bool = Fal
     n = x.shape[-1]
     if x.dim() != 3 or n % s:
         raise ValueError(f"expected x (B, C, n) with n a multiple of s = {s}, got {tuple(x.shape)}")
-    if anti_alias:
-        x = low_pass(x, s)
-    return fourier_resample(model(x[..., ::n // s]), n)
+    return fourier_resample(model(decimate(x, s, anti_alias)), n)
 
 
 def real_parameters(model: nn.Module) -> int:

@@ -451,3 +451,64 @@ def test_darcy_bench_reads_the_runs_of_a_result_written_before_its_cache():
         bench.stored_runs({**old, "data": {**bench.DATA, "train": 60}})
     with pytest.raises(ValueError, match="with torch"):
         bench.stored_runs({**old, "torch": "0.0"})
+
+
+# ----- decimation, and bench/operators_rough.py's stored result -----
+
+def test_decimate_takes_every_kth_sample_or_the_band_limited_part_and_names_bad_grids():
+    s, n = 16, 64
+    v = torch.randn(3, 1, s, generator=gen(7), dtype=torch.float64)
+    v = op.low_pass(v, s - 1)  # no Nyquist mode: the fine interpolant is the same function
+    fine = op.fourier_resample(v, n)
+    assert torch.allclose(op.decimate(fine, s), v, atol=1e-12)
+    assert torch.allclose(op.decimate(fine, s, anti_alias=True), v, atol=1e-12)
+    t = torch.arange(n, dtype=torch.float64) / n
+    high = torch.cos(2 * math.pi * 13 * t)  # mode 13 >= s/2: plain decimation folds it onto 3
+    assert torch.allclose(op.decimate(fine + high, s, anti_alias=True), v, atol=1e-12)
+    folded = op.decimate(fine + high, s) - v
+    assert torch.allclose(folded, torch.cos(2 * math.pi * 3 * t[::4]).expand_as(v), atol=1e-12)
+    with pytest.raises(ValueError, match="n a multiple of s"):
+        op.decimate(fine, 24)
+    with pytest.raises(ValueError, match="s >= 2"):
+        op.decimate(fine, 1)
+
+
+def load_bench(name):
+    import importlib.util
+
+    from conftest import REPO
+    spec = importlib.util.spec_from_file_location(name, REPO / "bench" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_trial_run_of_the_rough_bench_never_overwrites_its_stored_result(tmp_path):
+    from course_lib import stored
+    bench = load_bench("operators_rough")
+    assert bench.output(bench.STEPS, bench.SEEDS, None) == stored.path("operators_rough")
+    assert bench.output(5, 2, None) == bench.TRIAL
+    assert bench.output(5, bench.SEEDS, str(tmp_path / "x.json")) == tmp_path / "x.json"
+    with pytest.raises(ValueError, match="may not overwrite"):
+        bench.output(bench.STEPS, 2, str(stored.path("operators_rough")))
+
+
+def test_the_stored_rough_result_is_the_chapters_data_and_its_verdicts_follow_from_its_numbers():
+    from course_lib import stored
+    from course_lib.spread import compare, spread
+    bench = load_bench("operators_rough")
+    r = stored.result("operators_rough")
+    assert r["data"] == bench.DATA and r["steps"] == bench.STEPS and r["seeds"] == [0, 1, 2]
+    for name in ("aliased", "low-passed"):
+        runs = r["results"][name]
+        assert runs["chosen rate"] in r["rates"]
+        assert runs["chosen rate"] == min(r["rates"], key=lambda lr: runs["validation error by rate"][str(lr)])
+        for route in bench.ROUTES:
+            assert len(runs[route]) == 3 and all(0 < e < 1 for e in runs[route])
+    ours = spread(r["results"]["low-passed"]["low-passed 64 points, upsampled"])
+    for key, theirs in (("same route", "low-passed 64 points, upsampled"), ("page's row", "FNO on 256 points")):
+        verdict = compare(ours, spread(r["results"]["aliased"][theirs]), False, ("A", "B"), paired=True)
+        assert r["decided"][key] == verdict.decided
+        assert (r["winners"][key] is None) == (verdict.winner is None)
+        if verdict.winner is not None:
+            assert (verdict.winner == "A") == r["winners"][key].startswith("the FNO trained on low-passed")
