@@ -512,3 +512,35 @@ def test_the_stored_rough_result_is_the_chapters_data_and_its_verdicts_follow_fr
         assert (r["winners"][key] is None) == (verdict.winner is None)
         if verdict.winner is not None:
             assert (verdict.winner == "A") == r["winners"][key].startswith("the FNO trained on low-passed")
+
+
+def test_a_trial_run_of_the_budget_bench_never_overwrites_its_stored_result(tmp_path):
+    from course_lib import stored
+    bench = load_bench("operators_budget")
+    assert bench.output(bench.BUDGETS, None) == stored.path("operators_budget")
+    assert bench.output((100, 200), None) == bench.TRIAL
+    with pytest.raises(ValueError, match="may not overwrite"):
+        bench.output((400,), str(stored.path("operators_budget")))
+
+
+def test_the_stored_budget_result_is_the_chapters_setting_and_its_verdicts_follow_from_its_numbers():
+    from course_lib import stored
+    from course_lib.spread import compare, spread
+    bench = load_bench("operators_budget")
+    r = stored.result("operators_budget")
+    assert r["data"] == bench.DATA and tuple(r["budgets"]) == bench.BUDGETS and r["seeds"] == [0, 1, 2]
+    ratios = {}
+    for steps in map(str, bench.BUDGETS):
+        runs = r["results"][steps]
+        for name in bench.MODELS:
+            assert runs[name]["chosen rate"] == min(
+                r["rates"], key=lambda lr: runs[name]["validation error by rate"][str(lr)])
+            assert len(runs[name]["test error"]) == 3 and all(0 < e < 1 for e in runs[name]["test error"])
+        fno, cnn = runs["FNO"]["test error"], runs["CNN"]["test error"]
+        assert runs["ratio CNN / FNO"] == pytest.approx([c / f for f, c in zip(fno, cnn)])
+        verdict = compare(spread(fno), spread(cnn), False, ("the FNO", "the CNN"), paired=True)
+        assert runs["verdict"] == str(verdict)
+        ratios[steps] = spread(runs["ratio CNN / FNO"])
+    short, long = map(str, bench.BUDGETS)
+    verdict = compare(ratios[long], ratios[short], False, (f"the ratio at {long} steps", f"the ratio at {short} steps"))
+    assert r["ratio verdict"] == str(verdict) and r["ratio decided"] == verdict.decided
