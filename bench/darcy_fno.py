@@ -23,7 +23,9 @@ a 6000-step run at step 1200.
 Every run is stored in the JSON's "runs", keyed by (rate, steps, modes, seed). With --reuse the
 script takes the runs already stored in --out instead of training them again (the same code and
 data give the same numbers: one thread, CPU) and marks them "reused"; a run whose test error was
-not stored is trained again when its test error is needed.
+not stored is trained again when its test error is needed. Each run trained is also written at
+once to --out's partial file (FILE.partial, removed when the result is written), which --reuse
+reads too: a bench stopped half-way resumes where it stopped.
 
 Run:  .venv/bin/python bench/darcy_fno.py [--out FILE] [--reuse]
 It writes course_lib/bench_results/darcy_fno.json (`course_lib.stored`), which the chapter reads.
@@ -79,6 +81,19 @@ def stored_runs(previous: dict) -> dict[tuple, dict]:
     return {k: dict(lr=k[0], steps=k[1], modes=k[2], seed=k[3], **v) for k, v in runs.items()}
 
 
+def partial(out: str) -> Path:
+    """Where the runs trained so far are kept until the result is written."""
+    return Path(out + ".partial")
+
+
+def reusable(out: str) -> dict[tuple, dict]:
+    """The runs stored in the result at `out` (if any) and in its partial file (if any)."""
+    cache = stored_runs(json.loads(Path(out).read_text())) if Path(out).exists() else {}
+    if partial(out).exists():
+        cache.update(stored_runs(json.loads(partial(out).read_text())))
+    return cache
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default=str(stored.path("darcy_fno")))
@@ -86,7 +101,7 @@ def main() -> None:
     args = parser.parse_args()
     torch.set_num_threads(1)
     load, start = os.getloadavg()[0], time.process_time()
-    cache = stored_runs(json.loads(Path(args.out).read_text())) if args.reuse else {}
+    cache = reusable(args.out) if args.reuse else {}
     runs: dict[tuple, dict] = {}  # this result's runs, each marked reused or not
     a, u = pde_data.darcy_dataset(N_TRAIN + N_TEST, S, seed=0)
     a_val, u_val = pde_data.darcy_dataset(N_VAL, S, seed=7)
@@ -111,9 +126,12 @@ def main() -> None:
         runs[k] = dict(lr=k[0], steps=steps, modes=modes, seed=seed, **{
             "validation error": min(fit.val_error), "test error": op.evaluate(model, x[test], y[test]),
             "kept step": fit.best_step, "cpu seconds": fit.cpu_seconds, "reused": False})
+        cache[k] = {n: v for n, v in runs[k].items() if n != "reused"}
+        partial(args.out).write_text(json.dumps(  # kept at once: a stopped bench resumes with --reuse
+            {"data": DATA, "torch": torch.__version__, "runs": list(cache.values())}, indent=1))
         print(f"lr {lr:g}, {steps} steps, {modes} modes, seed {seed}: validation "
-              f"{runs[k]['validation error']:.4f}, kept step {fit.best_step} of {fit.steps} run, "
-              f"{fit.cpu_seconds:.0f} s", flush=True)
+              f"{runs[k]['validation error']:.4f}, test {runs[k]['test error']:.4f}, kept step "
+              f"{fit.best_step} of {fit.steps} run, {fit.cpu_seconds:.0f} s", flush=True)
         return runs[k]
 
     rate_val = {lr: run(lr, 1200, 8, 0)["validation error"] for lr in LRS}
@@ -155,6 +173,7 @@ def main() -> None:
                    "cpu seconds": cpu, "load average at start": load,
                    "torch": torch.__version__, "machine": platform.processor() or platform.machine()},
                   f, indent=1)
+    partial(args.out).unlink(missing_ok=True)
     print(f"wrote {args.out}")
 
 

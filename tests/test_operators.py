@@ -3,6 +3,7 @@ any grid, the FNO commutes with shifts of the periodic grid unless padding or co
 it, DeepONet learns the antiderivative, training lowers the relative L2 error, and the
 exercises' checks pass the references and reject near misses."""
 
+import json
 import math
 
 import pytest
@@ -544,3 +545,21 @@ def test_the_stored_budget_result_is_the_chapters_setting_and_its_verdicts_follo
     short, long = map(str, bench.BUDGETS)
     verdict = compare(ratios[long], ratios[short], False, (f"the ratio at {long} steps", f"the ratio at {short} steps"))
     assert r["ratio verdict"] == str(verdict) and r["ratio decided"] == verdict.decided
+
+
+def test_darcy_bench_resumes_from_the_runs_a_stopped_bench_kept(tmp_path):
+    bench = darcy_bench()
+    out = str(tmp_path / "darcy_fno.json")
+    assert bench.reusable(out) == {}  # nothing stored yet
+    run = {"lr": 0.01, "steps": 400, "modes": 8, "seed": 0, "validation error": 0.4}
+    bench.partial(out).write_text(json.dumps({"data": bench.DATA, "torch": torch.__version__, "runs": [run]}))
+    assert bench.reusable(out) == {(0.01, 400, 8, 0): run}
+    longer = {**run, "validation error": 0.3, "test error": 0.31, "kept step": 400, "cpu seconds": 9.0}
+    older = [{**run, "validation error": 0.9}, {**longer, "steps": 800}]
+    (tmp_path / "darcy_fno.json").write_text(json.dumps({"data": bench.DATA, "torch": torch.__version__,
+                                                         "runs": older}))
+    cache = bench.reusable(out)  # the partial file's runs are the newer ones
+    assert cache[(0.01, 400, 8, 0)] == run and cache[(0.01, 800, 8, 0)]["test error"] == 0.31
+    bench.partial(out).write_text(json.dumps({"data": bench.DATA, "torch": "0.0", "runs": [run]}))
+    with pytest.raises(ValueError, match="with torch"):
+        bench.reusable(out)
