@@ -35,6 +35,15 @@ def test_each_stored_result_is_what_its_chapter_reads():
         assert sum(k.startswith(f"01 R{r} start") for k in augerino["runs"]) == 3, r
     gcnn = stored.result("gcnn_data_efficiency")  # every model: 3 seeds at each size, test split apart
     assert all(len(m["runs"]) == 3 * len(gcnn["sizes"]) for m in gcnn["models"].values()) and gcnn["n_val"] > 0
+    from course_lib import gcnn_efficiency  # the patience is the library's rule applied to validation
+    chosen, table = gcnn["protocol"]["patience"], gcnn["val_error_by_patience"]
+    assert chosen == gcnn_efficiency.choose_patience(
+        [{int(p): v for p, v in by_size.items()} for m in table.values() for by_size in m.values()])
+    gcnn_runs = [r for m in gcnn["models"].values() for r in m["runs"]]  # the page reads the chosen one's
+    assert all(r["test_error"] == r["by_patience"][str(chosen)]["test_error"] for r in gcnn_runs)
+    assert gcnn["runs_at_cap"] == sum(r["hit_cap"] for r in gcnn_runs)
+    build = stored.result("gcnn_build")["builds"]  # cold builds: the disk cache is what makes them fast
+    assert all(b["warm_disk"] < b["cold"] for name, b in build.items() if name.startswith("D"))
     probes = stored.result("gcnn_probes")  # the chapter's factorial probe: the bench's seeds, 300 images
     assert probes["seeds"] == gcnn["seeds"] and probes["n"] == 300 and probes["protocol"] == gcnn["protocol"]
     assert all([r["seed"] for r in m["runs"]] == gcnn["seeds"] for m in probes["models"].values())
