@@ -80,14 +80,14 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generat
 
 # The factorial probe of `bench/gcnn_probes.py`: each changes one thing of a model of MODELS.
 # C16 with C8's fields (about twice C8's parameters) and C8 with C16's fields separate the
-# number of regular fields (and of invariant features the head sees) from the finer group;
+# number of regular fields from the finer group;
 # "last layer" / "hidden" change only the last or only the middle layer's fields of C8 (or C16);
 # P4M with P4's fields (as many channels per group element as the P4 CNN) separates
 # capacity from flip invariance.
 PROBES: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generator], Tensor] | None]] = {
     "escnn C16, C8's fields": (lambda: SteerableCNN(16, channels=C8_CHANNELS, size=16), None),
     "escnn C8, C16's fields": (lambda: SteerableCNN(8, channels=C16_CHANNELS, size=16), None),
-    # the last layer's fields (the invariant features the linear head reads) against the hidden
+    # the last layer's field count against the hidden
     # layer's width: each of these changes one of the two from a model above
     "escnn C8, last layer 4": (lambda: SteerableCNN(8, channels=(3, 6, 4), size=16), None),
     "escnn C8, hidden 4": (lambda: SteerableCNN(8, channels=(3, 4, 6), size=16), None),
@@ -177,6 +177,21 @@ def confusion(model: nn.Module, x: Tensor, y: Tensor, n_classes: int = 10) -> li
     matrix = torch.zeros(n_classes, n_classes, dtype=torch.long)
     matrix.index_put_((y, predicted), torch.ones_like(y), accumulate=True)
     return matrix.tolist()
+
+
+def nearest_neighbour_error(train_xy: tuple[Tensor, Tensor], test_xy: tuple[Tensor, Tensor]) -> float:
+    """The test error (%) of the 1-nearest-neighbour classifier on raw pixels: each test image
+    (N, ...) takes the label of the training image (M, ...) nearest in Euclidean distance (the
+    first of equal distances); labels y_train (M,), y_test (N,). A trivial baseline: no learning."""
+    (x_train, y_train), (x_test, y_test) = train_xy, test_xy
+    if len(x_train) != len(y_train) or len(x_test) != len(y_test) or len(x_train) == 0:
+        raise ValueError(f"expected nonempty training images and labels of equal length, and test images and "
+                         f"labels of equal length, got {len(x_train)}, {len(y_train)}, {len(x_test)}, {len(y_test)}")
+    if x_train.shape[1:] != x_test.shape[1:]:
+        raise ValueError(f"training and test images must have the same shape, got {tuple(x_train.shape[1:])} "
+                         f"and {tuple(x_test.shape[1:])}")
+    nearest = torch.cdist(x_test.flatten(1).double(), x_train.flatten(1).double()).argmin(1)
+    return 100 * (y_train[nearest] != y_test).double().mean().item()
 
 
 def mirror(x: Tensor) -> Tensor:

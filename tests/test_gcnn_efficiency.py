@@ -121,3 +121,25 @@ def test_choose_patience_stops_where_validation_stops_improving():
     assert ge.choose_patience([flat, early]) == 20
     with pytest.raises(ValueError, match="at least one"):
         ge.choose_patience([])
+
+
+def test_choose_patience_counts_a_marginal_gain_as_a_gain():
+    from course_lib.spread import compare, spread
+    # the largest patience gains 1.0, 1.6 and 0.4 points: past the paired threshold, below 1.5x
+    gain = {10: [21.0, 22.6, 20.4], 20: [21.0, 22.6, 20.4], 40: [20.0, 21.0, 20.0]}
+    v = compare(spread(gain[10]), spread(gain[40]), False, names=("p", "largest"), paired=True)
+    assert v.winner == "largest" and v.marginal
+    flat = {10: [20.0, 22.0, 21.0], 20: [20.0, 22.0, 21.0], 40: [20.0, 22.0, 21.0]}
+    assert ge.choose_patience([flat, gain]) == 40
+
+
+def test_nearest_neighbour_error_is_zero_on_its_training_set_and_chance_on_shuffled_labels():
+    (x_test, y_test), pool = ge.rotated_digit_split(0)
+    (x, y), _ = ge.draw(pool, 300, 0)
+    assert ge.nearest_neighbour_error((x, y), (x, y)) == 0.0
+    shuffled = y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))]
+    real = ge.nearest_neighbour_error((x, y), (x_test, y_test))
+    control = ge.nearest_neighbour_error((x, shuffled), (x_test, y_test))
+    assert 80 < control < 100 and real < 50     # chance is 90 % for 10 balanced classes
+    with pytest.raises(ValueError, match="same shape"):
+        ge.nearest_neighbour_error((x, y), (x_test[:, :, :8], y_test))
