@@ -47,10 +47,17 @@ def test_each_stored_result_is_what_its_chapter_reads():
     probes = stored.result("gcnn_probes")  # the chapter's factorial probe: the bench's seeds, 300 images
     assert probes["seeds"] == gcnn["seeds"] and probes["n"] == 300 and probes["protocol"] == gcnn["protocol"]
     assert all([r["seed"] for r in m["runs"]] == gcnn["seeds"] for m in probes["models"].values())
-    darcy = stored.result("darcy_fno")  # the operators chapter's converged Darcy FNO
-    assert darcy["chosen steps"] in (400, 1200, 3000, 6000, 12000, 24000) and darcy["chosen rate"] > 0
+    darcy = stored.result("darcy_fno")  # the operators chapter's Darcy FNO, trained longer
+    lr, steps, by_budget = darcy["chosen rate"], darcy["chosen steps"], darcy["validation error by budget (seed 0)"]
+    runs = {(r["lr"], r["steps"], r["modes"], r["seed"]): r for r in darcy["runs"]}
+    assert [int(s) for s in by_budget] == darcy["budgets run"] == darcy["budgets"][:len(by_budget)]
+    assert all(runs[(lr, int(s), 8, 0)]["validation error"] == v for s, v in by_budget.items())
+    best = min(by_budget.values())
+    assert steps == min(int(s) for s, v in by_budget.items() if v <= (1 + darcy["within"]) * best)
+    assert darcy["budget at the grid's edge"] == (steps == darcy["budgets run"][-1])
     for modes in ("8", "12"):
-        assert len(darcy["results"][modes]["test error"]) == 3
+        per_seed = [runs[(lr, steps, int(modes), seed)]["test error"] for seed in (0, 1, 2)]
+        assert darcy["results"][modes]["test error"] == per_seed
         assert all(0 < e < 0.35 for e in darcy["results"][modes]["test error"])  # < the mean's
 
 
