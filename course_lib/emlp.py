@@ -204,7 +204,13 @@ def null_space(c: np.ndarray) -> np.ndarray:
         c = c.astype(np.float64)
     if c.shape[0] == 0:
         return np.eye(c.shape[1])
-    _, singular, vh = np.linalg.svd(c, full_matrices=c.shape[0] < c.shape[1])
+    try:
+        _, singular, vh = np.linalg.svd(c, full_matrices=c.shape[0] < c.shape[1])
+    except np.linalg.LinAlgError:  # LAPACK's divide and conquer (gesdd) fails on some CPUs' builds
+        # (OpenBLAS on an AMD EPYC: 'DLASCL parameter 4' on the O(5) 2->2 constraints); the QR
+        # iteration of gesvd finds the same singular values
+        import scipy.linalg
+        _, singular, vh = scipy.linalg.svd(c, full_matrices=c.shape[0] < c.shape[1], lapack_driver="gesvd")
     cut = null_space_tolerance(c.shape, float(singular[0]) if len(singular) else 0.0, c.dtype)
     return vh[int((singular > cut).sum()):].T
 

@@ -416,3 +416,16 @@ def test_the_stored_validation_result_holds_what_the_chapter_reads():
         aug = kinds["MLP + augmentation"]  # the scale is inside the scales tried, or the grid ran out
         assert aug["scale"] == float(min(aug["scale_validation"].items(), key=lambda kv: kv[1])[0]) and (
             not aug["scale_at_grid_edge"] or aug["scale"] in (0.01, 10.0))
+
+
+def test_null_space_falls_back_to_gesvd_where_lapack_divide_and_conquer_fails(monkeypatch):
+    c = E.constraint_matrix(E.o5_synthetic(8, seed=0).group, 1, 1)  # O(5) on vectors: W = a I
+    expected = E.null_space(c)
+
+    def failing_svd(*args, **kwargs):
+        raise np.linalg.LinAlgError("SVD did not converge")
+
+    monkeypatch.setattr(np.linalg, "svd", failing_svd)
+    q = E.null_space(c)
+    assert q.shape == expected.shape == (25, 1)
+    assert np.abs(c @ q).max() < 1e-12 and abs(abs(float(q[:, 0] @ expected[:, 0])) - 1) < 1e-12
