@@ -44,18 +44,15 @@ from course_lib.spread import compare, spread
 DATA = {"pairs": 1200, "train": 900, "validation": 100, "seed": 0, "points": 256, "dt": 5e-3, "grid": 64}
 BUDGETS, RATES, SEEDS = (400, 1600), (1e-3, 3e-3), (0, 1, 2)
 MODELS = {"FNO": lambda: op.FNO(16, 32), "CNN": lambda: op.CNN(33, 32)}
-TRIAL = Path(tempfile.gettempdir()) / "operators_budget_trial.json"
+TRIAL = Path(tempfile.gettempdir()) / "operators_budget_trial.json"  # stored.output's
 
 
 def output(budgets: tuple[int, ...], out: str | None) -> Path:
     """Where a run writes: the stored result only for the chapter's budgets (a trial run with
     others goes to --out or /tmp/operators_budget_trial.json, never to it)."""
-    trial = tuple(budgets) != BUDGETS
-    target = Path(out) if out else (TRIAL if trial else stored.path("operators_budget"))
-    if trial and target.resolve() == stored.path("operators_budget").resolve():
-        raise ValueError(f"a trial run (budgets {list(budgets)}; the result's are {list(BUDGETS)}) may "
-                         f"not overwrite {target}")
-    return target
+    differs = tuple(budgets) != BUDGETS
+    return stored.output("operators_budget", f"budgets {list(budgets)}; the result's are "
+                         f"{list(BUDGETS)}" if differs else None, out)
 
 
 def main() -> None:

@@ -58,18 +58,15 @@ ROUTES = {  # how a model trained at 64 points answers on the 256-point grid
     "64 points, upsampled": lambda m, u: op.on_training_grid(m, u, S),
     "low-passed 64 points, upsampled": lambda m, u: op.on_training_grid(m, u, S, anti_alias=True),
 }
-TRIAL = Path(tempfile.gettempdir()) / "operators_rough_trial.json"
+TRIAL = Path(tempfile.gettempdir()) / "operators_rough_trial.json"  # stored.output's
 
 
 def output(steps: int, seeds: int, out: str | None) -> Path:
     """Where a run writes: the stored result only for the chapter's settings (a trial run with
     other steps or seeds goes to --out or /tmp/operators_rough_trial.json, never to it)."""
-    trial = (steps, seeds) != (STEPS, SEEDS)
-    target = Path(out) if out else (TRIAL if trial else stored.path("operators_rough"))
-    if trial and target.resolve() == stored.path("operators_rough").resolve():
-        raise ValueError(f"a trial run ({steps} steps, {seeds} seeds; the result is {STEPS} steps, "
-                         f"{SEEDS} seeds) may not overwrite {target}")
-    return target
+    differs = (steps, seeds) != (STEPS, SEEDS)
+    return stored.output("operators_rough", f"{steps} steps, {seeds} seeds; the result is "
+                         f"{STEPS} steps, {SEEDS} seeds" if differs else None, out)
 
 
 def tensor(a) -> torch.Tensor:

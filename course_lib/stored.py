@@ -11,6 +11,7 @@ where the repository's `bench/` folder is not.
 from __future__ import annotations
 
 import json
+import tempfile
 from pathlib import Path
 
 FOLDER = Path(__file__).with_name("bench_results")
@@ -19,6 +20,16 @@ FOLDER = Path(__file__).with_name("bench_results")
 def path(name: str) -> Path:
     """Where bench/NAME.py writes its result, e.g. path("egnn_nbody")."""
     return FOLDER / f"{name}.json"
+
+
+def output(name: str, trial: str | None, out: str | None = None) -> Path:
+    """Where bench/NAME.py writes: `out` if given, else the stored result, or for a trial run (`trial`
+    says how it differs from the stored settings; None for none) /tmp/NAME_trial.json. A trial run
+    may never overwrite the stored result: that is a ValueError naming the difference."""
+    target = Path(out) if out else (Path(tempfile.gettempdir()) / f"{name}_trial.json" if trial else path(name))
+    if trial and target.resolve() == path(name).resolve():
+        raise ValueError(f"a trial run ({trial}) may not overwrite {target}")
+    return target
 
 
 def result(name: str) -> dict:

@@ -85,3 +85,11 @@ def test_the_wheel_carries_the_stored_results(tmp_path):
     names = zipfile.ZipFile(wheel).namelist()
     for name in ("egnn_nbody", "augerino_range"):
         assert f"course_lib/bench_results/{name}.json" in names
+
+
+def test_a_trial_run_never_overwrites_the_stored_result(tmp_path):
+    assert stored.output("darcy_fno", None) == stored.path("darcy_fno")
+    assert stored.output("darcy_fno", "5 steps").name == "darcy_fno_trial.json"
+    assert stored.output("darcy_fno", "5 steps", str(tmp_path / "x.json")) == tmp_path / "x.json"
+    with pytest.raises(ValueError, match=r"a trial run \(5 steps\) may not overwrite"):
+        stored.output("darcy_fno", "5 steps", str(stored.path("darcy_fno")))
