@@ -10,8 +10,8 @@ of the largest's for every model and size. The table "validation error by patien
 stored; each run's top-level fields are those of the chosen patience.
 
 Per run (`ge.run_one`): test, validation and training error (%) of the kept weights, the step kept
-and the steps run, CPU seconds, the test confusion matrix and that of the mirrored test digits, the
-validation history; at the largest size also the chapter's rotation sweep (`gcnn.rotation_sweep` on
+and the steps run, CPU seconds, the test confusion matrix and those of the mirrored test and
+validation digits (the chapter picks its mirror pairs on the validation digits), the validation history; at the largest size also the chapter's rotation sweep (`gcnn.rotation_sweep` on
 64 test digits, every 7.5°).
 
     .venv/bin/python bench/gcnn_data_efficiency.py [sizes, default 50,100,300] [seeds, default 0,1,2]

@@ -210,7 +210,9 @@ def run_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, Te
     max_steps without stopping), val_history (validation error % at each score, every EVAL_EVERY
     steps) and by_patience {str(p): {best_step, steps (the steps it would have run), test_error,
     val_error, train_error (%), confusion and mirrored_confusion on the test set (`confusion` of
-    the test digits and of their mirror images), and with `sweep = (images, angles)` sweep_change
+    the test digits and of their mirror images), mirrored_val_confusion (of the validation digits'
+    mirror images: what a mirrored digit looks like to the model, read without the test set), and
+    with `sweep = (images, angles)` sweep_change
     and sweep_changed (`gcnn.rotation_sweep`)}}."""
     if not patiences or min(patiences) < 1:
         raise ValueError(f"patiences must be positive integers, got {patiences}")
@@ -243,7 +245,8 @@ def run_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, Te
                  "steps": history.val_steps[stop] if stop is not None else len(history.loss),
                  "test_error": error(at_p, *test_xy), "val_error": error(at_p, *val_xy),
                  "train_error": error(at_p, *train_xy), "confusion": confusion(at_p, x_test, y_test),
-                 "mirrored_confusion": confusion(at_p, mirror(x_test), y_test)}
+                 "mirrored_confusion": confusion(at_p, mirror(x_test), y_test),
+                 "mirrored_val_confusion": confusion(at_p, mirror(val_xy[0]), val_xy[1])}
         if sweep is not None:
             with torch.no_grad():
                 change, changed = gcnn.rotation_sweep(at_p, *sweep)

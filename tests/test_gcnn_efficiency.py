@@ -104,6 +104,12 @@ def test_run_one_scores_each_patience_as_a_run_stopped_there_would():
     assert 100 * (1 - int(matrix.trace()) / len(test_xy[0])) == pytest.approx(at2["test_error"])
     mirrored = torch.tensor(at2["mirrored_confusion"])
     assert torch.equal(mirrored.sum(1), matrix.sum(1))   # the same digits, mirrored
+    mirrored_val = torch.tensor(at2["mirrored_val_confusion"])   # the validation digits, mirrored
+    assert torch.equal(mirrored_val.sum(1), torch.bincount(val_xy[1], minlength=10))
+    unmirrored = torch.tensor(ge.confusion(short, *val_xy))
+    assert 100 * (1 - int(unmirrored.trace()) / len(val_xy[0])) == pytest.approx(at2["val_error"])
+    assert torch.equal(mirrored_val, torch.tensor(ge.confusion(short, ge.mirror(val_xy[0]), val_xy[1])))
+    assert not torch.equal(mirrored_val, unmirrored)   # mirroring changes what P4 answers
 
 
 def test_mirror_flips_left_and_right():
