@@ -83,7 +83,8 @@ MODELS: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generat
 # number of regular fields from the finer group;
 # "last layer" / "hidden" change only the last or only the middle layer's fields of C8 (or C16);
 # P4M with P4's fields (as many channels per group element as the P4 CNN) separates
-# capacity from flip invariance.
+# capacity from flip invariance. "P4 CNN + aug." is the P4 CNN trained on randomly rotated
+# images, as "plain, pooled + aug." is the plain CNN: augmentation with equivariance.
 PROBES: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generator], Tensor] | None]] = {
     "escnn C16, C8's fields": (lambda: SteerableCNN(16, channels=C8_CHANNELS, size=16), None),
     "escnn C8, C16's fields": (lambda: SteerableCNN(8, channels=C16_CHANNELS, size=16), None),
@@ -93,6 +94,7 @@ PROBES: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generat
     "escnn C8, hidden 4": (lambda: SteerableCNN(8, channels=(3, 4, 6), size=16), None),
     "escnn C16, last layer 6": (lambda: SteerableCNN(16, channels=(3, 4, 6), size=16), None),
     "P4M CNN, P4's fields": (lambda: gcnn.GroupCNN((4, 8, 8), group="p4m"), None),
+    "P4 CNN + aug.": (lambda: gcnn.GroupCNN((4, 8, 8)), gcnn.random_rotations),
 }
 
 
@@ -192,6 +194,27 @@ def nearest_neighbour_error(train_xy: tuple[Tensor, Tensor], test_xy: tuple[Tens
                          f"and {tuple(x_test.shape[1:])}")
     nearest = torch.cdist(x_test.flatten(1).double(), x_train.flatten(1).double()).argmin(1)
     return 100 * (y_train[nearest] != y_test).double().mean().item()
+
+
+def orbit_nearest_neighbour_error(train_xy: tuple[Tensor, Tensor], test_xy: tuple[Tensor, Tensor], k: int,
+                                  flips: bool = False) -> float:
+    """The test error (%) of 1-nearest-neighbour on raw pixels over the orbit of the training images:
+    each training image (M, C, H, H) turned by the k angles 2πj/k, j = 0..k-1 (`data.rotate_images`),
+    with `flips` also their mirror images (`mirror`): k·M (or 2k·M) templates, then
+    `nearest_neighbour_error`. k = 1 without flips is plain 1-NN. No learning: the symmetry is
+    built in by matching against every rotated copy."""
+    if isinstance(k, bool) or not isinstance(k, int) or k < 1:
+        raise ValueError(f"k, the number of rotation angles, must be a positive integer, got {k!r}")
+    x, y = train_xy
+    if x.dim() != 4 or len(x) != len(y):
+        raise ValueError(f"expected training images (M, C, H, H) and M labels, got shapes "
+                         f"{tuple(x.shape)} and {tuple(y.shape)}")
+    angles = torch.arange(k, dtype=torch.float64).repeat(len(x)) * (2 * math.pi / k)
+    x_orbit = data.rotate_images(x.repeat_interleave(k, 0), angles)
+    y_orbit = y.repeat_interleave(k)
+    if flips:
+        x_orbit, y_orbit = torch.cat([x_orbit, mirror(x_orbit)]), torch.cat([y_orbit, y_orbit])
+    return nearest_neighbour_error((x_orbit, y_orbit), test_xy)
 
 
 def mirror(x: Tensor) -> Tensor:

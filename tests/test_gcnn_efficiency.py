@@ -1,9 +1,12 @@
 """course_lib.gcnn_efficiency: the seed's classifier as ported, and a protocol whose validation
 split never touches the test set."""
 
+import math
+
 import pytest
 import torch
 
+from course_lib import data
 from course_lib import gcnn_efficiency as ge
 from course_lib import groups
 from course_lib.equivariance import invariance_error
@@ -68,6 +71,10 @@ def test_each_probe_is_one_change_away_from_a_bench_model():
     channels = lambda m: [norm.num_features for norm in m.norms]
     assert channels(p4m_wide) == channels(p4) == [4, 8, 8] != channels(p4m)
     assert p4m_wide.group == p4m.group == "p4m" != p4.group
+    p4_aug = make("P4 CNN + aug.")      # the P4 CNN, trained as the augmented plain CNN is
+    assert channels(p4_aug) == channels(p4) and p4_aug.group == p4.group
+    assert ge.PROBES["P4 CNN + aug."][1] is ge.MODELS["plain, pooled + aug."][1] is not None
+    assert ge.MODELS["P4 CNN"][1] is None
     assert not set(ge.PROBES) & set(ge.MODELS)
 
 
@@ -149,3 +156,23 @@ def test_nearest_neighbour_error_is_zero_on_its_training_set_and_chance_on_shuff
     assert 80 < control < 100 and real < 50     # chance is 90 % for 10 balanced classes
     with pytest.raises(ValueError, match="same shape"):
         ge.nearest_neighbour_error((x, y), (x_test[:, :, :8], y_test))
+
+
+def test_orbit_nearest_neighbour_matches_every_rotated_copy_and_reduces_to_plain_1nn():
+    (x_test, y_test), pool = ge.rotated_digit_split(0)
+    (x, y), _ = ge.draw(pool, 50, 0)
+    x_test, y_test = x_test[:100], y_test[:100]
+    # k = 1 is plain 1-NN on the training images
+    assert ge.orbit_nearest_neighbour_error((x, y), (x_test, y_test), 1) == \
+        ge.nearest_neighbour_error((x, y), (x_test, y_test))
+    # training images turned to one of the k angles are in the orbit: no mistake
+    k, j = 8, 3
+    turned = data.rotate_images(x, torch.full((len(x),), j * (2 * math.pi / k), dtype=torch.float64))
+    assert ge.orbit_nearest_neighbour_error((x, y), (turned, y), k) == 0.0
+    assert ge.nearest_neighbour_error((x, y), (turned, y)) > 10     # without the orbit they are new
+    # their mirror images are in the orbit only with flips
+    assert ge.orbit_nearest_neighbour_error((x, y), (ge.mirror(turned), y), k, flips=True) == 0.0
+    assert ge.orbit_nearest_neighbour_error((x, y), (ge.mirror(turned), y), k) > 0.0
+    for bad in (0, -4, 2.5, True):
+        with pytest.raises(ValueError, match="positive integer"):
+            ge.orbit_nearest_neighbour_error((x, y), (x_test, y_test), bad)
