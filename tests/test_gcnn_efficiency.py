@@ -176,3 +176,25 @@ def test_orbit_nearest_neighbour_matches_every_rotated_copy_and_reduces_to_plain
     for bad in (0, -4, 2.5, True):
         with pytest.raises(ValueError, match="positive integer"):
             ge.orbit_nearest_neighbour_error((x, y), (x_test, y_test), bad)
+
+
+def test_the_stored_p4m_seeds_repeat_the_bench_and_probe_runs_they_share():
+    """bench/gcnn_p4m.py reruns three models at 300 images over more seeds: the seeds the
+    data-efficiency bench and the probe ran must come out the same, field by field (CPU time and
+    the bench's rotation sweep aside), or the chapter would mix two protocols."""
+    from course_lib import stored
+    more, bench = stored.result("gcnn_p4m"), stored.result("gcnn_data_efficiency")
+    probes = stored.result("gcnn_probes")
+    assert more["n"] == 300 and more["protocol"] == bench["protocol"]
+    assert set(bench["seeds"]) < set(more["seeds"])
+    earlier = {(name, r["seed"]): r for source in (bench, probes)
+               for name, e in source["models"].items() for r in e["runs"] if r["n"] == 300}
+    skip = {"cpu_s", "sweep_change", "sweep_changed"}
+    strip = lambda run: {k: ({p: {f: v for f, v in e.items() if f not in skip}
+                              for p, e in val.items()} if k == "by_patience" else val)
+                         for k, val in run.items() if k not in skip}
+    for name, entry in more["models"].items():
+        assert [r["seed"] for r in entry["runs"]] == more["seeds"], name
+        for run in entry["runs"]:
+            if run["seed"] in bench["seeds"]:
+                assert strip(run) == strip(earlier[name, run["seed"]]), (name, run["seed"])
