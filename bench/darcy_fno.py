@@ -12,13 +12,17 @@ stops early: with patience, a loss spike early in a long schedule (it happens at
 a 6000-step run at step 1200.
 
 1. Learning rate (1e-3, 3e-3, 1e-2, 3e-2) at 1200 steps, seed 0, 8 modes: the best on validation.
-2. Step budget at that rate, up the ladder 400, 1200, 3000, 6000, 12000, 24000: a cosine schedule
+2. Step budget at that rate, up the ladder 400, 1200, 3000, 6000, 12000, 24000, 48000: a cosine schedule
    ends at a rate of 0 whatever the budget, so "trained to convergence" means the validation error
    no longer falls as the budget grows. The ladder stops at the first budget that lowers the best
    validation error so far by no more than 5%; the chosen budget is the smallest within 5% of the
    best validation error. It is inside the grid when a longer budget was run and did not pay.
 3. At that rate and budget, 8 and 12 modes per axis from 3 seeds each, scored on the test set,
    compared paired (same data, seeds and minibatches) by `spread.compare`.
+4. The ladder is climbed with 8 modes, so 12 modes might need a longer schedule. Where the ladder
+   ran a budget above the chosen one, step 3 is repeated there, and the 12-mode runs' validation
+   error at the two budgets is compared: if the verdict or 12 modes' convergence depended on the
+   budget, this shows it.
 
 Every run is stored in the JSON's "runs", keyed by (rate, steps, modes, seed). With --reuse the
 script takes the runs already stored in --out instead of training them again (the same code and
@@ -46,7 +50,7 @@ from course_lib import operators as op, pde_data, stored
 from course_lib.spread import compare, spread
 
 N_TRAIN, N_TEST, N_VAL, S = 400, 100, 50, 32
-LRS, BUDGETS, MODES, SEEDS = (1e-3, 3e-3, 1e-2, 3e-2), (400, 1200, 3000, 6000, 12000, 24000), (8, 12), (0, 1, 2)
+LRS, BUDGETS, MODES, SEEDS = (1e-3, 3e-3, 1e-2, 3e-2), (400, 1200, 3000, 6000, 12000, 24000, 48000), (8, 12), (0, 1, 2)
 WITHIN = 0.05  # a budget within 5% of the best validation error counts as converged
 DATA = {"train": N_TRAIN, "test": N_TEST, "validation": N_VAL, "points": S}
 
@@ -154,6 +158,28 @@ def main() -> None:
                       (f"{MODES[1]} modes", f"{MODES[0]} modes"), paired=True)
     for m in MODES:
         print(f"{m} modes, lr {lr:g}, {steps} steps, 3 seeds: test relative L2 {errors[m].format('.4f')}")
+    longer = next((s for s in budget_val if s > steps), None)  # a budget the ladder ran above
+    check = {}
+    if longer is not None:  # step 4: the comparison again at the longer budget
+        at_longer = {m: [run(lr, longer, m, seed, need_test=True) for seed in SEEDS] for m in MODES}
+        longer_errors = {m: spread([r["test error"] for r in at_longer[m]]) for m in MODES}
+        longer_verdict = compare(longer_errors[MODES[1]], longer_errors[MODES[0]], False,
+                                 (f"{MODES[1]} modes", f"{MODES[0]} modes"), paired=True)
+        gain = {m: compare(spread([r["validation error"] for r in at_longer[m]]),
+                           spread(results[m]["validation error"]), False,
+                           (f"{longer} steps", f"{steps} steps"), paired=True) for m in MODES}
+        check = {"longer steps": longer,
+                 "results": {str(m): {name: [r[name] for r in at_longer[m]]
+                                      for name in ("test error", "validation error", "kept step",
+                                                   "cpu seconds")} for m in MODES},
+                 "verdict": longer_verdict, "verdict decided": longer_verdict.decided,
+                 "verdict margin": longer_verdict.margin,
+                 "validation gain": {str(m): {"verdict": v, "decided": v.decided, "margin": v.margin}
+                                     for m, v in gain.items()}}
+        for m in MODES:
+            print(f"{m} modes, {longer} steps, 3 seeds: test relative L2 "
+                  f"{longer_errors[m].format('.4f')}; validation, {gain[m]}")
+        print(f"at {longer} steps: {longer_verdict}")
     reused = [r for r in runs.values() if r["reused"]]
     cpu = time.process_time() - start
     print(f"{verdict}\n{cpu:.0f} s CPU in this call; {len(reused)} runs reused "
@@ -169,6 +195,7 @@ def main() -> None:
                    "results": {str(m): r for m, r in results.items()},
                    "verdict": verdict, "verdict decided": verdict.decided,
                    "verdict margin": verdict.margin,
+                   "at the longer budget": check,
                    "runs": list(runs.values()), "runs reused": len(reused),
                    "cpu seconds": cpu, "load average at start": load,
                    "torch": torch.__version__, "machine": platform.processor() or platform.machine()},

@@ -59,6 +59,15 @@ def test_each_stored_result_is_what_its_chapter_reads():
         per_seed = [runs[(lr, steps, int(modes), seed)]["test error"] for seed in (0, 1, 2)]
         assert darcy["results"][modes]["test error"] == per_seed
         assert all(0 < e < 0.35 for e in darcy["results"][modes]["test error"])  # < the mean's
+    longer = darcy["at the longer budget"]  # the modes compared again one budget up, if the ladder ran it
+    above = [int(s) for s in by_budget if int(s) > steps]
+    assert bool(longer) == bool(above)
+    if longer:
+        assert longer["longer steps"] == above[0]
+        for modes in ("8", "12"):
+            per_seed = [runs[(lr, above[0], int(modes), seed)] for seed in (0, 1, 2)]
+            assert longer["results"][modes]["test error"] == [r["test error"] for r in per_seed]
+            assert longer["results"][modes]["validation error"] == [r["validation error"] for r in per_seed]
 
 
 def test_an_unknown_name_is_refused_with_the_names_there_are():
