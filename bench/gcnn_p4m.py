@@ -24,7 +24,7 @@ import time
 
 import torch
 
-from course_lib import gcnn, stored
+from course_lib import stored
 from course_lib import gcnn_efficiency as ge
 
 N = 300
@@ -35,30 +35,13 @@ NAMES = ("P4 CNN", "P4M CNN", "P4M CNN, P4's fields")
 def main(seeds: tuple[int, ...] = SEEDS, names: tuple[str, ...] = NAMES,
          trial: str | None = None) -> dict:
     torch.set_num_threads(1)
-    bench = stored.result("gcnn_data_efficiency")   # its chosen patience and protocol
-    if bench["protocol"].get("patiences") != list(ge.PATIENCES):
-        raise ValueError(f"run bench/gcnn_data_efficiency.py first: its stored patiences are "
-                         f"{bench['protocol'].get('patiences')}, the library's {list(ge.PATIENCES)}")
+    protocol = ge.bench_protocol()   # the data-efficiency bench's chosen patience
     target = stored.output("gcnn_p4m", trial)
     test_xy, pool = ge.rotated_digit_split(0)
     result = {"n": N, "seeds": list(seeds), "n_test": len(test_xy[0]), "n_val": ge.N_VAL,
-              "protocol": bench["protocol"], "models": {}}
+              "protocol": protocol}
     total = time.process_time()
-    for name in names:
-        entry = {"runs": []}
-        for seed in seeds:
-            train_xy, val_xy = ge.draw(pool, N, seed)
-            run, kept = ge.run_one(name, train_xy, val_xy, test_xy, seed)
-            entry["runs"].append(run)
-            report = "; ".join(f"p={p}: test {r['test_error']:.1f} val {r['val_error']:.1f}"
-                               for p, r in run["by_patience"].items())
-            print(f"{name:22s} seed {seed}: {report}; ran {run['steps_trained']}"
-                  f"{' (HIT THE CAP)' if run['hit_cap'] else ''}, {run['cpu_s']:.0f} s CPU",
-                  flush=True)
-        entry["parameters"] = gcnn.n_parameters(kept[max(kept)])
-        entry["cpu_s"] = sum(r["cpu_s"] for r in entry["runs"])
-        print(f"{name}: {entry['parameters']:,} parameters, {entry['cpu_s']:.0f} s CPU", flush=True)
-        result["models"][name] = entry
+    result["models"] = ge.train_models(names, N, seeds, test_xy, pool)
     ge.adopt(result["models"], result["protocol"]["patience"])
     result["runs_at_cap"] = sum(r["hit_cap"] for e in result["models"].values() for r in e["runs"])
     result["cpu_s"] = time.process_time() - total

@@ -28,7 +28,7 @@ import torch
 from escnn import nn as enn
 from torch import Tensor, nn
 
-from course_lib import data, gcnn, train
+from course_lib import data, gcnn, stored, train
 from course_lib.spread import compare, spread
 from course_lib.steerable import SteerableCNN, field_types, rotation_gspace, steerable_conv
 
@@ -278,6 +278,39 @@ def run_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, Te
         models[p] = at_p
     record["cpu_s"] = time.process_time() - start
     return record, models
+
+
+def bench_protocol() -> dict:
+    """The stored protocol of bench/gcnn_data_efficiency.py (its patience chosen on validation),
+    which the benches that train more models at its settings reuse."""
+    protocol = stored.result("gcnn_data_efficiency")["protocol"]
+    if protocol.get("patiences") != list(PATIENCES):
+        raise ValueError(f"run bench/gcnn_data_efficiency.py first: its stored patiences are "
+                         f"{protocol.get('patiences')}, the library's {list(PATIENCES)}")
+    return protocol
+
+
+def train_models(names: tuple[str, ...], n: int, seeds: tuple[int, ...],
+                 test_xy: tuple[Tensor, Tensor], pool: tuple[Tensor, Tensor]) -> dict:
+    """Each model of `names` trained by `run_one` on `draw(pool, n, seed)` for each seed and scored
+    on `test_xy`, progress printed. Returns {name: {"runs": [records, one per seed], "parameters",
+    "cpu_s"}}."""
+    models = {}
+    for name in names:
+        entry = {"runs": []}
+        for seed in seeds:
+            train_xy, val_xy = draw(pool, n, seed)
+            run, kept = run_one(name, train_xy, val_xy, test_xy, seed)
+            entry["runs"].append(run)
+            report = "; ".join(f"p={p}: test {r['test_error']:.1f} val {r['val_error']:.1f} "
+                               f"step {r['best_step']}" for p, r in run["by_patience"].items())
+            print(f"{name:24s} seed {seed}: {report}; ran {run['steps_trained']}"
+                  f"{' (HIT THE CAP)' if run['hit_cap'] else ''}, {run['cpu_s']:.0f} s CPU", flush=True)
+        entry["parameters"] = gcnn.n_parameters(kept[max(kept)])
+        entry["cpu_s"] = sum(r["cpu_s"] for r in entry["runs"])
+        print(f"{name}: {entry['parameters']:,} parameters, {entry['cpu_s']:.0f} s CPU", flush=True)
+        models[name] = entry
+    return models
 
 
 def choose_patience(val_errors: list[dict[int, list[float]]]) -> int:
