@@ -65,10 +65,17 @@ class Row:
     flags: list[str] = field(default_factory=list)  # seen, not scored: `flags.flags_of`, for review
 
 
+# Python 3.13 raises a private subclass of SyntaxError for code that stops mid-statement.
+PUBLIC_ERROR_NAMES = {"_IncompleteInputError": "SyntaxError"}
+
+
 def error_of(cell: nbformat.NotebookNode) -> str | None:
+    """'SyntaxError: ...' for the cell's first error output (a private error class by its public
+    name, as on every Python), or None."""
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            return f"{out.get('ename')}: {str(out.get('evalue'))[:200]}"
+            name = PUBLIC_ERROR_NAMES.get(out.get("ename"), out.get("ename"))
+            return f"{name}: {str(out.get('evalue'))[:200]}"
     return None
 
 
