@@ -16,6 +16,7 @@ import json
 import os
 import signal
 import socket
+import subprocess
 import sys
 import tempfile
 import threading
@@ -825,3 +826,29 @@ def test_check_raises_only_under_nbgrader(monkeypatch, capsys):
         checks.check("groups.dihedral_compose", wrong)
     checks.check("groups.dihedral_compose", right)
     assert "[PASS]" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("ename, shown", [("_IncompleteInputError", "SyntaxError"), ("SyntaxError", "SyntaxError"),
+                                          ("ValueError", "ValueError")])
+def test_a_cells_error_is_named_by_its_public_class(ename, shown):
+    """Python 3.13 reports `def f(:` cut off mid-statement as _IncompleteInputError, a private
+    subclass of SyntaxError; the learner reads SyntaxError on every Python."""
+    from course_lib.grading.judge import error_of
+    cell = nbformat.v4.new_code_cell("def f(a,\n")
+    cell.outputs = [nbformat.v4.new_output("error", ename=ename, evalue="incomplete input (x.py, line 2)",
+                                           traceback=[])]
+    assert error_of(cell) == f"{shown}: incomplete input (x.py, line 2)"
+    assert error_of(nbformat.v4.new_code_cell("1")) is None
+
+
+def test_a_kernel_importing_the_checks_does_not_import_the_grader():
+    """Every grading kernel imports course_lib.checks (which uses grading.library_answer); the
+    grader's nbformat and jsonschema (0.8 s of imports) stay out of it, and `grading.rebuild`
+    stays the function once the submodule of that name is imported."""
+    probe = ("import sys, course_lib.checks\n"
+             "print(sorted(m for m in ('nbformat', 'jsonschema', 'course_lib.grading.judge') if m in sys.modules))\n"
+             "from course_lib import grading\n"
+             "import course_lib.grading.judge\n"
+             "print(callable(grading.rebuild) and grading.rebuild.__module__)")
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split("\n")[:2] == ["[]", "course_lib.grading.rebuild"], done.stdout + done.stderr

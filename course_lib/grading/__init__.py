@@ -16,6 +16,8 @@ and `nbgrader_compat` checks that the sources are valid nbgrader source notebook
 """
 
 import importlib
+import sys
+import types
 
 # Where each public name lives. Loaded on first use (PEP 562), so that `course_lib.checks`, which
 # the kernel imports, can use `course_lib.grading.library_answer` without importing the grader.
@@ -48,8 +50,17 @@ def __getattr__(name: str):
     return value
 
 
-# `rebuild` names both a submodule and its function. Importing the submodule (judge does) binds the
-# package's attribute to the module, after which PEP 562's __getattr__ is never asked; so the
-# function is bound here once, before anything can shadow it (rebuild imports only nbformat and
-# the sources module, not the grader).
-from course_lib.grading.rebuild import rebuild  # noqa: E402
+class _Grading(types.ModuleType):
+    """`rebuild` names both a submodule and its function. Importing the submodule (judge does) would
+    bind the package's attribute to the module (the import system sets it), after which PEP 562's
+    __getattr__ is never asked; so that binding is refused and `grading.rebuild` stays the function,
+    loaded on first use like every other name: importing `course_lib.grading` imports neither
+    nbformat nor jsonschema (0.8 s in each grading kernel, which imports course_lib.checks)."""
+
+    def __setattr__(self, name: str, value) -> None:
+        if name in _WHERE and isinstance(value, types.ModuleType):
+            return
+        super().__setattr__(name, value)
+
+
+sys.modules[__name__].__class__ = _Grading
