@@ -15,7 +15,7 @@ import yaml
 
 # Under pytest-xdist (`make test`: -n auto --dist loadgroup) each notebook, each test file, and
 # test_book.py with test_browser.py run whole on one worker, longest first: tests/parallel_plan.py.
-from parallel_plan import pytest_xdist_make_scheduler  # noqa: F401 - a hook, found by its name
+from parallel_plan import pytest_runtest_logreport, pytest_xdist_make_scheduler  # noqa: F401 - hooks
 
 REPO = Path(__file__).resolve().parents[1]
 

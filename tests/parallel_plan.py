@@ -21,11 +21,17 @@ that the hook `pytest_xdist_make_scheduler` below returns (tests/conftest.py imp
 
 Refresh tests/group_seconds.json from a serial run:
     pytest tests --junitxml=serial.xml ... && python tests/parallel_plan.py serial.xml
+
+Where the time went, worker by worker: `COURSE_TIMELINE=t.jsonl make test` appends one line per
+test phase (worker, node id, set-up/call/tear-down, start and stop in seconds since the epoch);
+`python tests/parallel_plan.py --timeline t.jsonl` prints each worker's busy and idle seconds
+and its groups in order.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import sys
 import xml.etree.ElementTree as ET
 from collections import defaultdict
@@ -81,6 +87,46 @@ def pytest_xdist_make_scheduler(config, log):
     return None
 
 
+def pytest_runtest_logreport(report) -> None:
+    """With COURSE_TIMELINE=path, one JSON line per test phase (on the controller under xdist)."""
+    path = os.environ.get("COURSE_TIMELINE")
+    if path and "PYTEST_XDIST_WORKER" not in os.environ:  # a worker's reports reach the controller
+        node = getattr(report, "node", None)
+        line = {"session": os.getpid(), "worker": node.gateway.id if node is not None else "main",
+                "nodeid": report.nodeid, "when": report.when,
+                "start": round(report.start, 3), "stop": round(report.stop, 3)}
+        with open(path, "a") as f:
+            f.write(json.dumps(line) + "\n")
+
+
+def timeline_summary(path: Path) -> str:
+    """Per pytest session in a COURSE_TIMELINE file (CI's later jobs append to it) and per worker:
+    when it finished, the seconds its tests took and the gaps, and its groups in order, each with
+    its start and the seconds of its phases (a module's tear-down runs late, with the next test)."""
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    if not rows:
+        return f"{path}: no tests recorded"
+    lines = []
+    for session in dict.fromkeys(r.get("session") for r in rows):
+        ran = [r for r in rows if r.get("session") == session]
+        t0 = min(r["start"] for r in ran)
+        end = max(r["stop"] for r in ran) - t0
+        if session is not None:
+            lines.append(f"session {session}: {end:.0f} s")
+        for worker in sorted({str(r["worker"]) for r in ran}):
+            mine = sorted((r for r in ran if str(r["worker"]) == worker), key=lambda r: r["start"])
+            busy = sum(r["stop"] - r["start"] for r in mine)
+            span = max(r["stop"] for r in mine) - t0
+            lines.append(f"{worker}: ends at {span:.0f} s, tests {busy:.0f} s, between tests {span - busy:.0f} s")
+            groups: dict[str, list[float]] = {}
+            for r in mine:
+                start_seconds = groups.setdefault(group_of(r["nodeid"]), [r["start"], 0.0])
+                start_seconds[1] += r["stop"] - r["start"]
+            for group, (start, seconds) in groups.items():
+                lines.append(f"  {start - t0:7.0f} {seconds:7.0f} s  {group}")
+    return "\n".join(lines)
+
+
 def make_scheduler(config, log):
     """pytest-xdist's scope scheduler with the groups and order above."""
     from xdist.scheduler import LoadScopeScheduling
@@ -113,6 +159,9 @@ def group_seconds_from_junit(xml: Path) -> dict[str, float]:
 
 
 if __name__ == "__main__":
+    if sys.argv[1:2] == ["--timeline"]:
+        print(timeline_summary(Path(sys.argv[2])))
+        sys.exit(0)
     table = group_seconds_from_junit(Path(sys.argv[1]))
     GROUP_SECONDS.write_text(json.dumps({"source": sys.argv[2] if len(sys.argv) > 2 else sys.argv[1],
                                          "seconds": table}, indent=2) + "\n")

@@ -4,6 +4,7 @@ share a kernel), the book built once."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
@@ -96,3 +97,23 @@ def test_two_workers_run_two_notebooks_each_whole_on_one_worker(tmp_path):
         workers[name] = {line.split("]")[0] for line in ran}
         assert len(ran) == 5, done.stdout[-4000:]
     assert all(len(w) == 1 for w in workers.values()) and workers["a"] != workers["b"], workers
+
+
+def test_the_timeline_shows_each_workers_groups_and_its_idle_seconds(tmp_path):
+    """COURSE_TIMELINE's lines, summed per worker and group (tests/parallel_plan.py --timeline)."""
+    lines = [("gw0", "book/egnn.ipynb::Cell 1", 100.0, 110.0), ("gw0", "book/egnn.ipynb::Cell 2", 110.0, 130.0),
+             ("gw0", "tests/test_book.py::test_a", 140.0, 145.0), ("gw1", "tests/test_quick.py::test_y[egnn]", 100.0, 102.0)]
+    path = tmp_path / "t.jsonl"
+    path.write_text("".join(json.dumps({"worker": w, "nodeid": n, "when": "call", "start": a, "stop": b}) + "\n"
+                            for w, n, a, b in lines))
+    summary = parallel_plan.timeline_summary(path).splitlines()
+    assert summary == ["gw0: ends at 45 s, tests 35 s, between tests 10 s",
+                       "        0      30 s  book/egnn.ipynb",
+                       "       40       5 s  the built book",
+                       "gw1: ends at 2 s, tests 2 s, between tests 0 s",
+                       "        0       2 s  tests/test_quick.py::test_y[egnn]"]
+    two = tmp_path / "two.jsonl"
+    two.write_text("".join(json.dumps({"session": s, "worker": "gw0", "nodeid": "tests/test_x.py::t", "when": "call",
+                                       "start": a, "stop": a + 3.0}) + "\n" for s, a in ((7, 0.0), (9, 50.0))))
+    summary = parallel_plan.timeline_summary(two).splitlines()
+    assert [line for line in summary if line.startswith("session")] == ["session 7: 3 s", "session 9: 3 s"]
