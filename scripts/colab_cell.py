@@ -39,9 +39,10 @@ if importlib.util.find_spec("course_lib") is None:
 
 
 def no_deps_packages() -> list[str]:
-    """pyproject.toml's [tool.course.no-deps] packages, and myst-nb (the cells' `glue`)."""
+    """pyproject.toml's [tool.course.no-deps] packages, and myst-nb with docutils (the cells'
+    `glue`: myst_nb.core.loggers imports docutils; myst-parser's range for it)."""
     pyproject = tomllib.loads((BOOK.parent / "pyproject.toml").read_text())
-    return [*pyproject["tool"]["course"]["no-deps"]["packages"], "myst-nb>=1,<2"]
+    return [*pyproject["tool"]["course"]["no-deps"]["packages"], "myst-nb>=1,<2", "docutils>=0.18,<0.22"]
 
 
 def _quoted_no_deps() -> str:

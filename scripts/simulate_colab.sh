@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Colab, simulated: a fresh Python 3.12 environment that already holds another PyTorch (as Colab
 # holds its own CUDA build) and numpy 2, then a book chapter's install cell (scripts/colab_cell.py,
-# installing from this repository's last commit instead of GitHub), then the chapter's next cells
-# and a cell that builds escnn's SO(3). Fails when the install cell changed torch or numpy, or a
-# cell fails.
+# installing from this repository's last commit instead of GitHub), then the chapter's next cells,
+# a cell that builds escnn's SO(3) and one that glues a number as every chapter does. Fails when
+# the install cell changed torch or numpy, or a cell fails.
 #
 #   bash scripts/simulate_colab.sh [FOLDER] [CHAPTER] [CELLS]
 #   PYTHON=python3.12  COLAB_TORCH="torch==2.14.1"  (defaults)
@@ -48,9 +48,11 @@ if code[0].source != colab_cell.install_cell_source(colab_cell.repository_url())
 install = colab_cell.install_cell_source(f"file://{Path.cwd()}")
 escnn_cell = ("import escnn\nfrom escnn import group\nG = group.so3_group(maximum_frequency=2)\n"
               "print('escnn', escnn.__version__, 'SO(3) irreps:', [irr.size for irr in G.irreps()])")
+# every chapter glues its numbers (myst_nb.glue, installed by the cell without its requirements)
+glue_cell = "from myst_nb import glue\nglue('colab_check', 0.5)\nprint('glue ok')"
 run = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(install)]
                                + [nbformat.v4.new_code_cell(c.source) for c in code[1:1 + cells]]
-                               + [nbformat.v4.new_code_cell(escnn_cell)])
+                               + [nbformat.v4.new_code_cell(escnn_cell), nbformat.v4.new_code_cell(glue_cell)])
 start = time.perf_counter()
 NotebookClient(run, timeout=1800, kernel_name="python3",
                resources={"metadata": {"path": "book"}}).execute()
