@@ -244,6 +244,46 @@ def test_the_stand_in_equals_lie_learn_where_lie_learn_is_installed():
         assert np.abs(wigner.wigner_D_matrix(l, *angles) - wigner_D_matrix(l, *angles)).max() < 1e-12
 
 
+
+# lie-learn's own values for the calls escnn makes, made by tests/make_lie_learn_reference.py in a
+# scratch environment that has lie-learn (see its docstring to rerun it).
+
+LIE_LEARN = REPO / "tests" / "lie_learn_wigner_d.npz"
+
+
+def deviation_from_lie_learn(wigner_D) -> float:
+    """The largest |wigner_D(l, *angles) - lie-learn's| over the stored degrees and angle triples."""
+    stored = np.load(LIE_LEARN)
+    degrees = sorted(int(k[2:]) for k in stored.files if k.startswith("D_"))
+    assert degrees == list(range(13)), f"expected lie-learn's D for l = 0..12 in {LIE_LEARN.name}, got {degrees}"
+    return max(float(np.abs(wigner_D(l, *angles) - stored[f"D_{l}"][i]).max())
+               for l in degrees for i, angles in enumerate(stored["angles"]))
+
+
+def test_the_stand_in_equals_lie_learns_stored_values_for_the_calls_escnn_makes():
+    wigner = stand_in()
+    assert str(np.load(LIE_LEARN)["versions"]).startswith("lie-learn 0.0.2 ")
+    assert deviation_from_lie_learn(lambda l, a, b, g: wigner.wigner_D_matrix(l, a, b, g, field="real")) < 1e-12
+
+
+def condon_shortley_flipped(D: np.ndarray) -> np.ndarray:
+    """D in the basis without the Condon-Shortley phase: each harmonic of order m times (-1)^m."""
+    l = (D.shape[0] - 1) // 2
+    sign = (-1.0) ** np.arange(-l, l + 1)
+    return sign[:, None] * D * sign[None, :]
+
+
+@pytest.mark.parametrize("wrong", ["transposed", "other Condon-Shortley phase", "angles reversed", "m reversed"])
+def test_the_comparison_with_lie_learn_rejects_a_plausible_wrong_stand_in(wrong):
+    D = stand_in().wigner_D_matrix
+    candidate = {
+        "transposed": lambda l, a, b, g: D(l, a, b, g).T,
+        "other Condon-Shortley phase": lambda l, a, b, g: condon_shortley_flipped(D(l, a, b, g)),
+        "angles reversed": lambda l, a, b, g: D(l, g, b, a),
+        "m reversed": lambda l, a, b, g: D(l, a, b, g)[::-1, ::-1],
+    }[wrong]
+    assert deviation_from_lie_learn(candidate) > 0.1, wrong
+
 # .ci/pythons: the job per extra interpreter.
 
 def ci_pythons(**env) -> subprocess.CompletedProcess:
