@@ -95,7 +95,7 @@ else
     "${pip[@]}" install --quiet "${torch_command[@]:1}"
 fi
 echo "setup: installing course_lib and its dependencies at the versions of $lock"
-"${pip[@]}" install --quiet -c "$lock" -e ".[book,lab,test,compare,cluster]"
+"${pip[@]}" install --quiet -c "$lock" -e ".[book,lab,test,grade,compare,cluster]"
 
 read -r no_deps local_deps < <("$venv/bin/python" -c '
 import tomllib

@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # Colab, simulated: a fresh Python 3.12 environment that already holds another PyTorch (as Colab
-# holds its own CUDA build) and numpy 2, then a book chapter's install cell (scripts/colab_cell.py,
-# installing from this repository's last commit instead of GitHub), then the chapter's next cells,
-# a cell that builds escnn's SO(3) and one that glues a number as every chapter does. Fails when
-# the install cell changed torch or numpy, or a cell fails.
+# holds its own CUDA build), numpy 2 and Colab's old kernel (google-colab pins ipykernel and
+# IPython), then a book chapter's install cell (scripts/colab_cell.py, installing from this
+# repository's last commit instead of GitHub), then the chapter's next cells, a cell that builds
+# escnn's SO(3) and one that glues a number as every chapter does. Fails when the install cell
+# changed torch, numpy, ipykernel or IPython (pip replacing the kernel of a running Colab can crash
+# it), or a cell fails.
 #
 #   bash scripts/simulate_colab.sh [FOLDER] [CHAPTER] [CELLS]
 #   PYTHON=python3.12  COLAB_TORCH="torch==2.14.1"  (defaults)
+#   COLAB_KERNEL="ipykernel==6.17.1 ipython==7.34.0"  (default: what Colab pins)
 #   COLAB_REUSE=1: keep FOLDER's environment when course_lib is not installed in it yet
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -15,6 +18,10 @@ chapter=${2:-groups}
 cells=${3:-3}
 python=${PYTHON:-python3.12}
 colab_torch=${COLAB_TORCH:-torch==2.14.1}
+colab_kernel=${COLAB_KERNEL:-ipykernel==6.17.1 ipython==7.34.0}
+# torch.__version__ carries the build's label (+cu130, +cpu), which the distribution's version lacks
+versions='import importlib.metadata as m, torch
+print(torch.__version__, *(m.version(p) for p in ("numpy", "ipykernel", "ipython")))'
 
 if [ "${COLAB_REUSE:-0}" = 1 ] && [ -x "$dir/bin/python" ] \
         && ! (cd / && "$dir/bin/python" -c 'import course_lib' 2>/dev/null); then
@@ -23,13 +30,14 @@ else
     rm -rf "$dir"
     "$python" -m venv "$dir"
     echo "colab: $("$dir/bin/python" --version), installing what Colab has: $colab_torch, numpy 2,"\
-         "ipykernel, a recent pip"
+         "$colab_kernel, a recent pip"
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
+    # shellcheck disable=SC2086
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$colab_torch" \
-        "numpy>=2,<3" ipykernel nbclient nbformat pyyaml
+        "numpy>=2,<3" $colab_kernel nbclient nbformat pyyaml
 fi
-before=$("$dir/bin/python" -c 'import numpy, torch; print(torch.__version__, numpy.__version__)')
-echo "colab: before the install cell: torch, numpy = $before"
+before=$(cd / && "$dir/bin/python" -c "$versions")
+echo "colab: before the install cell: torch, numpy, ipykernel, IPython = $before"
 "$dir/bin/python" - "$chapter" "$cells" <<'PY'
 import sys, time, importlib.util
 from pathlib import Path
@@ -61,10 +69,10 @@ for i, cell in enumerate(run.cells):
     print(f"colab: cell {i} ran; output: {text.strip()[-300:]}")
 print(f"colab: {len(run.cells)} cells in {time.perf_counter() - start:.0f} s")
 PY
-after=$("$dir/bin/python" -c 'import numpy, torch; print(torch.__version__, numpy.__version__)')
-echo "colab: after the install cell: torch, numpy = $after"
+after=$(cd / && "$dir/bin/python" -c "$versions")
+echo "colab: after the install cell: torch, numpy, ipykernel, IPython = $after"
 if [ "$before" != "$after" ]; then
-    echo "colab: FAILED: the install cell replaced torch or numpy ($before -> $after)" >&2
+    echo "colab: FAILED: the install cell replaced torch, numpy, ipykernel or IPython ($before -> $after)" >&2
     exit 1
 fi
-echo "colab: passed (the machine's torch and numpy kept; course_lib, escnn and $chapter's first cells run)"
+echo "colab: passed (the machine's torch, numpy, ipykernel and IPython kept; course_lib, escnn and $chapter's first cells run)"
