@@ -6,6 +6,7 @@ No chapter of its own: the introduction, section "How the exercises work", intro
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -26,6 +27,11 @@ def _exercises(args: argparse.Namespace) -> int:
 
 
 def _grade(args: argparse.Namespace) -> int:
+    if importlib.util.find_spec("ipykernel") is None:  # not a core dependency: Colab pins its own
+        print(f"course grade: ipykernel is not installed, and every submission runs in an ipykernel on this "
+              f"Python ({sys.executable}): pip install 'course-lib[grade]' (or 'ipykernel>=6.29,<8')",
+              file=sys.stderr)
+        return 2
     from course_lib import grading  # imports torch: only for this command
     from course_lib.grading import sandbox
 

@@ -7,6 +7,7 @@ import importlib.util
 import os
 import re
 import subprocess
+import sys
 import threading
 import tomllib
 
@@ -124,6 +125,34 @@ def test_the_stand_ins_requirements_lie_inside_course_libs_ranges():
         lowest = next(s.version for s in ours[canonicalize_name(req.name)] if s.operator == ">=")
         assert Version(lowest) >= Version(floor), f"course_lib allows {req.name} {lowest}, the stand-in needs {req}"
 
+
+def test_ipykernel_is_no_core_dependency_but_the_grader_and_the_tests_get_it():
+    """Colab pins its own ipykernel: the install cell (course_lib's core dependencies) must not
+    replace the kernel of a running runtime. The grader runs notebooks in a python3 kernel."""
+    project = pyproject()["project"]
+    core = {canonicalize_name(Requirement(r).name) for r in project["dependencies"]}
+    assert "ipykernel" not in core and "ipython" not in core
+    extras = project["optional-dependencies"]
+    for extra in ("grade", "test"):
+        assert "ipykernel>=6.29,<8" in map(normalise, extras[extra]), f"the {extra} extra installs ipykernel"
+    setup = (REPO / "scripts" / "setup_env.sh").read_text()
+    installed = re.search(r'-e "\.\[([a-z,]+)\]"', setup).group(1).split(",")
+    assert sorted(installed) == sorted(extras), f"the set-up installs {installed}, pyproject has {sorted(extras)}"
+    assert "ipykernel" in (REPO / "scripts" / "simulate_colab.sh").read_text()
+
+
+def test_course_grade_without_ipykernel_stops_early_and_says_what_to_install(tmp_path):
+    program = ("import sys\n"
+               "sys.modules['ipykernel'] = None  # as if it were not installed\n"
+               "from course_lib import cli\n"
+               "code = cli.main(['grade', 'hw.ipynb', '--out', 'out'])\n"
+               "assert 'course_lib.grading.batch' not in sys.modules, 'stopped before the grader was imported'\n"
+               "sys.exit(code)\n")
+    done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2, done.stderr
+    assert "course grade: ipykernel is not installed" in done.stderr
+    assert "pip install 'course-lib[grade]'" in done.stderr and sys.executable in done.stderr
+    assert not (tmp_path / "out").exists()
 
 def test_make_and_ci_install_from_the_lock():
     makefile = (REPO / "Makefile").read_text()
