@@ -5,11 +5,15 @@
 #   TORCH=cpu   (default) PyTorch's CPU build, from PyTorch's CPU wheel index on Linux
 #   TORCH=cuda  the default wheel of the package index (on Linux the CUDA build, about 5.8 GB)
 #   TORCH_INDEX=URL   install torch from this index instead (a mirror, or another CUDA version)
+#   TORCH_CPU_INDEX=URL   the CPU index TORCH=cpu uses (default https://download.pytorch.org/whl/cpu),
+#               e.g. a mirror or file:///DIR (DIR/torch/ holding the wheels, as pip reads it)
 #   bash scripts/setup_env.sh --print-torch-command   print the torch command it would run, and stop
 #
 # Every package is installed with `-c constraints.txt`, the exact versions that reproduce the
 # book's stored outputs (pyproject.toml states the ranges). Where PyTorch's CPU index cannot be
-# reached, the set-up says so and installs torch from the default index instead.
+# reached, the set-up says so (at the start and again at the end) and installs torch from the
+# default index instead; an index you named (TORCH_INDEX, TORCH_CPU_INDEX) that cannot be reached
+# stops it.
 #
 # escnn requires py3nj, a Fortran extension with no wheels, and lie-learn, compiled for numpy<2
 # with no wheel for Python 3.13. So escnn is installed with --no-deps after its other requirements
@@ -27,7 +31,7 @@ fi
 venv=${1:-.venv}
 python=${PYTHON:-python3}
 lock=constraints.txt
-cpu_index=https://download.pytorch.org/whl/cpu
+cpu_index=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 torch_pin=$(grep -E '^torch==' "$lock")
 
 # Which index torch comes from: TORCH_INDEX wins; TORCH=cpu means PyTorch's CPU index on Linux
@@ -40,10 +44,15 @@ case "$choice" in
 esac
 index=${TORCH_INDEX:-$index}
 
-reachable() {  # can pip read the index at $1? (its torch page, 15 s at most)
+reachable() {  # can pip read the index at $1? (its torch page, 15 s at most; file://: a torch/ folder)
     "$python" - "$1" <<'EOF' >/dev/null 2>&1
-import sys, urllib.request
-urllib.request.urlopen(sys.argv[1].rstrip("/") + "/torch/", timeout=15).close()
+import sys, urllib.parse, urllib.request
+from pathlib import Path
+url = sys.argv[1].rstrip("/")
+if url.startswith("file:"):
+    assert (Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) / "torch").is_dir()
+else:
+    urllib.request.urlopen(url + "/torch/", timeout=15).close()
 EOF
 }
 
@@ -54,18 +63,20 @@ choose_torch_command() {  # sets torch_command and torch_note; warns or stops on
     elif reachable "$index"; then
         torch_command+=(--index-url "$index")
         torch_note="torch ($choice) from $index"
-    elif [ -n "${TORCH_INDEX:-}" ]; then
-        echo "setup: TORCH_INDEX=$index cannot be reached (no $index/torch/)" >&2
+    elif [ -n "${TORCH_INDEX:-}" ] || [ -n "${TORCH_CPU_INDEX:-}" ]; then
+        named=$([ -n "${TORCH_INDEX:-}" ] && echo TORCH_INDEX || echo TORCH_CPU_INDEX)
+        echo "setup: $named=$index cannot be reached (no $index/torch/)" >&2
         exit 1
     else
         torch_note="torch from the default index: $index cannot be reached"
-        echo "setup: WARNING: $index cannot be reached, so $torch_pin comes from the default" \
-             "package index instead. On Linux that is the CUDA build, about 5.8 GB with its" \
-             "nvidia-* packages (unless pip's find-links hold a CPU wheel); the size of the" \
-             "environment is printed at the end. Set TORCH_INDEX=URL to use a mirror of" \
-             "$cpu_index." >&2
+        torch_warning="setup: WARNING: $index cannot be reached, so $torch_pin comes from the default"\
+" package index instead. On Linux that is the CUDA build, about 5.8 GB with its nvidia-* packages"\
+" (unless pip's find-links hold a CPU wheel); the size of the environment is printed at the end."\
+" Set TORCH_CPU_INDEX=URL to use a mirror of $index."
+        echo "$torch_warning" >&2
     fi
 }
+torch_warning=""
 if [ "$print_only" = 1 ]; then
     choose_torch_command
     echo "pip ${torch_command[*]}"
@@ -131,3 +142,6 @@ import torch, escnn, laplace, course_lib
 build = f"CUDA {torch.version.cuda}" if torch.version.cuda else "CPU"
 print(f"setup: ready (torch {torch.__version__}, {build} build; escnn {escnn.__version__})")'
 echo "setup: $venv takes $(du -sh "$venv" | cut -f1)"
+if [ -n "$torch_warning" ]; then
+    echo "$torch_warning" >&2  # again, beside the size: the first one scrolled away long ago
+fi

@@ -167,7 +167,7 @@ def test_make_and_ci_install_from_the_lock():
 # The command the set-up runs for torch, for each choice (scripts/setup_env.sh --print-torch-command).
 
 def torch_command(tmp_path, **env) -> subprocess.CompletedProcess:
-    environ = {k: v for k, v in os.environ.items() if k not in ("TORCH", "TORCH_INDEX")}
+    environ = {k: v for k, v in os.environ.items() if k not in ("TORCH", "TORCH_INDEX", "TORCH_CPU_INDEX")}
     return subprocess.run(["bash", str(REPO / "scripts" / "setup_env.sh"), "--print-torch-command"],
                           env={**environ, **env}, capture_output=True, text=True, timeout=120)
 
@@ -207,6 +207,55 @@ def test_cpu_is_the_default_and_falls_back_loudly_when_its_index_cannot_be_reach
         assert done.stdout.strip() == "pip install torch==2.13.0 -c constraints.txt"
         assert f"WARNING: {CPU_INDEX} cannot be reached" in done.stderr
         assert "CUDA build, about 5.8 GB" in done.stderr
+
+
+@pytest.fixture(scope="module")
+def file_index(tmp_path_factory):
+    """An index on disk, as pip reads a file:// URL: a folder with a torch/ folder."""
+    root = tmp_path_factory.mktemp("file-index")
+    (root / "torch").mkdir()
+    return root.as_uri()
+
+
+linux_only = pytest.mark.skipif(os.uname().sysname != "Linux", reason="TORCH=cpu uses a CPU index on Linux only")
+
+
+@linux_only
+@pytest.mark.parametrize("kind", ["http", "file"])
+def test_torch_cpu_installs_from_the_cpu_index_when_it_can_be_reached(tmp_path, local_index, file_index, kind):
+    url = {"http": local_index, "file": file_index}[kind]
+    done = torch_command(tmp_path, TORCH="cpu", TORCH_CPU_INDEX=url)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"pip install torch==2.13.0 -c constraints.txt --index-url {url}"
+    assert "WARNING" not in done.stderr
+
+
+def test_torch_cuda_ignores_the_cpu_index(tmp_path, local_index):
+    done = torch_command(tmp_path, TORCH="cuda", TORCH_CPU_INDEX=local_index)
+    assert done.returncode == 0 and "--index-url" not in done.stdout, done.stdout + done.stderr
+
+
+@linux_only
+@pytest.mark.parametrize("missing", ["http://127.0.0.1:9", "file:///nonexistent/index"])
+def test_a_named_cpu_index_that_cannot_be_reached_stops_the_set_up(tmp_path, missing):
+    done = torch_command(tmp_path, TORCH="cpu", TORCH_CPU_INDEX=missing)
+    assert done.returncode == 1 and f"TORCH_CPU_INDEX={missing} cannot be reached" in done.stderr, done.stderr
+    assert done.stdout == ""
+
+
+def test_a_file_index_without_a_torch_folder_cannot_be_reached(tmp_path):
+    done = torch_command(tmp_path, TORCH_INDEX=tmp_path.as_uri())
+    assert done.returncode == 1 and f"TORCH_INDEX={tmp_path.as_uri()} cannot be reached" in done.stderr
+
+
+def test_the_fallback_warning_is_printed_again_beside_the_environments_size():
+    """The set-up takes half an hour; its first WARNING scrolled away long before the end."""
+    lines = (REPO / "scripts" / "setup_env.sh").read_text().rstrip().splitlines()
+    size = next(i for i, line in enumerate(lines) if "takes $(du -sh" in line)
+    assert lines[size + 1:] == ['if [ -n "$torch_warning" ]; then',
+                                '    echo "$torch_warning" >&2  # again, beside the size: the first one '
+                                'scrolled away long ago', 'fi']
+    assert sum('echo "$torch_warning" >&2' in line for line in lines) == 2
 
 
 def test_an_unreachable_chosen_index_stops_the_set_up(tmp_path):
