@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.data import rotate_images
-from course_lib.train import fit
+from course_lib.train import fit_then_cpu
 
 
 def rotation_angles(width: Tensor, u: Tensor) -> Tensor:
@@ -80,8 +80,9 @@ def train_augerino(model: LearnedRotations, x: Tensor, y: Tensor, steps: int = 4
     """Train network and width together with Adam (learning rates `lr` for the network, `width_lr`
     for the width) on the cross-entropy of every sampled rotation + `width_penalty`; x (N, C, H, H),
     y (N,). A width with requires_grad=False stays fixed. The width is kept in [0, π]. Returns the
-    width (radians) after every step; the model is left in eval mode. The loop is `train.fit`'s
-    (batches of `batch_size` drawn with replacement from a generator seeded with `seed`)."""
+    width (radians) after every step; the model trains on `course_lib.device()` (CUDA when present)
+    and is left in eval mode, on the CPU. The loop is `train.fit`'s (through `fit_then_cpu`; batches
+    of `batch_size` drawn with replacement from a generator seeded with `seed`)."""
     if len(x) != len(y) or len(x) == 0 or steps < 1:
         raise ValueError(f"need x, y of the same nonzero length and steps >= 1, got {len(x)}, {len(y)}, {steps}")
     if lr < 0 or width_lr < 0:
@@ -100,9 +101,9 @@ def train_augerino(model: LearnedRotations, x: Tensor, y: Tensor, steps: int = 4
             m.width.clamp_(0.0, math.pi)
         widths.append(float(m.width.detach()))
 
-    fit(model, x, y, steps=steps, batch_size=batch_size, seed=seed, objective=objective,
-        param_groups=[{"params": network, "lr": lr}, {"params": [model.width], "lr": width_lr}],
-        after_step=after_step, device=torch.device("cpu"))
+    fit_then_cpu(model, x, y, steps=steps, batch_size=batch_size, seed=seed, objective=objective,
+                 param_groups=[{"params": network, "lr": lr}, {"params": [model.width], "lr": width_lr}],
+                 after_step=after_step)
     return widths
 
 

@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.groups import so2_generator, so3_generators
-from course_lib.train import fit
+from course_lib.train import fit_then_cpu, model_device
 
 # A representation of the network's features: ((order k, multiplicity), ...) — that many copies
 # of T(k), flattened in this order (k ascending), each copy d^k numbers.
@@ -279,8 +279,9 @@ def join(parts: dict[int, Tensor]) -> Tensor:
 
 
 def act(gs: Tensor, x: Tensor, rep: Rep, d: int) -> Tensor:
-    """ρ(g_b) x_b for each example: g (B, d, d) on every index of every copy.  (B, size) -> (B, size)."""
-    gs = gs.to(x.dtype)
+    """ρ(g_b) x_b for each example: g (B, d, d) on every index of every copy.  (B, size) -> (B, size).
+    g is taken to x's dtype and device (the group is sampled on the CPU, the features may be elsewhere)."""
+    gs = gs.to(device=x.device, dtype=x.dtype)
     out = {}
     for k, y in split(x, rep, d).items():
         y = y.reshape(len(x), -1, *[d] * k)
@@ -542,26 +543,30 @@ class Standardized(nn.Module):
 
 
 def test_mse(model: nn.Module, task: Task) -> float:
-    """Mean squared error of `model` on the task's examples (per output number), in the task's units."""
+    """Mean squared error of `model` on the task's examples (per output number), in the task's units,
+    computed where the model is (`train.model_device`)."""
     model.eval()
     with torch.no_grad():
-        return float((model(task.x) - task.y).square().mean())
+        prediction = model(task.x.to(model_device(model)))
+        return float((prediction - task.y.to(prediction.device)).square().mean())
 
 
 def fit_regression(model: nn.Module, task: Task, steps: int = 1000, batch_size: int = 500, lr: float = 3e-3,
                    seed: int = 0) -> list[float]:
     """Adam on the mean squared error over minibatches of the task, the learning rate annealed from
     `lr` to 0 on a cosine; the loss is divided by the variance of y (so 1 = predicting the mean).
-    Returns the loss per step; the model is left in eval mode, on the device it came on.
+    Returns the loss per step; the model trains on `course_lib.device()` (CUDA when present) and is
+    left in eval mode, on the CPU.
 
-    The course's one loop, `course_lib.train.fit`, with batches of `batch_size` drawn with replacement
-    by a generator seeded with `seed` (the same steps, to the bit, as the loop this chapter first wrote)."""
+    The course's one loop, `course_lib.train.fit` (through `fit_then_cpu`), with batches of
+    `batch_size` drawn with replacement by a generator seeded with `seed` (the same steps, to the
+    bit, as the loop this chapter first wrote)."""
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
     variance = task.y.var().clamp_min(1e-12)
-    history = fit(model, task.x, task.y, loss_fn=lambda pred, y: (pred - y).square().mean() / variance,
-                  steps=steps, batch_size=batch_size, lr=lr, seed=seed, schedule="cosine",
-                  device=next(model.parameters()).device)
+    history = fit_then_cpu(model, task.x, task.y,
+                           loss_fn=lambda pred, y: (pred - y).square().mean() / variance,
+                           steps=steps, batch_size=batch_size, lr=lr, seed=seed, schedule="cosine")
     return history.loss
 
 

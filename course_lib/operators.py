@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.models import MLP
-from course_lib.train import fit
+from course_lib.train import fit_then_cpu, model_device
 
 
 def relative_l2(prediction: Tensor, target: Tensor) -> Tensor:
@@ -46,7 +46,8 @@ def relative_l2(prediction: Tensor, target: Tensor) -> Tensor:
 class DeepONet(nn.Module):
     """G(u)(y) ≈ Σ_k b_k(u(x_1), ..., u(x_m)) t_k(y) + b₀.
 
-    u (B, m): the input function at m fixed sensors; y (P, d): query points. Returns (B, P).
+    u (B, m): the input function at m fixed sensors; y (P, d): query points, moved to u's device
+    (one fixed grid of points serves the model wherever it runs). Returns (B, P).
     With periodic=True the trunk reads (cos 2πy, sin 2πy) instead of y (for d = 1 on [0, 1)).
     """
 
@@ -64,6 +65,7 @@ class DeepONet(nn.Module):
         if u.dim() != 2 or u.shape[1] != self.sensors or y.dim() != 2 or y.shape[1] != self.dim:
             raise ValueError(f"DeepONet expects u (B, {self.sensors}) and y (P, {self.dim}), got "
                              f"{tuple(u.shape)} and {tuple(y.shape)}")
+        y = y.to(u.device)
         if self.periodic:
             y = torch.cat([torch.cos(2 * math.pi * y), torch.sin(2 * math.pi * y)], dim=1)
         return self.branch(u) @ self.trunk(y).T + self.bias
@@ -289,7 +291,8 @@ def real_parameters(model: nn.Module) -> int:
 @dataclass
 class OperatorFit:
     """What `train_operator` returns: the relative L2 training loss every `every` steps, the
-    CPU seconds the training took and the seconds per step."""
+    CPU seconds the training took (the process's; on a GPU they leave out its own time) and the
+    seconds per step."""
 
     losses: list[float] = field(default_factory=list)
     cpu_seconds: float = 0.0
@@ -309,24 +312,25 @@ def train_operator(model: nn.Module, inputs: Tensor, targets: Tensor, steps: int
                    validation: tuple[Tensor, Tensor] | None = None, eval_every: int = 100,
                    patience: int = 3) -> OperatorFit:
     """Adam on the relative L2 loss over random minibatches of (inputs, targets) (first axis:
-    samples), with a cosine learning-rate schedule from lr to 0 over `steps`; the model is
-    left in eval mode. predict(model, x) gives the prediction (default model(x)); it must have
-    the targets' shape. The minibatches (`batch_size` drawn with replacement, or None: the
-    whole set every step) come from a generator seeded by `seed`. The loop is `train.fit`;
-    the returned losses are every `every`-th step's. With validation = (inputs, targets), the
-    relative L2 error on it is measured every `eval_every` steps, training stops after
-    `patience` measurements without improvement, and the model keeps its best weights
-    (`best_step`, `val_error`)."""
+    samples), with a cosine learning-rate schedule from lr to 0 over `steps`, on
+    `course_lib.device()` (CUDA when present); the model is left in eval mode, on the CPU.
+    predict(model, x) gives the prediction (default model(x)); it must have the targets' shape
+    and build any tensor it adds (a grid of points) on x's device. The minibatches (`batch_size`
+    drawn with replacement, or None: the whole set every step) come from a generator seeded by
+    `seed`. The loop is `train.fit` (through `fit_then_cpu`); the returned losses are every
+    `every`-th step's. With validation = (inputs, targets), the relative L2 error on it is
+    measured every `eval_every` steps, training stops after `patience` measurements without
+    improvement, and the model keeps its best weights (`best_step`, `val_error`)."""
     if len(inputs) != len(targets) or steps < 1 or (batch_size is not None and batch_size < 1):
         raise ValueError(f"need as many inputs as targets, steps >= 1 and batch_size >= 1, got "
                          f"{len(inputs)}, {len(targets)}, steps={steps}, batch_size={batch_size}")
     predict = predict or (lambda m, x: m(x))
     start = time.process_time()
-    history = fit(model, inputs, targets, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                  objective=lambda m, xb, yb: relative_l2(predict(m, xb), yb),
-                  weight_decay=weight_decay, schedule="cosine", device=torch.device("cpu"),
-                  validation=validation, eval_every=eval_every, patience=patience,
-                  score=lambda m, xv, yv: -evaluate(m, xv, yv, predict=predict))
+    history = fit_then_cpu(model, inputs, targets, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                           objective=lambda m, xb, yb: relative_l2(predict(m, xb), yb),
+                           weight_decay=weight_decay, schedule="cosine",
+                           validation=validation, eval_every=eval_every, patience=patience,
+                           score=lambda m, xv, yv: -evaluate(m, xv, yv, predict=predict))
     run = len(history.loss)
     losses = [loss for step, loss in enumerate(history.loss) if step % every == every - 1 or step == run - 1]
     return OperatorFit(losses=losses, cpu_seconds=time.process_time() - start, steps=run,
@@ -337,11 +341,15 @@ def train_operator(model: nn.Module, inputs: Tensor, targets: Tensor, steps: int
 @torch.no_grad()
 def evaluate(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int = 100,
              predict: Callable[[nn.Module, Tensor], Tensor] | None = None) -> float:
-    """The relative L2 error of the model's predictions of `targets`, averaged over samples."""
+    """The relative L2 error of the model's predictions of `targets`, averaged over samples. Each
+    batch of inputs goes to the model's device (`train.model_device`), its targets to where the
+    prediction is."""
     predict = predict or (lambda m, x: m(x))
+    dev = model_device(model)
     total = 0.0
     for i in range(0, len(inputs), batch_size):
-        total += float(relative_l2(predict(model, inputs[i:i + batch_size]), targets[i:i + batch_size])) \
+        prediction = predict(model, inputs[i:i + batch_size].to(dev))
+        total += float(relative_l2(prediction, targets[i:i + batch_size].to(prediction.device))) \
             * len(inputs[i:i + batch_size])
     return total / len(inputs)
 
@@ -349,7 +357,8 @@ def evaluate(model: nn.Module, inputs: Tensor, targets: Tensor, batch_size: int 
 def shift_equivariance_error(model: nn.Module, x: Tensor, shift: int) -> float:
     """‖model(roll(x, shift)) − roll(model(x), shift)‖ / ‖model(x)‖ (relative L2, averaged over
     the batch), rolling every grid axis of x (B, C, *grid) by `shift` points. 0 for a network
-    that commutes with translations of the periodic grid."""
+    that commutes with translations of the periodic grid. x goes to the model's device."""
+    x = x.to(model_device(model))
     axes = tuple(range(2, x.dim()))
     with torch.no_grad():
         y = model(x)

@@ -8,6 +8,7 @@ Given a validation split, `fit` also stops early: it scores the model on the val
 from __future__ import annotations
 
 import copy
+import itertools
 import time
 from dataclasses import dataclass, field
 from typing import Callable
@@ -35,6 +36,13 @@ class History:
     best_step: int = 0
 
 
+def model_device(model: nn.Module) -> torch.device:
+    """Where `model` computes: the device of its first parameter (or buffer), the CPU for a model
+    with neither (e.g. nn.Identity). Evaluation helpers move each batch there."""
+    first = next(itertools.chain(model.parameters(), model.buffers()), None)
+    return torch.device("cpu") if first is None else first.device
+
+
 Score = Callable[[nn.Module, Tensor, Tensor], float]  # (model, x, y) -> a number, higher is better
 Objective = Callable[[nn.Module, Tensor, Tensor], Tensor]  # (model, x, y) -> the loss of a batch
 
@@ -44,7 +52,7 @@ def negative_loss(loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Score:
 
     @torch.no_grad()
     def score(model: nn.Module, x: Tensor, y: Tensor) -> float:
-        dev = next(model.parameters()).device
+        dev = model_device(model)
         return -float(loss_fn(model(x.to(dev)), y.to(dev)))
 
     return score
@@ -162,10 +170,19 @@ def fit(
     return history
 
 
+def fit_then_cpu(model: nn.Module, *args, **kwargs) -> History:
+    """`fit` (on `course_lib.device()`, CUDA when present, unless `device=` says otherwise), then the
+    model moved to the CPU, where the chapters' tensors live: a notebook's later cells work with it
+    wherever it trained. On a CPU machine the same steps as `fit`, to the bit."""
+    history = fit(model, *args, **kwargs)
+    model.cpu()
+    return history
+
+
 @torch.no_grad()
 def accuracy(model: nn.Module, x: Tensor, y: Tensor, batch_size: int = 512) -> float:
     """Fraction of x (N, ...) that `model` classifies as y (N,), evaluated in batches."""
-    dev = next(model.parameters()).device
+    dev = model_device(model)
     correct = sum(int((model(x[i:i + batch_size].to(dev)).argmax(-1).cpu() == y[i:i + batch_size]).sum())
                   for i in range(0, len(x), batch_size))
     return correct / len(x)

@@ -251,3 +251,13 @@ def test_against_full_circle_is_learn_range_plus_the_forced_full_circle():
     assert sorted(result["accuracy"]) == ["full circle", "learned"]
     assert all(len(v) == 2 and all(0 <= p <= 1 for p in v) for v in result["accuracy"].values())
     assert a.against_full_circle((6, 9), math.pi / 4, 1, steps)["widths"] != widths
+
+
+def test_training_asks_for_the_device_and_returns_the_model_on_the_cpu(monkeypatch):
+    from device_spy import DeviceSpy
+
+    (x, y), _ = a.rotated_digits((6, 9), math.radians(45), seed=0)
+    spy = DeviceSpy(monkeypatch)
+    model, widths = a.learn_range(2, x[:64], y[:64], seed=0, steps=3)
+    assert spy.trained_on_device_then_cpu(model)
+    assert len(widths) == 3 and not model.training

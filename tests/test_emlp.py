@@ -429,3 +429,32 @@ def test_null_space_falls_back_to_gesvd_where_lapack_divide_and_conquer_fails(mo
     q = E.null_space(c)
     assert q.shape == expected.shape == (25, 1)
     assert np.abs(c @ q).max() < 1e-12 and abs(abs(float(q[:, 0] @ expected[:, 0])) - 1) < 1e-12
+
+
+# ----- where it trains and evaluates: course_lib.device(), the data moved to the model -----
+
+def test_fit_regression_asks_for_the_device_and_returns_the_model_on_the_cpu(monkeypatch):
+    from device_spy import DeviceSpy
+
+    task = E.inertia(32, seed=0)
+    model = E.make_model("MLP + augmentation", task, seed=0, width=16, depth=1)
+    spy = DeviceSpy(monkeypatch)
+    losses = E.fit_regression(model, task, steps=3, batch_size=8)
+    assert spy.trained_on_device_then_cpu(model)
+    assert len(losses) == 3 and not model.training
+
+
+def test_test_mse_moves_the_examples_to_the_model():
+    from device_spy import Elsewhere
+
+    task = E.o5_synthetic(6, seed=0)
+    model = Elsewhere()
+    assert E.test_mse(model, task) == pytest.approx(float((1 - task.y).square().mean()))
+    assert model.seen == [torch.device("meta")]
+
+
+def test_augmentation_takes_the_cpu_sampled_group_elements_to_the_features_device():
+    task = E.inertia(4, seed=0)
+    model = E.make_model("MLP + augmentation", task, seed=0, width=16, depth=1).to("meta").train()
+    out = model(task.x.to("meta"))  # group elements drawn on the CPU by the model's generator
+    assert out.shape == task.y.shape and out.device == torch.device("meta")

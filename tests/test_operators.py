@@ -563,3 +563,35 @@ def test_darcy_bench_resumes_from_the_runs_a_stopped_bench_kept(tmp_path):
     bench.partial(out).write_text(json.dumps({"data": bench.DATA, "torch": "0.0", "runs": [run]}))
     with pytest.raises(ValueError, match="with torch"):
         bench.reusable(out)
+
+
+# ----- where it trains and evaluates: course_lib.device(), batches moved to the model -----
+
+def test_train_operator_asks_for_the_device_and_returns_the_model_on_the_cpu(monkeypatch):
+    from device_spy import DeviceSpy
+
+    x = torch.randn(12, 1, 16, generator=gen(0))
+    model = op.FNO(4, 8)
+    spy = DeviceSpy(monkeypatch)
+    fit = op.train_operator(model, x[:8], 2 * x[:8], steps=4, batch_size=4, validation=(x[8:], 2 * x[8:]),
+                            eval_every=2)
+    assert spy.trained_on_device_then_cpu(model)
+    assert fit.val_steps == [2, 4]
+    assert not model.training
+
+
+def test_evaluate_and_the_shift_check_move_each_batch_to_the_model():
+    from device_spy import Elsewhere
+
+    model = Elsewhere()
+    inputs = torch.randn(5, 1, 8, generator=gen(1))
+    assert op.evaluate(model, inputs, 2 * torch.ones(5, 1, 8), batch_size=2) == pytest.approx(0.5)
+    assert op.shift_equivariance_error(model, inputs, 3) == 0.0
+    assert model.seen == [torch.device("meta")] * 5  # three batches, then x and its shift
+    assert op.evaluate(torch.nn.Identity(), inputs, inputs) == 0.0  # no parameters: the CPU
+
+
+def test_deeponet_takes_its_query_points_to_the_functions_device():
+    model = op.DeepONet(6, basis=4, hidden=(8,), periodic=True).to("meta")
+    out = model(torch.zeros(3, 6, device="meta"), torch.rand(5, 1))  # a fixed grid on the CPU
+    assert out.shape == (3, 5) and out.device == torch.device("meta")

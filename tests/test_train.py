@@ -109,3 +109,40 @@ def test_weight_decay_shrinks_weights():
     fit(b, x, zero_y, mse, steps=50, batch_size=None, lr=1e-2, weight_decay=10.0,
         device=torch.device("cpu"))
     assert not torch.equal(a.weight, b.weight)
+
+
+# ----- where it trains: course_lib.device(), then back to the CPU -----
+
+def test_fit_then_cpu_asks_for_the_device_returns_the_model_on_the_cpu_and_is_fit_to_the_bit(monkeypatch):
+    from device_spy import DeviceSpy
+
+    from course_lib.train import fit_then_cpu
+
+    x, y = data()
+    a, b = linear(), linear()
+    spy = DeviceSpy(monkeypatch)
+    history = fit_then_cpu(a, x, y, mse, steps=30, batch_size=8, lr=1e-2, seed=3)
+    assert spy.trained_on_device_then_cpu(a)
+    reference = fit(b, x, y, mse, steps=30, batch_size=8, lr=1e-2, seed=3, device=torch.device("cpu"))
+    assert history.loss == reference.loss
+    assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
+    assert not a.training
+
+
+def test_model_device_is_the_first_parameter_or_buffer_else_the_cpu():
+    from course_lib.train import model_device
+
+    assert model_device(nn.Linear(2, 2, device="meta")) == torch.device("meta")
+    assert model_device(nn.BatchNorm1d(2, affine=False).to("meta")) == torch.device("meta")  # buffers only
+    assert model_device(nn.Identity()) == torch.device("cpu")
+
+
+def test_accuracy_moves_each_batch_to_the_model():
+    from device_spy import Elsewhere
+
+    from course_lib.train import accuracy
+
+    model = Elsewhere()
+    x, y = torch.randn(5, 3), torch.zeros(5, dtype=torch.long)
+    assert accuracy(model, x, y, batch_size=2) == 1.0  # ones: argmax 0 everywhere
+    assert model.seen == [torch.device("meta")] * 3
