@@ -453,8 +453,10 @@ def test_test_mse_moves_the_examples_to_the_model():
     assert model.seen == [torch.device("meta")]
 
 
-def test_augmentation_takes_the_cpu_sampled_group_elements_to_the_features_device():
+@pytest.mark.parametrize("kind", E.KINDS)
+def test_every_model_computes_where_its_input_is(kind):
+    """In training mode too, where augmentation draws its group elements on the CPU."""
     task = E.inertia(4, seed=0)
-    model = E.make_model("MLP + augmentation", task, seed=0, width=16, depth=1).to("meta").train()
-    out = model(task.x.to("meta"))  # group elements drawn on the CPU by the model's generator
+    model = E.make_model(kind, task, seed=0, width=16, depth=1).to("meta").train()  # a second device
+    out = model(task.x.to("meta"))
     assert out.shape == task.y.shape and out.device == torch.device("meta")

@@ -595,3 +595,16 @@ def test_deeponet_takes_its_query_points_to_the_functions_device():
     model = op.DeepONet(6, basis=4, hidden=(8,), periodic=True).to("meta")
     out = model(torch.zeros(3, 6, device="meta"), torch.rand(5, 1))  # a fixed grid on the CPU
     assert out.shape == (3, 5) and out.device == torch.device("meta")
+
+
+@pytest.mark.parametrize("make, shape", [
+    (lambda: op.FNO(4, 8, padding=0.125, positional=True), (2, 1, 16)),
+    (lambda: op.CNN(9, 8), (2, 1, 16)),
+    (lambda: op.FNO(4, 8, dim=2, padding=0.125, hidden=16), (2, 1, 16, 16)),
+])
+def test_the_networks_build_their_grids_and_buffers_where_the_input_is(make, shape):
+    model = make().to("meta")  # a second device: a tensor made on the CPU inside forward fails
+    assert model(torch.zeros(shape, device="meta")).device == torch.device("meta")
+    if len(shape) == 3:
+        upsampled = op.on_training_grid(model, torch.zeros(2, 1, 32, device="meta"), 16)
+        assert upsampled.shape == (2, 1, 32) and upsampled.device == torch.device("meta")
