@@ -22,6 +22,7 @@ from scipy.special import roots_hermite
 import torch
 from torch import Tensor, nn
 
+from course_lib import pinn
 from course_lib.pinn import HardConstraint, derivatives
 
 NU = 0.01 / math.pi
@@ -96,6 +97,24 @@ def residual(u_fn, xt: Tensor, nu: float = NU, method: str = "autograd") -> Tens
     """The Burgers residual u_t + u u_x − ν u_xx at space-time points xt (N, 2) = (x, t): (N,)."""
     d = derivatives(u_fn, xt, second=(0,), method=method)
     return d.grad[:, 1] + d.u * d.grad[:, 0] - nu * d.second[:, 0]
+
+
+def rad_points(u_fn, n: int, low=DOMAIN[0], high=DOMAIN[1], pool: int = 10_000, k: float = 1.0,
+               c: float = 1.0, generator: torch.Generator | None = None) -> Tensor:
+    """Residual-based adaptive distribution (RAD, Wu et al. 2023): n collocation points (n, 2).
+
+    Draws `pool` points uniform in the box [low, high], then n of them without replacement with
+    probability ∝ |r|^k / mean |r|^k + c, r the Burgers residual of u_fn there: points gather
+    where the residual is large (the shock), and c > 0 keeps a share spread over the whole box.
+    The points have u_fn's dtype.
+    """
+    if not 0 < n <= pool or k < 0 or c < 0:
+        raise ValueError(f"need 0 < n <= pool, k >= 0 and c >= 0, got n={n}, pool={pool}, k={k}, c={c}")
+    dtype = next(iter(u_fn.parameters())).dtype if isinstance(u_fn, nn.Module) else torch.float64
+    candidates = pinn.box_interior(pool, low, high, generator=generator, dtype=dtype)
+    r = residual(u_fn, candidates).detach().abs() ** k
+    weights = r / r.mean() + c
+    return candidates[torch.multinomial(weights, n, replacement=False, generator=generator)]
 
 
 def initial_condition(xt: Tensor) -> Tensor:

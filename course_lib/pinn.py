@@ -323,6 +323,7 @@ def train_pinn(
     every: int = 100,
     resample: Callable[[nn.Module], None] | None = None,
     progress: bool = False,
+    lbfgs_options: dict | None = None,
 ) -> PINNHistory:
     """Minimise sum(loss_terms(model).values()) with Adam, then with L-BFGS (strong Wolfe line search).
 
@@ -331,7 +332,8 @@ def train_pinn(
     Adam steps). Every `every` steps (and at the end) `error_fn(model)` is recorded, and
     `resample(model)` may replace the collocation points (adaptive sampling); L-BFGS runs in
     chunks of `every` iterations, restarted after each resample since its curvature memory
-    belongs to the old points. `seed` seeds torch before training. Nothing here assumes a device:
+    belongs to the old points. `lbfgs_options` overrides torch.optim.LBFGS's settings here (history_size=50,
+    tolerance_grad=1e-12, tolerance_change=1e-15, strong Wolfe), e.g. {"history_size": 100}. `seed` seeds torch before training. Nothing here assumes a device:
     put the model and the points on `course_lib.device()` to train on a GPU.
     """
     if adam_steps < 0 or lbfgs_steps < 0 or adam_steps + lbfgs_steps == 0:
@@ -340,6 +342,12 @@ def train_pinn(
         raise ValueError(f"schedule must be 'constant' or 'cosine', got {schedule!r}")
     if every < 1:
         raise ValueError(f"every must be >= 1, got {every}")
+    settings = {"history_size": 50, "tolerance_grad": 1e-12, "tolerance_change": 1e-15,
+                "line_search_fn": "strong_wolfe"}
+    unknown = set(lbfgs_options or {}) - set(settings)
+    if unknown:
+        raise ValueError(f"lbfgs_options may set {sorted(settings)}, got {sorted(unknown)}")
+    settings.update(lbfgs_options or {})
     torch.manual_seed(seed)
     history = PINNHistory()
 
@@ -371,8 +379,7 @@ def train_pinn(
 
     def new_lbfgs() -> torch.optim.LBFGS:
         return torch.optim.LBFGS(model.parameters(), lr=1.0, max_iter=every, max_eval=int(every * 1.25) + 1,
-                                 history_size=50, tolerance_grad=1e-12, tolerance_change=1e-15,
-                                 line_search_fn="strong_wolfe")
+                                 **settings)
 
     start, done, lbfgs = time.perf_counter(), 0, new_lbfgs()
     while done < lbfgs_steps:

@@ -83,3 +83,25 @@ def test_spectral_errors():
         burgers.spectral(64, np.array([0.5, 0.2]))
     with pytest.raises(ValueError, match="nu"):
         burgers.cole_hopf(np.zeros(3), 0.1, nu=0.0)
+
+
+def test_rad_points_gather_where_the_residual_is_large():
+    # u = t exp(-x²/0.01): its residual is ~0 for |x| > 0.3, so RAD with c = 0 puts (nearly) every
+    # point in |x| < 0.2, a tenth of the domain; with a large c the draw is close to uniform.
+    u = lambda p: p[:, 1] * torch.exp(-p[:, 0] ** 2 / 0.01)  # noqa: E731
+    near = {}
+    for c in (0.0, 1.0, 1e6):
+        xt = burgers.rad_points(u, 500, pool=5000, c=c, generator=torch.Generator().manual_seed(0))
+        assert xt.shape == (500, 2) and xt.dtype == torch.float64
+        assert (xt[:, 0].abs() <= 1).all() and (xt[:, 1] >= 0).all() and (xt[:, 1] <= 1).all()
+        assert len(torch.unique(xt, dim=0)) == 500  # drawn without replacement
+        near[c] = (xt[:, 0].abs() < 0.2).double().mean().item()
+    assert near[0.0] > 0.9 and 0.2 < near[1.0] < 0.9 and near[1e6] < 0.2
+    again = burgers.rad_points(u, 500, pool=5000, c=1.0, generator=torch.Generator().manual_seed(0))
+    half = burgers.rad_points(u, 100, low=(0.0, 0.0), pool=1000, generator=torch.Generator().manual_seed(0))
+    assert torch.equal(again, burgers.rad_points(u, 500, pool=5000, c=1.0, generator=torch.Generator().manual_seed(0)))
+    assert (half[:, 0] >= 0).all()
+    with pytest.raises(ValueError, match="n <= pool"):
+        burgers.rad_points(u, 20, pool=10)
+    with pytest.raises(ValueError, match="c >= 0"):
+        burgers.rad_points(u, 5, pool=10, c=-1.0)

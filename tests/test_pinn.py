@@ -187,6 +187,26 @@ def test_train_pinn_errors():
         pinn.train_pinn(net, lambda m: {}, adam_steps=0, lbfgs_steps=0)
     with pytest.raises(ValueError, match="schedule"):
         pinn.train_pinn(net, lambda m: {}, schedule="step")
+    with pytest.raises(ValueError, match="history_size.*got \\['lr'\\]"):
+        pinn.train_pinn(net, lambda m: {}, lbfgs_steps=1, lbfgs_options={"lr": 0.1})
+
+
+def test_train_pinn_passes_lbfgs_options_and_keeps_its_defaults(monkeypatch):
+    made = []
+
+    class Recording(torch.optim.LBFGS):
+        def __init__(self, params, **kwargs):
+            made.append(kwargs)
+            super().__init__(params, **kwargs)
+
+    monkeypatch.setattr(torch.optim, "LBFGS", Recording)
+    net = pinn.MLP(2, 8, 1).double()
+    x = pinn.box_interior(20, *pinn.UNIT_SQUARE, dtype=torch.float64)
+    loss = lambda m: {"fit": m(x).pow(2).mean()}  # noqa: E731
+    pinn.train_pinn(net, loss, adam_steps=0, lbfgs_steps=2)
+    pinn.train_pinn(net, loss, adam_steps=0, lbfgs_steps=2, lbfgs_options={"history_size": 100})
+    assert made[0]["history_size"] == 50 and made[0]["line_search_fn"] == "strong_wolfe"
+    assert made[1]["history_size"] == 100 and made[1]["tolerance_grad"] == made[0]["tolerance_grad"]
 
 
 def test_exercises_pass_with_the_reference_and_catch_the_recipes_mistakes():
