@@ -332,9 +332,10 @@ def train_pinn(
     Adam steps). Every `every` steps (and at the end) `error_fn(model)` is recorded, and
     `resample(model)` may replace the collocation points (adaptive sampling); L-BFGS runs in
     chunks of `every` iterations, restarted after each resample since its curvature memory
-    belongs to the old points. `lbfgs_options` overrides torch.optim.LBFGS's settings here (history_size=50,
-    tolerance_grad=1e-12, tolerance_change=1e-15, strong Wolfe), e.g. {"history_size": 100}. `seed` seeds torch before training. Nothing here assumes a device:
-    put the model and the points on `course_lib.device()` to train on a GPU.
+    belongs to the old points. `lbfgs_options` overrides the L-BFGS settings (history_size=50,
+    tolerance_grad=1e-12, tolerance_change=1e-15, line_search_fn="strong_wolfe"), e.g.
+    {"history_size": 100}. `seed` seeds torch before training. Nothing here assumes a device: put
+    the model and the points on `course_lib.device()` to train on a GPU.
     """
     if adam_steps < 0 or lbfgs_steps < 0 or adam_steps + lbfgs_steps == 0:
         raise ValueError(f"need adam_steps, lbfgs_steps >= 0, not both 0, got {adam_steps}, {lbfgs_steps}")
