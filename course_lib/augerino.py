@@ -19,7 +19,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.data import rotate_images
-from course_lib.train import fit_then_cpu
+from course_lib.train import fit
 
 
 def rotation_angles(width: Tensor, u: Tensor) -> Tensor:
@@ -81,7 +81,7 @@ def train_augerino(model: LearnedRotations, x: Tensor, y: Tensor, steps: int = 4
     for the width) on the cross-entropy of every sampled rotation + `width_penalty`; x (N, C, H, H),
     y (N,). A width with requires_grad=False stays fixed. The width is kept in [0, π]. Returns the
     width (radians) after every step; the model trains on `course_lib.device()` (CUDA when present)
-    and is left in eval mode, on the CPU. The loop is `train.fit`'s (through `fit_then_cpu`; batches
+    and is left in eval mode, on the CPU. The loop is `train.fit`'s (which returns it on the CPU; batches
     of `batch_size` drawn with replacement from a generator seeded with `seed`)."""
     if len(x) != len(y) or len(x) == 0 or steps < 1:
         raise ValueError(f"need x, y of the same nonzero length and steps >= 1, got {len(x)}, {len(y)}, {steps}")
@@ -101,9 +101,9 @@ def train_augerino(model: LearnedRotations, x: Tensor, y: Tensor, steps: int = 4
             m.width.clamp_(0.0, math.pi)
         widths.append(float(m.width.detach()))
 
-    fit_then_cpu(model, x, y, steps=steps, batch_size=batch_size, seed=seed, objective=objective,
-                 param_groups=[{"params": network, "lr": lr}, {"params": [model.width], "lr": width_lr}],
-                 after_step=after_step)
+    fit(model, x, y, steps=steps, batch_size=batch_size, seed=seed, objective=objective,
+        param_groups=[{"params": network, "lr": lr}, {"params": [model.width], "lr": width_lr}],
+        after_step=after_step)
     return widths
 
 

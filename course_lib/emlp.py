@@ -26,7 +26,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.groups import so2_generator, so3_generators
-from course_lib.train import fit_then_cpu, model_device
+from course_lib.train import fit, model_device
 
 # A representation of the network's features: ((order k, multiplicity), ...) — that many copies
 # of T(k), flattened in this order (k ascending), each copy d^k numbers.
@@ -558,15 +558,14 @@ def fit_regression(model: nn.Module, task: Task, steps: int = 1000, batch_size: 
     Returns the loss per step; the model trains on `course_lib.device()` (CUDA when present) and is
     left in eval mode, on the CPU.
 
-    The course's one loop, `course_lib.train.fit` (through `fit_then_cpu`), with batches of
+    The course's one loop, `course_lib.train.fit` (which returns the model on the CPU), with batches of
     `batch_size` drawn with replacement by a generator seeded with `seed` (the same steps, to the
     bit, as the loop this chapter first wrote)."""
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
     variance = task.y.var().clamp_min(1e-12)
-    history = fit_then_cpu(model, task.x, task.y,
-                           loss_fn=lambda pred, y: (pred - y).square().mean() / variance,
-                           steps=steps, batch_size=batch_size, lr=lr, seed=seed, schedule="cosine")
+    history = fit(model, task.x, task.y, loss_fn=lambda pred, y: (pred - y).square().mean() / variance,
+                  steps=steps, batch_size=batch_size, lr=lr, seed=seed, schedule="cosine")
     return history.loss
 
 

@@ -73,7 +73,7 @@ class LBilinear(nn.Module):
                                       scale=((in_channels + 1) * (in_channels_2 + 1)) ** -0.5)
 
     def forward(self, w: Tensor, w2: Tensor) -> Tensor:
-        eye = torch.eye(w.shape[-1], dtype=w.dtype).expand_as(w[:, :1])
+        eye = torch.eye(w.shape[-1], dtype=w.dtype, device=w.device).expand_as(w[:, :1])
         a, b = torch.cat([w, eye], 1), torch.cat([w2, eye], 1)
         products = matmul(a[:, :, None], b[:, None])  # (B, C1+1, C2+1, L, L, N, N)
         weight = torch.view_as_complex(self.weight).to(w.dtype)

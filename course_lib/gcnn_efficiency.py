@@ -138,15 +138,15 @@ def train_one(name: str, train_xy: tuple[Tensor, Tensor], val_xy: tuple[Tensor, 
     accuracy: the error is what the chapter compares; the validation loss bottoms out hundreds of
     steps before it, as the logits grow) fail to beat the best, at most max_steps; returned with its
     best weights (the first of equal scores), on the CPU where the chapter's tensors live, also when
-    it trained on a GPU (`train.fit_then_cpu`). `score(model, x_val, y_val)` is
+    it trained on a GPU (`train.fit`). `score(model, x_val, y_val)` is
     the validation score (default the accuracy; `run_one` passes one that also records weights)."""
     make(name)  # refuses an unknown name before seeding
     augment = {**MODELS, **PROBES}[name][1]
     torch.manual_seed(seed)
     model = make(name)
-    history = train.fit_then_cpu(model, *train_xy, steps=max_steps, batch_size=BATCH, lr=LR, seed=seed,
-                                 augment=augment, validation=val_xy, eval_every=EVAL_EVERY,
-                                 patience=patience, score=score)
+    history = train.fit(model, *train_xy, steps=max_steps, batch_size=BATCH, lr=LR, seed=seed,
+                        augment=augment, validation=val_xy, eval_every=EVAL_EVERY, patience=patience,
+                        score=score)
     return model, history
 
 

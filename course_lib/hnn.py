@@ -154,14 +154,13 @@ def train_vector_field(model: nn.Module, x: Tensor, dxdt: Tensor, steps: int = 2
     """Fit model(x) ≈ dx/dt (both (N, 2n)) by mean squared error with Adam (`train.fit`), each step on
     N examples drawn at random with replacement.
 
-    Trains on `device()` (CUDA when present), then leaves the model on the CPU, ready for `rollout`.
+    Trains on `device()` (CUDA when present), then leaves the model on the CPU, ready for `rollout` (`fit`).
     Returns the History, with the final training MSE in history.metrics["train_mse"].
     """
     _check_states(x)
     if x.shape != dxdt.shape:
         raise ValueError(f"x and dxdt must have the same shape, got {tuple(x.shape)} and {tuple(dxdt.shape)}")
     history = fit(model, x, dxdt, loss_fn=nn.functional.mse_loss, steps=steps, batch_size=len(x), lr=lr, seed=seed)
-    model.cpu()
     with torch.no_grad():
         history.metrics["train_mse"] = float(nn.functional.mse_loss(model(x), dxdt))
     return history

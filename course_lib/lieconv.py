@@ -56,7 +56,7 @@ def lift(points: Tensor, orientations: int) -> Tensor:
         raise ValueError(f"need at least 1 orientation per point, got {orientations}")
     rel = points - points.mean(1, keepdim=True)
     theta = torch.atan2(rel[..., 1], rel[..., 0])[..., None] + \
-        2 * math.pi * torch.arange(orientations, dtype=points.dtype) / orientations  # (B, N, K)
+        2 * math.pi * torch.arange(orientations, dtype=points.dtype, device=points.device) / orientations  # (B, N, K)
     xy = points[:, :, None, :].expand(-1, -1, orientations, -1)
     return torch.cat([xy, theta[..., None]], -1).flatten(1, 2)
 

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from course_lib.models import MLP
-from course_lib.train import fit_then_cpu, model_device
+from course_lib.train import fit, model_device
 
 
 def relative_l2(prediction: Tensor, target: Tensor) -> Tensor:
@@ -317,7 +317,7 @@ def train_operator(model: nn.Module, inputs: Tensor, targets: Tensor, steps: int
     predict(model, x) gives the prediction (default model(x)); it must have the targets' shape
     and build any tensor it adds (a grid of points) on x's device. The minibatches (`batch_size`
     drawn with replacement, or None: the whole set every step) come from a generator seeded by
-    `seed`. The loop is `train.fit` (through `fit_then_cpu`); the returned losses are every
+    `seed`. The loop is `train.fit` (which returns the model on the CPU); the returned losses are every
     `every`-th step's. With validation = (inputs, targets), the relative L2 error on it is
     measured every `eval_every` steps, training stops after `patience` measurements without
     improvement, and the model keeps its best weights (`best_step`, `val_error`)."""
@@ -326,11 +326,11 @@ def train_operator(model: nn.Module, inputs: Tensor, targets: Tensor, steps: int
                          f"{len(inputs)}, {len(targets)}, steps={steps}, batch_size={batch_size}")
     predict = predict or (lambda m, x: m(x))
     start = time.process_time()
-    history = fit_then_cpu(model, inputs, targets, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
-                           objective=lambda m, xb, yb: relative_l2(predict(m, xb), yb),
-                           weight_decay=weight_decay, schedule="cosine",
-                           validation=validation, eval_every=eval_every, patience=patience,
-                           score=lambda m, xv, yv: -evaluate(m, xv, yv, predict=predict))
+    history = fit(model, inputs, targets, steps=steps, batch_size=batch_size, lr=lr, seed=seed,
+                  objective=lambda m, xb, yb: relative_l2(predict(m, xb), yb),
+                  weight_decay=weight_decay, schedule="cosine",
+                  validation=validation, eval_every=eval_every, patience=patience,
+                  score=lambda m, xv, yv: -evaluate(m, xv, yv, predict=predict))
     run = len(history.loss)
     losses = [loss for step, loss in enumerate(history.loss) if step % every == every - 1 or step == run - 1]
     return OperatorFit(losses=losses, cpu_seconds=time.process_time() - start, steps=run,

@@ -84,8 +84,12 @@ def fit(
 ) -> History:
     """Train `model` with Adam on minibatches of (x (N, ...), y (N, ...)) for `steps` steps.
 
-    `augment(batch, generator)` may transform each input batch (data augmentation). The model is
-    left on `device` (CUDA when present) and in eval mode.
+    `augment(batch, generator)` may transform each input batch (data augmentation).
+
+    Devices: the model trains on `device` (default `course_lib.device()`: CUDA when present); each
+    batch and the validation pair are moved there, so `score` and `objective` get tensors on the
+    model's device. The model is returned on the CPU, where the chapters' tensors live, and in eval
+    mode. On a CPU machine every step is the same, to the bit (`.to("cpu")` of a CPU tensor is itself).
 
     Early stopping: with `validation = (x_val, y_val)`, `steps` is the most steps; every `eval_every`
     steps the model is scored by `score(model, x_val, y_val)` (default: minus the validation loss),
@@ -122,6 +126,8 @@ def fit(
     dev = device or default_device()
     gen = torch.Generator().manual_seed(seed)
     score = score or negative_loss(loss_fn)
+    if validation is not None:
+        validation = tuple(v.to(dev) for v in validation)
     model.to(dev).train()
     opt = torch.optim.Adam(param_groups if param_groups is not None else model.parameters(), lr=lr,
                            weight_decay=weight_decay)
@@ -166,16 +172,7 @@ def fit(
         model.load_state_dict(best_state)
         history.best_step = best_step
     history.seconds = time.perf_counter() - start
-    model.eval()
-    return history
-
-
-def fit_then_cpu(model: nn.Module, *args, **kwargs) -> History:
-    """`fit` (on `course_lib.device()`, CUDA when present, unless `device=` says otherwise), then the
-    model moved to the CPU, where the chapters' tensors live: a notebook's later cells work with it
-    wherever it trained. On a CPU machine the same steps as `fit`, to the bit."""
-    history = fit(model, *args, **kwargs)
-    model.cpu()
+    model.eval().cpu()
     return history
 
 

@@ -188,11 +188,9 @@ def train_gaussian(model: nn.Module, x: Tensor, y: Tensor, steps: int = 2000, lr
                    seed: int = 0, batch_size: int | None = None) -> History:
     """Fit model(x) = (mean, var) to y (N,) by the Gaussian NLL with Adam (`train.fit`), each step on
     the whole data set (batch_size None: full batch) or on `batch_size` examples drawn with
-    replacement. Leaves the model in eval mode, on the CPU."""
-    history = fit(model, x, y, loss_fn=lambda out, target: gaussian_nll(*out, target), steps=steps,
-                  batch_size=batch_size, lr=lr, seed=seed)
-    model.cpu()
-    return history
+    replacement. Trains on `course_lib.device()` and leaves the model in eval mode, on the CPU (`fit`)."""
+    return fit(model, x, y, loss_fn=lambda out, target: gaussian_nll(*out, target), steps=steps,
+               batch_size=batch_size, lr=lr, seed=seed)
 
 
 def train_ensemble(make_model: Callable[[], nn.Module], x: Tensor, y: Tensor, members: int = 5,
@@ -328,7 +326,7 @@ class LastLayerLaplace:
         phi = self.features(x).double()
         if phi.dim() != 2 or phi.shape[1] != self.head.in_features:
             raise ValueError(f"features(x) must be (N, {self.head.in_features}), got shape {tuple(phi.shape)}")
-        return torch.cat([phi, torch.ones(len(phi), 1, dtype=phi.dtype)], 1)
+        return torch.cat([phi, torch.ones(len(phi), 1, dtype=phi.dtype, device=phi.device)], 1)
 
     def log_marginal_likelihood(self, prior_precision: Tensor | float | None = None,
                                 sigma_noise: Tensor | float | None = None) -> Tensor:

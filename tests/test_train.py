@@ -113,20 +113,43 @@ def test_weight_decay_shrinks_weights():
 
 # ----- where it trains: course_lib.device(), then back to the CPU -----
 
-def test_fit_then_cpu_asks_for_the_device_returns_the_model_on_the_cpu_and_is_fit_to_the_bit(monkeypatch):
+def test_fit_asks_for_the_device_and_returns_the_model_on_the_cpu_in_eval_mode(monkeypatch):
     from device_spy import DeviceSpy
-
-    from course_lib.train import fit_then_cpu
 
     x, y = data()
     a, b = linear(), linear()
     spy = DeviceSpy(monkeypatch)
-    history = fit_then_cpu(a, x, y, mse, steps=30, batch_size=8, lr=1e-2, seed=3)
-    assert spy.trained_on_device_then_cpu(a)
-    reference = fit(b, x, y, mse, steps=30, batch_size=8, lr=1e-2, seed=3, device=torch.device("cpu"))
-    assert history.loss == reference.loss
+    history = fit(a, x, y, mse, steps=30, batch_size=8, lr=1e-2, seed=3, validation=(x[:10], y[:10]),
+                  eval_every=5)
+    assert spy.trained_on_device_then_cpu(a) and not a.training
+    reference = fit(b, x, y, mse, steps=30, batch_size=8, lr=1e-2, seed=3, validation=(x[:10], y[:10]),
+                    eval_every=5, device=torch.device("cpu"))
+    assert history.loss == reference.loss and history.val_score == reference.val_score
     assert all(torch.equal(p, q) for p, q in zip(a.parameters(), b.parameters()))
-    assert not a.training
+
+
+def test_fit_hands_score_the_validation_pair_on_the_training_device(monkeypatch):
+    """A custom score (e.g. model(x_val) inside a lambda) gets tensors on the model's device, each
+    moved once, not once per evaluation."""
+    from course_lib import train
+
+    there = torch.device("cpu", 0)  # a device distinct from torch.device("cpu") that can train
+    monkeypatch.setattr(train, "default_device", lambda: there)
+    moves = []
+
+    class Moved(torch.Tensor):
+        def to(self, *args, **kwargs):
+            moves.append(args)
+            return torch.Tensor.to(self.as_subclass(torch.Tensor), *args, **kwargs)
+
+    x, y = data()
+    handed = []
+    score = lambda m, xv, yv: handed.append((type(xv), type(yv))) or -float(mse(m(xv), yv).detach())
+    fit(linear(), x, y, mse, steps=20, batch_size=8, validation=(x[:10].as_subclass(Moved),
+                                                                y[:10].as_subclass(Moved)),
+        eval_every=5, score=score)
+    assert moves == [(there,), (there,)]
+    assert handed == [(torch.Tensor, torch.Tensor)] * 4  # what .to(there) returned, at every evaluation
 
 
 def test_model_device_is_the_first_parameter_or_buffer_else_the_cpu():
