@@ -2,8 +2,16 @@
 # Each target sets up .venv by itself first (scripts/setup_env.sh), so a clean clone needs nothing else.
 
 PYTHON ?= python3
-# Another interpreter gets its own environment: PYTHON=python3.13 make test uses .venv-3.13.
-VENV   ?= $(if $(filter python3,$(PYTHON)),.venv,.venv-$(shell $(PYTHON) -c 'import sys; print("%d.%d" % sys.version_info[:2])'))
+# Another interpreter gets its own environment: PYTHON=python3.13 make test uses .venv-3.13, with
+# python3.13 from the PATH, else pyenv's (scripts/find_python.sh, which says what it tried).
+ifeq ($(PYTHON),python3)
+INTERPRETER := python3
+VENV   ?= .venv
+else
+INTERPRETER := $(shell bash scripts/find_python.sh '$(PYTHON)')
+$(if $(INTERPRETER),,$(error PYTHON=$(PYTHON): no such interpreter (see the line above)))
+VENV   ?= .venv-$(shell '$(INTERPRETER)' -c 'import sys; print("%d.%d" % sys.version_info[:2])')
+endif
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.course-installed
 
@@ -22,7 +30,7 @@ help:
 setup: $(STAMP)
 
 $(STAMP): pyproject.toml constraints.txt scripts/setup_env.sh
-	PYTHON=$(PYTHON) bash scripts/setup_env.sh $(VENV)
+	PYTHON=$(INTERPRETER) bash scripts/setup_env.sh $(VENV)
 	@touch $@
 
 book: $(STAMP)

@@ -1,13 +1,25 @@
 #!/usr/bin/env bash
 # Create (or update) the course's virtual environment: `bash scripts/setup_env.sh .venv`.
 #
-#   PYTHON=python3.13 bash scripts/setup_env.sh VENV   the interpreter (3.11, 3.12 or 3.13)
+#   PYTHON=python3.13 bash scripts/setup_env.sh VENV   the interpreter (3.11, 3.12 or 3.13; a
+#               python3.X that is not on the PATH is looked up by scripts/find_python.sh, e.g. pyenv's)
 #   TORCH=cpu   (default) PyTorch's CPU build, from PyTorch's CPU wheel index on Linux
-#   TORCH=cuda  the default wheel of the package index (on Linux the CUDA build, about 5.8 GB)
-#   TORCH_INDEX=URL   install torch from this index instead (a mirror, or another CUDA version)
+#   TORCH=cuda  the default wheel of the package index (on Linux the CUDA build: a 5.8 GB
+#               environment, 3.9 GB of it torch and its nvidia-* packages)
+#   TORCH_INDEX=URL   take torch from this index instead (a mirror, or another CUDA version)
 #   TORCH_CPU_INDEX=URL   the CPU index TORCH=cpu uses (default https://download.pytorch.org/whl/cpu),
-#               e.g. a mirror or file:///DIR (DIR/torch/ holding the wheels, as pip reads it)
-#   bash scripts/setup_env.sh --print-torch-command   print the torch command it would run, and stop
+#               e.g. a mirror, or file:///DIR for a PEP 503 index on disk (pip reads
+#               DIR/torch/index.html, which links to the wheels); on macOS and Windows the default
+#               wheel is already the CPU build, so TORCH=cpu uses the default index there unless
+#               TORCH_CPU_INDEX names one
+#   bash scripts/setup_env.sh [VENV] --print-torch-command   print the torch command it would run
+#               in VENV (or that VENV's torch is kept), and stop
+#
+# torch's index is added with --extra-index-url, never --index-url: torch's own requirements
+# (filelock, sympy, ...) must still come from your package index at the lock's versions, which
+# PyTorch's index does not carry. Which torch pip takes is then fixed by the version: the CPU index
+# is asked for torch==X+cpu, which only it holds; another index's build (2.13.0+cu126) sorts above
+# the default index's plain 2.13.0, so pip prefers it.
 #
 # Every package is installed with `-c constraints.txt`, the exact versions that reproduce the
 # book's stored outputs (pyproject.toml states the ranges). Where PyTorch's CPU index cannot be
@@ -24,62 +36,90 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 print_only=0
-if [ "${1:-}" = "--print-torch-command" ]; then
-    print_only=1
-    shift
-fi
-venv=${1:-.venv}
-python=${PYTHON:-python3}
+positional=()
+for arg in "$@"; do
+    if [ "$arg" = --print-torch-command ]; then print_only=1; else positional+=("$arg"); fi
+done
+venv=${positional[0]:-.venv}
+python=$(bash scripts/find_python.sh "${PYTHON:-python3}")
 lock=constraints.txt
-cpu_index=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
 torch_pin=$(grep -E '^torch==' "$lock")
 
+for named in TORCH_INDEX TORCH_CPU_INDEX; do  # an index you name must be a URL pip can read
+    url=${!named:-}
+    if [ -n "$url" ] && ! [[ "$url" =~ ^(https?|file):// ]]; then
+        echo "setup: $named=$url is not an http(s):// or file:// URL (a folder: file://$(realpath -m "$url"))" >&2
+        exit 2
+    fi
+done
+cpu_index=${TORCH_CPU_INDEX:-https://download.pytorch.org/whl/cpu}
+cpu_index=${cpu_index%/}
+
 # Which index torch comes from: TORCH_INDEX wins; TORCH=cpu means PyTorch's CPU index on Linux
-# (elsewhere the default wheel is already CPU-only); TORCH=cuda means the default index.
+# (elsewhere the default wheel is already CPU-only, so only a TORCH_CPU_INDEX you name is used);
+# TORCH=cuda means the default index.
 choice=${TORCH:-cpu}
+pin=$torch_pin
 case "$choice" in
-    cpu) if [ "$(uname -s)" = Linux ]; then index=$cpu_index; else index=""; fi ;;
+    cpu) if [ "$(uname -s)" = Linux ]; then index=$cpu_index; pin=$torch_pin+cpu
+         elif [ -n "${TORCH_CPU_INDEX:-}" ]; then index=$cpu_index
+         else index=""; fi ;;
     cuda) index="" ;;
     *) echo "setup: TORCH must be cpu or cuda, got '$choice' (or set TORCH_INDEX=URL)" >&2; exit 2 ;;
 esac
-index=${TORCH_INDEX:-$index}
+if [ -n "${TORCH_INDEX:-}" ]; then
+    index=${TORCH_INDEX%/}
+    pin=$torch_pin
+fi
 
-reachable() {  # can pip read the index at $1? (its torch page, 15 s at most; file://: a torch/ folder)
+reachable() {  # can pip read torch's page of the index at $1? (15 s at most)
     "$python" - "$1" <<'EOF' >/dev/null 2>&1
 import sys, urllib.parse, urllib.request
 from pathlib import Path
-url = sys.argv[1].rstrip("/")
-if url.startswith("file:"):
-    assert (Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) / "torch").is_dir()
+url = sys.argv[1]
+if url.startswith("file:"):  # pip reads a folder's index.html, never a listing of the folder
+    assert (Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) / "torch" / "index.html").is_file()
 else:
     urllib.request.urlopen(url + "/torch/", timeout=15).close()
 EOF
 }
 
 choose_torch_command() {  # sets torch_command and torch_note; warns or stops on an unreachable index
-    torch_command=(install "$torch_pin" -c "$lock")
     if [ -z "$index" ]; then
+        torch_command=(install "$torch_pin" -c "$lock")
         torch_note="torch ($choice) from the default index"
     elif reachable "$index"; then
-        torch_command+=(--index-url "$index")
+        torch_command=(install "$pin" -c "$lock" --extra-index-url "$index")
         torch_note="torch ($choice) from $index"
     elif [ -n "${TORCH_INDEX:-}" ] || [ -n "${TORCH_CPU_INDEX:-}" ]; then
         named=$([ -n "${TORCH_INDEX:-}" ] && echo TORCH_INDEX || echo TORCH_CPU_INDEX)
-        echo "setup: $named=$index cannot be reached (no $index/torch/)" >&2
+        what=$([[ "$index" == file:* ]] && echo "no $index/torch/index.html" || echo "no $index/torch/ page")
+        echo "setup: $named=$index cannot be reached ($what)" >&2
         exit 1
     else
+        torch_command=(install "$torch_pin" -c "$lock")
         torch_note="torch from the default index: $index cannot be reached"
         torch_warning="setup: WARNING: $index cannot be reached, so $torch_pin comes from the default"\
-" package index instead. On Linux that is the CUDA build, about 5.8 GB with its nvidia-* packages"\
-" (unless pip's find-links hold a CPU wheel); the size of the environment is printed at the end."\
-" Set TORCH_CPU_INDEX=URL to use a mirror of $index."
+" package index instead. On Linux that is the CUDA build: its environment measured 5.8 GB, 3.9 GB of"\
+" it torch and its nvidia-* packages (unless pip's find-links hold a CPU wheel); the size of the"\
+" environment is printed at the end. Set TORCH_CPU_INDEX=URL to use a mirror of $index."
         echo "$torch_warning" >&2
     fi
 }
+
+kept_torch() {  # VENV's torch version when it is the pinned one (kept whatever TORCH says)
+    local version
+    version=$("$venv/bin/python" -c 'import torch; print(torch.__version__)' 2>/dev/null) || return 1
+    [ "${version%%+*}" = "${torch_pin#torch==}" ] && echo "$version"
+}
 torch_warning=""
 if [ "$print_only" = 1 ]; then
-    choose_torch_command
-    echo "pip ${torch_command[*]}"
+    if kept=$(kept_torch); then
+        echo "setup: $venv already holds torch $kept: the set-up keeps it (no torch command)"
+    else
+        choose_torch_command
+        echo "pip ${torch_command[*]}"
+    fi
     exit 0
 fi
 
@@ -97,9 +137,8 @@ fi
 pip=("$venv/bin/python" -m pip --disable-pip-version-check)
 
 "${pip[@]}" install --quiet --upgrade "pip>=24"
-if "$venv/bin/python" -c 'import torch' 2>/dev/null \
-        && [ "$("$venv/bin/python" -c 'import torch; print(torch.__version__.split("+")[0])')" = "${torch_pin#torch==}" ]; then
-    echo "setup: $torch_pin already installed ($("$venv/bin/python" -c 'import torch; print(torch.__version__)'))"
+if kept=$(kept_torch); then
+    echo "setup: $torch_pin already installed ($kept)"
 else
     choose_torch_command
     echo "setup: installing $torch_note"

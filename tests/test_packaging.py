@@ -166,9 +166,12 @@ def test_make_and_ci_install_from_the_lock():
 
 # The command the set-up runs for torch, for each choice (scripts/setup_env.sh --print-torch-command).
 
-def torch_command(tmp_path, **env) -> subprocess.CompletedProcess:
+def torch_command(tmp_path, *args, **env) -> subprocess.CompletedProcess:
+    """The set-up's torch command for a folder without an environment (tmp_path/venv): torch's
+    choice is made only where the folder holds no torch of the lock's version."""
     environ = {k: v for k, v in os.environ.items() if k not in ("TORCH", "TORCH_INDEX", "TORCH_CPU_INDEX")}
-    return subprocess.run(["bash", str(REPO / "scripts" / "setup_env.sh"), "--print-torch-command"],
+    args = args or (str(tmp_path / "venv"), "--print-torch-command")
+    return subprocess.run(["bash", str(REPO / "scripts" / "setup_env.sh"), *args],
                           env={**environ, **env}, capture_output=True, text=True, timeout=120)
 
 
@@ -188,7 +191,7 @@ def local_index(tmp_path_factory):
 def test_a_reachable_index_is_used_for_torch(tmp_path, local_index):
     done = torch_command(tmp_path, TORCH_INDEX=local_index)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"pip install torch==2.13.0 -c constraints.txt --index-url {local_index}"
+    assert done.stdout.strip() == f"pip install torch==2.13.0 -c constraints.txt --extra-index-url {local_index}"
 
 
 def test_cuda_uses_the_default_index(tmp_path):
@@ -202,18 +205,20 @@ def test_cpu_is_the_default_and_falls_back_loudly_when_its_index_cannot_be_reach
     done = torch_command(tmp_path)
     assert done.returncode == 0, done.stderr
     if CPU_INDEX in done.stdout:  # a machine that reaches PyTorch's CPU index
-        assert done.stdout.strip().endswith(f"--index-url {CPU_INDEX}")
+        assert done.stdout.strip().endswith(f"--extra-index-url {CPU_INDEX}")
     else:
         assert done.stdout.strip() == "pip install torch==2.13.0 -c constraints.txt"
         assert f"WARNING: {CPU_INDEX} cannot be reached" in done.stderr
-        assert "CUDA build, about 5.8 GB" in done.stderr
+        assert "CUDA build: its environment measured 5.8 GB, 3.9 GB of it torch and its nvidia-*" in done.stderr
 
 
 @pytest.fixture(scope="module")
 def file_index(tmp_path_factory):
-    """An index on disk, as pip reads a file:// URL: a folder with a torch/ folder."""
+    """An index on disk, as pip reads a file:// URL: a folder with a torch/index.html
+    (tests/test_setup_pip.py installs from one with real pip)."""
     root = tmp_path_factory.mktemp("file-index")
     (root / "torch").mkdir()
+    (root / "torch" / "index.html").write_text("<html></html>")
     return root.as_uri()
 
 
@@ -226,13 +231,13 @@ def test_torch_cpu_installs_from_the_cpu_index_when_it_can_be_reached(tmp_path, 
     url = {"http": local_index, "file": file_index}[kind]
     done = torch_command(tmp_path, TORCH="cpu", TORCH_CPU_INDEX=url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"pip install torch==2.13.0 -c constraints.txt --index-url {url}"
+    assert done.stdout.strip() == f"pip install torch==2.13.0+cpu -c constraints.txt --extra-index-url {url}"
     assert "WARNING" not in done.stderr
 
 
 def test_torch_cuda_ignores_the_cpu_index(tmp_path, local_index):
     done = torch_command(tmp_path, TORCH="cuda", TORCH_CPU_INDEX=local_index)
-    assert done.returncode == 0 and "--index-url" not in done.stdout, done.stdout + done.stderr
+    assert done.returncode == 0 and "index-url" not in done.stdout, done.stdout + done.stderr
 
 
 @linux_only
@@ -261,6 +266,65 @@ def test_the_fallback_warning_is_printed_again_beside_the_environments_size():
 def test_an_unreachable_chosen_index_stops_the_set_up(tmp_path):
     done = torch_command(tmp_path, TORCH_INDEX="http://127.0.0.1:9")
     assert done.returncode == 1 and "TORCH_INDEX=http://127.0.0.1:9 cannot be reached" in done.stderr
+
+
+@pytest.mark.parametrize("variable", ["TORCH_INDEX", "TORCH_CPU_INDEX"])
+def test_a_named_index_that_is_no_url_is_refused(tmp_path, variable):
+    done = torch_command(tmp_path, **{variable: str(tmp_path)})
+    assert done.returncode == 2 and done.stdout == ""
+    assert f"{variable}={tmp_path} is not an http(s):// or file:// URL (a folder: {tmp_path.as_uri()})" in done.stderr
+
+
+def test_a_trailing_slash_is_dropped_from_a_named_index(tmp_path, local_index):
+    done = torch_command(tmp_path, TORCH_INDEX=local_index + "/")
+    assert done.stdout.strip().endswith(f"--extra-index-url {local_index}"), done.stdout + done.stderr
+    done = torch_command(tmp_path, TORCH_INDEX="http://127.0.0.1:9/")
+    assert "(no http://127.0.0.1:9/torch/ page)" in done.stderr, done.stderr
+
+
+def test_print_torch_command_is_recognised_in_any_position(tmp_path, local_index):
+    first = torch_command(tmp_path, "--print-torch-command", str(tmp_path / "venv"), TORCH_INDEX=local_index)
+    last = torch_command(tmp_path, str(tmp_path / "venv"), "--print-torch-command", TORCH_INDEX=local_index)
+    assert first.returncode == last.returncode == 0 and first.stdout == last.stdout != ""
+    assert not (tmp_path / "venv").exists(), "printing the command creates no environment"
+
+
+def fake_venv(folder, torch_version: str):
+    """A folder whose bin/python answers `import torch; print(torch.__version__)` with `torch_version`."""
+    (folder / "bin").mkdir(parents=True)
+    (folder / "bin" / "python").write_text(f"#!/bin/sh\necho {torch_version}\n")
+    (folder / "bin" / "python").chmod(0o755)
+    return folder
+
+
+def test_an_environment_with_the_pinned_torch_keeps_it(tmp_path, local_index):
+    venv = fake_venv(tmp_path / "venv", "2.13.0+cu130")
+    done = torch_command(tmp_path, TORCH_INDEX=local_index)
+    assert done.returncode == 0
+    assert done.stdout.strip() == f"setup: {venv} already holds torch 2.13.0+cu130: the set-up keeps it (no torch command)"
+    other = fake_venv(tmp_path / "old", "2.12.1+cpu")
+    done = torch_command(tmp_path, str(other), "--print-torch-command", TORCH_INDEX=local_index)
+    assert done.stdout.startswith("pip install torch==2.13.0"), done.stdout
+
+
+@pytest.fixture
+def on_macos(tmp_path):
+    """PATH with a `uname` that says Darwin."""
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "uname").write_text("#!/bin/sh\necho Darwin\n")
+    (fake / "uname").chmod(0o755)
+    return f"{fake}:{os.environ['PATH']}"
+
+
+def test_elsewhere_than_linux_the_cpu_choice_uses_the_default_index_unless_one_is_named(tmp_path, on_macos,
+                                                                                          local_index):
+    done = torch_command(tmp_path, PATH=on_macos)
+    assert done.stdout.strip() == "pip install torch==2.13.0 -c constraints.txt" and "WARNING" not in done.stderr
+    done = torch_command(tmp_path, PATH=on_macos, TORCH_CPU_INDEX=local_index)
+    assert done.stdout.strip() == f"pip install torch==2.13.0 -c constraints.txt --extra-index-url {local_index}"
+    done = torch_command(tmp_path, PATH=on_macos, TORCH_CPU_INDEX="http://127.0.0.1:9")
+    assert done.returncode == 1 and "TORCH_CPU_INDEX=http://127.0.0.1:9 cannot be reached" in done.stderr
 
 
 def test_an_unknown_torch_choice_is_refused(tmp_path):
@@ -390,3 +454,53 @@ def test_an_interpreter_on_the_machine_is_found(tmp_path):
     fake.chmod(0o755)
     done = ci_pythons(CI_PYTHONS="3.77", PATH=f"{tmp_path}:{os.environ['PATH']}")
     assert done.returncode == 0 and f"Python 3.77: would run with {fake}" in done.stdout
+
+
+# scripts/find_python.sh: the one resolver of PYTHON=python3.X (make, the set-up, .ci/pythons, the
+# Colab simulation).
+
+def find_python(name, **env) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(REPO / "scripts" / "find_python.sh"), name], capture_output=True,
+                          text=True, env={**os.environ, **env}, timeout=60)
+
+
+@pytest.fixture
+def pyenv_root(tmp_path):
+    """A pyenv tree with 3.77.2 and 3.77.10 (newest by version, not by spelling) and no 3.78."""
+    for patch in ("2", "10"):
+        python = tmp_path / "versions" / f"3.77.{patch}" / "bin" / "python3"
+        python.parent.mkdir(parents=True)
+        python.write_text("#!/bin/sh\nexit 0\n")
+        python.chmod(0o755)
+    return tmp_path
+
+
+def test_a_python_not_on_the_path_is_pyenvs_newest(pyenv_root):
+    for name in ("python3.77", "3.77"):
+        done = find_python(name, PYENV_ROOT=str(pyenv_root))
+        assert done.returncode == 0 and done.stdout.strip() == f"{pyenv_root}/versions/3.77.10/bin/python3"
+
+
+def test_no_python_found_says_what_was_tried(pyenv_root):
+    done = find_python("python3.78", PYENV_ROOT=str(pyenv_root))
+    assert done.returncode == 1 and done.stdout == ""
+    assert (f"find_python: no interpreter for 'python3.78'; tried: python3.78 on the PATH (none); "
+            f"{pyenv_root}/versions/3.78.*/bin/python3 (none that runs)") in done.stderr
+    done = find_python("/bin/false")
+    assert done.returncode == 1 and "tried: /bin/false (does not run)" in done.stderr
+
+
+def test_make_uses_the_resolver_for_another_python(pyenv_root):
+    env = {**os.environ, "PYENV_ROOT": str(pyenv_root)}
+    python = f"{pyenv_root}/versions/3.77.10/bin/python3"
+    (pyenv_root / "versions" / "3.77.10" / "bin" / "python3").write_text(
+        "#!/bin/sh\n[ \"$1\" = -c ] && echo 3.77\nexit 0\n")
+    done = subprocess.run(["make", "-n", "PYTHON=python3.77", "setup"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert f"PYTHON={python} bash scripts/setup_env.sh .venv-3.77" in done.stdout
+    done = subprocess.run(["make", "-n", "PYTHON=python3.78", "test"], cwd=REPO, env=env, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode != 0 and "PYTHON=python3.78: no such interpreter" in done.stderr
+    assert "tried: python3.78 on the PATH (none)" in done.stderr
+
