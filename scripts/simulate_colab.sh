@@ -4,29 +4,38 @@
 # IPython), then a book chapter's install cell (scripts/colab_cell.py, installing from this
 # repository's last commit instead of GitHub), then the chapter's next cells, a cell that builds
 # escnn's SO(3) and one that glues a number as every chapter does. Fails when the install cell
-# changed torch, numpy, ipykernel or IPython (pip replacing the kernel of a running Colab can crash
-# it), or a cell fails.
+# changed or removed any package the machine had (scripts/installed_versions.py compares every
+# distribution's version, and torch.__version__ with its build label, before and after: pip
+# replacing Colab's torch is a multi-GB download, and replacing the kernel of a running Colab can
+# crash it), or a cell fails. The install cell may only add packages.
 #
 #   bash scripts/simulate_colab.sh [FOLDER] [CHAPTER] [CELLS]
-#   PYTHON=python3.12  COLAB_TORCH="torch==2.14.1"  (defaults)
+#   FOLDER (default /tmp/colab-simulation) is made anew; one that exists is removed only when it is
+#   a virtual environment (has pyvenv.cfg) or empty: anything else is refused.
+#   PYTHON=python3.12 (found by scripts/find_python.sh)  COLAB_TORCH="torch==2.14.1"  (defaults)
 #   COLAB_KERNEL="ipykernel==6.17.1 ipython==7.34.0"  (default: what Colab pins)
 #   COLAB_REUSE=1: keep FOLDER's environment when course_lib is not installed in it yet
 set -euo pipefail
+dir=$(realpath -m "${1:-/tmp/colab-simulation}")  # relative to where it was called from
 cd "$(dirname "$0")/.."
-dir=${1:-/tmp/colab-simulation}
 chapter=${2:-groups}
 cells=${3:-3}
-python=${PYTHON:-python3.12}
+python=$(bash scripts/find_python.sh "${PYTHON:-python3.12}")
 colab_torch=${COLAB_TORCH:-torch==2.14.1}
 colab_kernel=${COLAB_KERNEL:-ipykernel==6.17.1 ipython==7.34.0}
-# torch.__version__ carries the build's label (+cu130, +cpu), which the distribution's version lacks
-versions='import importlib.metadata as m, torch
-print(torch.__version__, *(m.version(p) for p in ("numpy", "ipykernel", "ipython")))'
+# every distribution's version, outside the repository (so its course_lib is not on the path)
+snapshot() { (cd / && "$dir/bin/python" "$OLDPWD/scripts/installed_versions.py" snapshot) > "$1"; }
 
 if [ "${COLAB_REUSE:-0}" = 1 ] && [ -x "$dir/bin/python" ] \
         && ! (cd / && "$dir/bin/python" -c 'import course_lib' 2>/dev/null); then
     echo "colab: reusing $dir (COLAB_REUSE=1; course_lib not installed there yet)"
 else
+    if [ -e "$dir" ] && ! [ -f "$dir/pyvenv.cfg" ] \
+            && ! { [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ]; }; then
+        echo "colab: $dir exists and is neither a virtual environment (no pyvenv.cfg) nor an empty" \
+             "folder: not removing it; name another FOLDER" >&2
+        exit 2
+    fi
     rm -rf "$dir"
     "$python" -m venv "$dir"
     echo "colab: $("$dir/bin/python" --version), installing what Colab has: $colab_torch, numpy 2,"\
@@ -36,8 +45,9 @@ else
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$colab_torch" \
         "numpy>=2,<3" $colab_kernel nbclient nbformat pyyaml
 fi
-before=$(cd / && "$dir/bin/python" -c "$versions")
-echo "colab: before the install cell: torch, numpy, ipykernel, IPython = $before"
+snapshot "$dir/colab-before.json"
+echo "colab: before the install cell: $(grep -c '": "' "$dir/colab-before.json") packages;" \
+     "$(grep -E '"(torch.__version__|numpy|ipykernel|ipython)"' "$dir/colab-before.json" | tr -d '\n')"
 "$dir/bin/python" - "$chapter" "$cells" <<'PY'
 import sys, time, importlib.util
 from pathlib import Path
@@ -69,10 +79,10 @@ for i, cell in enumerate(run.cells):
     print(f"colab: cell {i} ran; output: {text.strip()[-300:]}")
 print(f"colab: {len(run.cells)} cells in {time.perf_counter() - start:.0f} s")
 PY
-after=$(cd / && "$dir/bin/python" -c "$versions")
-echo "colab: after the install cell: torch, numpy, ipykernel, IPython = $after"
-if [ "$before" != "$after" ]; then
-    echo "colab: FAILED: the install cell replaced torch, numpy, ipykernel or IPython ($before -> $after)" >&2
+snapshot "$dir/colab-after.json"
+if ! "$dir/bin/python" scripts/installed_versions.py compare "$dir/colab-before.json" "$dir/colab-after.json"; then
+    echo "colab: FAILED: the install cell changed or removed packages the machine had (above)" >&2
     exit 1
 fi
-echo "colab: passed (the machine's torch, numpy, ipykernel and IPython kept; course_lib, escnn and $chapter's first cells run)"
+echo "colab: passed (every package the machine had kept at its version; course_lib, escnn and" \
+     "$chapter's first cells run)"

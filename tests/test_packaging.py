@@ -504,3 +504,8 @@ def test_make_uses_the_resolver_for_another_python(pyenv_root):
     assert done.returncode != 0 and "PYTHON=python3.78: no such interpreter" in done.stderr
     assert "tried: python3.78 on the PATH (none)" in done.stderr
 
+
+def test_ci_make_and_the_colab_simulation_share_the_resolver():
+    for path in (".ci/pythons", "Makefile", "scripts/setup_env.sh", "scripts/simulate_colab.sh"):
+        text = (REPO / path).read_text()
+        assert "scripts/find_python.sh" in text and "versions/" not in text.replace("pyenv's", ""), path
