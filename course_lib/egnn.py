@@ -23,7 +23,7 @@ import torch
 from torch import Tensor, nn
 
 from course_lib.nbody import NBodyData
-from course_lib.train import fit
+from course_lib.train import fit, model_device
 
 
 def _check_points(x: Tensor, who: str) -> None:
@@ -227,12 +227,13 @@ def linear_time(x: Tensor, v: Tensor, target: Tensor) -> Tensor:
 
 
 def mse(model: nn.Module, data: NBodyData, batch_size: int = 500) -> float:
-    """Mean squared error of the predicted positions over every coordinate of `data`."""
-    total = 0.0
+    """Mean squared error of the predicted positions over every coordinate of `data`, each batch
+    moved to the model's device (so it also scores a model during training on a GPU)."""
+    total, dev = 0.0, model_device(model)
     with torch.no_grad():
         for k in range(0, len(data), batch_size):
-            s = slice(k, k + batch_size)
-            total += float(((model(data.x[s], data.v[s], data.charges[s]) - data.target[s]) ** 2).sum())
+            x, v, charges, target = (t[k:k + batch_size].to(dev) for t in (data.x, data.v, data.charges, data.target))
+            total += float(((model(x, v, charges) - target) ** 2).sum())
     return total / data.target.numel()
 
 
@@ -271,7 +272,8 @@ def fit_nbody(model: nn.Module, train: NBodyData, epochs: int, lr: float = 1e-3,
     epochs (which must divide `epochs`, so that the last one is scored) and the model is left
     with the weights of the epoch where it was lowest, as the EGNN paper selects its model;
     training always runs all `epochs` (no early stop). The test set plays no part in the
-    choice."""
+    choice. The model trains on `course_lib.device()` (CUDA when present) and is returned on the
+    CPU (`fit`)."""
     if epochs < 1 or batch_size < 1:
         raise ValueError(f"epochs and batch_size are positive, got {epochs} and {batch_size}")
     if valid is not None and (eval_every < 1 or epochs % eval_every):
