@@ -26,11 +26,15 @@ def _exercises(args: argparse.Namespace) -> int:
     return 1 if diffs else 0
 
 
+GRADE_REQUIREMENT = "ipykernel>=6.29,<8"  # what `course grade` needs beyond the core
+
+
 def _grade(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("ipykernel") is None:  # not a core dependency: Colab pins its own
+        # the grade extra of pyproject.toml (tests/test_packaging.py keeps the two equal)
         print(f"course grade: ipykernel is not installed, and every submission runs in an ipykernel on this "
-              f"Python ({sys.executable}): pip install 'course-lib[grade]' (or 'ipykernel>=6.29,<8')",
-              file=sys.stderr)
+              f"Python: {sys.executable} -m pip install '{GRADE_REQUIREMENT}' (in a clone of the course: "
+              f"{sys.executable} -m pip install -e '.[grade]')", file=sys.stderr)
         return 2
     from course_lib import grading  # imports torch: only for this command
     from course_lib.grading import sandbox

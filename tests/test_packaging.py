@@ -151,7 +151,11 @@ def test_course_grade_without_ipykernel_stops_early_and_says_what_to_install(tmp
     done = subprocess.run([sys.executable, "-c", program], cwd=tmp_path, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2, done.stderr
     assert "course grade: ipykernel is not installed" in done.stderr
-    assert "pip install 'course-lib[grade]'" in done.stderr and sys.executable in done.stderr
+    assert f"{sys.executable} -m pip install 'ipykernel>=6.29,<8'" in done.stderr, "this interpreter's pip"
+    assert f"(in a clone of the course: {sys.executable} -m pip install -e '.[grade]')" in done.stderr
+    assert "course-lib[grade]" not in done.stderr, "course-lib is not on the package index"
+    from course_lib.cli import GRADE_REQUIREMENT
+    assert pyproject()["project"]["optional-dependencies"]["grade"] == [GRADE_REQUIREMENT]
     assert not (tmp_path / "out").exists()
 
 def test_make_and_ci_install_from_the_lock():
