@@ -367,6 +367,16 @@ def test_the_stand_in_is_a_representation_of_so3():
     assert np.allclose(np.abs(D1), np.abs(R.as_matrix()[np.ix_(perm, perm)]), atol=1e-12)
 
 
+def test_the_stand_in_carries_lie_learns_licence_notice():
+    """z_rot_mat and rot_mat are adapted from lie-learn (MIT): its notice ships with the stand-in."""
+    folder = REPO / "compat" / "lie-learn-so3"
+    notice = (folder / "LICENSE-lie-learn").read_text()
+    assert "Copyright (c) 2017, Taco Cohen" in notice
+    assert "The above copyright notice and this permission notice shall be included" in notice
+    assert tomllib.loads((folder / "pyproject.toml").read_text())["project"]["license-files"] == ["LICENSE-lie-learn"]
+    assert "LICENSE-lie-learn" in (folder / "lie_learn" / "representations" / "SO3" / "wigner_d.py").read_text()
+
+
 def test_the_stand_in_refuses_other_bases_and_degrees():
     wigner = stand_in()
     with pytest.raises(NotImplementedError, match="only the basis"):

@@ -1,3 +1,5 @@
 """Not lie-learn: the course's pure-Python stand-in for the one function escnn imports from it.
 
-Installed only where lie-learn cannot be (Python >= 3.13): see compat/lie-learn-so3/pyproject.toml."""
+The set-up installs it in every fresh environment, and the book's Colab install cell wherever it
+runs: lie-learn has no wheel for Python >= 3.13 and its compiled modules fail under numpy 2. An
+environment that already has lie-learn keeps it. See compat/lie-learn-so3/pyproject.toml."""

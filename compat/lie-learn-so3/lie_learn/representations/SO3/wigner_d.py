@@ -8,6 +8,9 @@ compiled modules. Here J^l is computed once per degree: the real spherical harmo
 (scipy's complex ones, which carry the Condon-Shortley phase, combined as sqrt(2) Re / Im) are
 evaluated at fixed points x_i and at their images, and J^l solves Y(P x_i) = J^l Y(x_i) by least
 squares (exact: the 2l+1 harmonics span the space the swap acts on).
+
+z_rot_mat and rot_mat are adapted from lie-learn 0.0.2 (pinchon_hoggan_dense.py), Copyright (c) 2017,
+Taco Cohen, under the MIT licence whose notice is compat/lie-learn-so3/LICENSE-lie-learn.
 """
 
 from functools import lru_cache
