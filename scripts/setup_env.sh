@@ -17,7 +17,8 @@
 #
 # torch's index is added with --extra-index-url, never --index-url: torch's own requirements
 # (filelock, sympy, ...) must still come from your package index at the lock's versions, which
-# PyTorch's index does not carry. Which torch pip takes is then fixed by the version: the CPU index
+# PyTorch's index carries only in part, at other versions (tests/test_setup_pip.py runs both
+# commands through pip). Which torch pip takes is then fixed by the version: the CPU index
 # is asked for torch==X+cpu, which only it holds; another index's build (2.13.0+cu126) sorts above
 # the default index's plain 2.13.0, so pip prefers it.
 #
