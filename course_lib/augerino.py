@@ -81,8 +81,8 @@ def train_augerino(model: LearnedRotations, x: Tensor, y: Tensor, steps: int = 4
     for the width) on the cross-entropy of every sampled rotation + `width_penalty`; x (N, C, H, H),
     y (N,). A width with requires_grad=False stays fixed. The width is kept in [0, π]. Returns the
     width (radians) after every step; the model trains on `course_lib.device()` (CUDA when present)
-    and is left in eval mode, on the CPU. The loop is `train.fit`'s (which returns it on the CPU; batches
-    of `batch_size` drawn with replacement from a generator seeded with `seed`)."""
+    and is left in eval mode, on the CPU. The loop is `train.fit`'s (batches of `batch_size` drawn
+    with replacement from a generator seeded with `seed`)."""
     if len(x) != len(y) or len(x) == 0 or steps < 1:
         raise ValueError(f"need x, y of the same nonzero length and steps >= 1, got {len(x)}, {len(y)}, {steps}")
     if lr < 0 or width_lr < 0:

@@ -558,9 +558,9 @@ def fit_regression(model: nn.Module, task: Task, steps: int = 1000, batch_size: 
     Returns the loss per step; the model trains on `course_lib.device()` (CUDA when present) and is
     left in eval mode, on the CPU.
 
-    The course's one loop, `course_lib.train.fit` (which returns the model on the CPU), with batches of
-    `batch_size` drawn with replacement by a generator seeded with `seed` (the same steps, to the
-    bit, as the loop this chapter first wrote)."""
+    The course's one loop, `course_lib.train.fit`, with batches of `batch_size` drawn with
+    replacement by a generator seeded with `seed` (the same steps, to the bit, as the loop this
+    chapter first wrote)."""
     if steps < 1 or batch_size < 1:
         raise ValueError(f"steps and batch_size must be >= 1, got {steps} and {batch_size}")
     variance = task.y.var().clamp_min(1e-12)

@@ -154,7 +154,7 @@ def train_vector_field(model: nn.Module, x: Tensor, dxdt: Tensor, steps: int = 2
     """Fit model(x) ≈ dx/dt (both (N, 2n)) by mean squared error with Adam (`train.fit`), each step on
     N examples drawn at random with replacement.
 
-    Trains on `device()` (CUDA when present), then leaves the model on the CPU, ready for `rollout` (`fit`).
+    Trains on `device()` (CUDA when present); `fit` leaves the model on the CPU, ready for `rollout`.
     Returns the History, with the final training MSE in history.metrics["train_mse"].
     """
     _check_states(x)

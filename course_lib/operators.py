@@ -317,10 +317,10 @@ def train_operator(model: nn.Module, inputs: Tensor, targets: Tensor, steps: int
     predict(model, x) gives the prediction (default model(x)); it must have the targets' shape
     and build any tensor it adds (a grid of points) on x's device. The minibatches (`batch_size`
     drawn with replacement, or None: the whole set every step) come from a generator seeded by
-    `seed`. The loop is `train.fit` (which returns the model on the CPU); the returned losses are every
-    `every`-th step's. With validation = (inputs, targets), the relative L2 error on it is
-    measured every `eval_every` steps, training stops after `patience` measurements without
-    improvement, and the model keeps its best weights (`best_step`, `val_error`)."""
+    `seed`. The loop is `train.fit`; the returned losses are every `every`-th step's. With
+    validation = (inputs, targets), the relative L2 error on it is measured every `eval_every`
+    steps, training stops after `patience` measurements without improvement, and the model keeps
+    its best weights (`best_step`, `val_error`)."""
     if len(inputs) != len(targets) or steps < 1 or (batch_size is not None and batch_size < 1):
         raise ValueError(f"need as many inputs as targets, steps >= 1 and batch_size >= 1, got "
                          f"{len(inputs)}, {len(targets)}, steps={steps}, batch_size={batch_size}")

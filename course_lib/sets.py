@@ -27,7 +27,7 @@ from course_lib.arguments import require_int
 from course_lib.data import digits
 from course_lib.equivariance import equivariance_error
 from course_lib.models import MLP
-from course_lib.train import fit
+from course_lib.train import fit, model_device
 
 # --------------------------------------------------------------------------------------------
 # The action of S_n
@@ -344,8 +344,9 @@ def train_on_sets(model: nn.Module, sets: Sequence[tuple[Tensor, Tensor]], steps
                   batch_size: int = 64, lr: float = 1e-3) -> list[float]:
     """Adam on the mean squared error, its learning rate annealed from `lr` to 0 on a cosine; each
     step takes a minibatch of one size, the size drawn at random from `sets` = [(x (N, n, d), y (N,)),
-    ...] (sets in a batch must have the same n). Returns the loss per step; the model is left in
-    eval mode. The loop is `course_lib.train.fit`, with `draw` making each step's batch."""
+    ...] (sets in a batch must have the same n). Returns the loss per step; the model trains on
+    `course_lib.device()` (CUDA when present) and is left in eval mode, on the CPU. The loop is
+    `course_lib.train.fit`, with `draw` making each step's batch."""
     require_int(steps, "steps")
     if not sets:
         raise ValueError("sets must hold at least one (x, y) pair of sets of one size, got none")
@@ -362,5 +363,6 @@ def train_on_sets(model: nn.Module, sets: Sequence[tuple[Tensor, Tensor]], steps
 
 @torch.no_grad()
 def mean_absolute_error(model: nn.Module, x: Tensor, y: Tensor) -> float:
-    """Mean |model(x) − y| over sets x (N, n, d) with targets y (N,)."""
-    return float((model(x) - y).abs().mean())
+    """Mean |model(x) − y| over sets x (N, n, d) with targets y (N,), on the model's device."""
+    dev = model_device(model)
+    return float((model(x.to(dev)) - y.to(dev)).abs().mean())
