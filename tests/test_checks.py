@@ -572,8 +572,11 @@ _TINY_THRESHOLD = _null_space_with(lambda s: 1e-10 * s.max())
 def test_lie_and_frontier_answers_computed_in_float32_and_float64_pass(name, right, dtype):
     verdict = checks.verify(name, _in(dtype, right))
     if dtype == torch.float32 and right in (_TINY_THRESHOLD, _null_space_eigh):
-        # a zero threshold below float32's round-off (~1e-7 of the largest) is wrong in float32
-        assert verdict.status == "fail" and "expected 2, got 0" in verdict.message, verdict.message
+        # a zero threshold below float32's round-off (~1e-7 of the largest) is wrong in float32.
+        # Which case shows it first depends on the CPU's float32 rounding: SO(2)'s null space comes
+        # out empty (AMD EPYC), or the 1e-3 singular value is called zero (Intel Xeon).
+        assert verdict.status == "fail" and ("expected 2, got 0" in verdict.message
+                                             or "1e-3 is small but not zero" in verdict.message), verdict.message
     else:
         assert verdict.passed, verdict.message
 
