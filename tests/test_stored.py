@@ -102,3 +102,27 @@ def test_a_trial_run_never_overwrites_the_stored_result(tmp_path):
     assert stored.output("darcy_fno", "5 steps", str(tmp_path / "x.json")) == tmp_path / "x.json"
     with pytest.raises(ValueError, match=r"a trial run \(5 steps\) may not overwrite"):
         stored.output("darcy_fno", "5 steps", str(stored.path("darcy_fno")))
+
+
+def test_the_burgers_bench_result_is_complete_and_its_summary_is_its_runs():
+    from course_lib.spread import compare, spread
+
+    burgers = stored.result("burgers_pinn")  # bench/burgers_pinn.py: the plain set-up is the chapter's main run
+    assert burgers["plain"]["n"] == 1000 and burgers["plain"]["lbfgs"] == 1500 and burgers["plain"]["adam"] == 0
+    runs = {}
+    for r in burgers["runs"]:
+        runs.setdefault(r["candidate"], []).append(r)
+    assert set(runs) == set(burgers["candidates"]) == set(burgers["summary"]) and "plain" in runs
+    for name, rs in runs.items():
+        assert [r["seed"] for r in rs] == burgers["seeds"] == [0, 1, 2], name
+        row = burgers["summary"][name]
+        for key in ("test error", "validation error", "cpu seconds"):
+            assert row[key]["values"] == [r[key] for r in rs] and row[key]["mean"] == spread(row[key]["values"]).mean
+        assert all(r["test error"] == r["test error by iteration"][-1][1] for r in rs)
+        if name != "plain":  # the stored verdict is the one the stored numbers give
+            plain = burgers["summary"]["plain"]["test error"]["values"]
+            assert row["test error vs plain"] == compare(spread(row["test error"]["values"]), spread(plain),
+                                                         False, (name, "plain"), paired=True)
+    # the same seeds and settings give the same run: the 3000-iteration run passes through the plain one
+    for plain, longer in zip(runs["plain"], runs["plain, 3000 its"]):
+        assert dict(longer["test error by iteration"])[1500] == plain["test error"]
