@@ -23,6 +23,7 @@ longer run. Each candidate below changes one thing from the literature, at about
   causal       causal weighting in time (Wang, Sankaran & Perdikaris 2022): the loss is the mean over
                10 time slices of w_i L_i, w_i = exp(−ε Σ_{k<i} L_k) with ε = 10, the weights updated
                every 250 iterations (L-BFGS restarts, as its loss changed);
+  causal, ε = 1  the same with ε = 1 (ε is chosen between 1 and 10 on validation);
   adaptive tanh  layer-wise adaptive activation (Jagtap, Kawaguchi & Karniadakis 2020):
                tanh(n a z) with one trainable slope a per layer, n = 10, a = 1/n at the start;
   plain, 3000 its          the plain set-up run twice as long: its error by iteration is the cost
@@ -37,7 +38,9 @@ Test error: relative L2 on the benchmark's 256 × 100 grid (`burgers.reference_g
 chosen on a *validation* set, never on the test grid: 4000 points drawn at random in
 [−1, 1] × [0, 0.99] (seed 1000), exact values by Cole–Hopf; the mean squared residual at 10,000
 fresh points (seed 2000) is reported beside it. Every run is seeded (initial weights and points) and
-one-threaded, and its CPU seconds (time.process_time: training with its error checks) are stored.
+one-threaded, and its CPU seconds (time.process_time: training with its error checks) are stored;
+on a loaded machine CPU seconds grow (the same plain run took 24 to 29 s at load 4 to 7), so
+compare them within one bench run.
 
 Run:  .venv/bin/python bench/burgers_pinn.py [--only NAME ...] [--seeds 0 1 2] [--out FILE]
 Each run is appended at once to FILE.partial (default: TMPDIR/burgers_pinn.partial, JSON lines) and
@@ -51,6 +54,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import tempfile
 import time
@@ -75,6 +79,7 @@ CANDIDATES = {
     "rad every 500": {"rad": True, "every": 500},
     "rar-d": {"n": 500, "add": 100, "lbfgs": 1750},
     "causal": {"causal": 10.0},
+    "causal, ε = 1": {"causal": 1.0},
     "adaptive tanh": {"adaptive": True},
     "plain, 3000 its": {"lbfgs": 3000},
     "rad every 500, 3000 its": {"rad": True, "every": 500, "lbfgs": 3000},
@@ -207,6 +212,7 @@ def main() -> None:
             if k in row:
                 print(f"    {k}: {row[k]}")
     result = {"torch": torch.__version__, "machine": platform.machine(), "seeds": args.seeds, "plain": PLAIN,
+              "load average when written": os.getloadavg()[0],
               "candidates": {n: CANDIDATES[n] for n in args.only},
               "rad": {"pool": RAD_POOL, "k": RAD_K, "c": RAD_C},
               "validation": "4000 random points of [-1,1]x[0,0.99] (seed 1000), Cole-Hopf values",
