@@ -3,7 +3,9 @@
 #
 #   PYTHON=python3.13 bash scripts/setup_env.sh VENV   the interpreter (3.11, 3.12 or 3.13; a
 #               python3.X that is not on the PATH is looked up by scripts/find_python.sh, e.g. pyenv's)
-#   TORCH=cpu   (default) PyTorch's CPU build, from PyTorch's CPU wheel index on Linux
+#   TORCH=cpu   (default) PyTorch's CPU build, from PyTorch's CPU wheel index on Linux (asked for
+#               torch==X+cpu on x86_64; on other Linux machines, aarch64 say, the plain torch==X, as
+#               the CPU index's wheels there need not carry +cpu)
 #   TORCH=cuda  the default wheel of the package index (on Linux the CUDA build: a 5.8 GB
 #               environment, 3.9 GB of it torch and its nvidia-* packages)
 #   TORCH_INDEX=URL   take torch from this index instead (a mirror, or another CUDA version)
@@ -19,14 +21,16 @@
 # (filelock, sympy, ...) must still come from your package index at the lock's versions, which
 # PyTorch's index carries only in part, at other versions (tests/test_setup_pip.py runs both
 # commands through pip). Which torch pip takes is then fixed by the version: the CPU index
-# is asked for torch==X+cpu, which only it holds; another index's build (2.13.0+cu126) sorts above
-# the default index's plain 2.13.0, so pip prefers it.
+# is asked for torch==X+cpu (x86_64), which only it holds; another index's build (2.13.0+cu126) sorts
+# above the default index's plain 2.13.0, so pip prefers it. That holds only where the index has
+# torch X at all (a cu118 index stopped at 2.7): otherwise pip would quietly take the default
+# index's torch, so the set-up first reads the index's torch page and checks it lists torch X.
 #
 # Every package is installed with `-c constraints.txt`, the exact versions that reproduce the
 # book's stored outputs (pyproject.toml states the ranges). Where PyTorch's CPU index cannot be
-# reached, the set-up says so (at the start and again at the end) and installs torch from the
-# default index instead; an index you named (TORCH_INDEX, TORCH_CPU_INDEX) that cannot be reached
-# stops it.
+# reached or lacks the lock's torch, the set-up says so (at the start and again at the end) and
+# installs torch from the default index instead; an index you named (TORCH_INDEX, TORCH_CPU_INDEX)
+# that cannot be reached or lacks the lock's torch stops it.
 #
 # escnn requires py3nj, a Fortran extension with no wheels, and lie-learn, compiled for numpy<2
 # with no wheel for Python 3.13. So escnn is installed with --no-deps after its other requirements
@@ -45,6 +49,7 @@ venv=${positional[0]:-.venv}
 python=$(bash scripts/find_python.sh "${PYTHON:-python3}")
 lock=constraints.txt
 torch_pin=$(grep -E '^torch==' "$lock")
+torch_version=${torch_pin#torch==}
 
 for named in TORCH_INDEX TORCH_CPU_INDEX; do  # an index you name must be a URL pip can read
     url=${!named:-}
@@ -62,7 +67,9 @@ cpu_index=${cpu_index%/}
 choice=${TORCH:-cpu}
 pin=$torch_pin
 case "$choice" in
-    cpu) if [ "$(uname -s)" = Linux ]; then index=$cpu_index; pin=$torch_pin+cpu
+    cpu) if [ "$(uname -s)" = Linux ]; then
+             index=$cpu_index
+             if [ "$(uname -m)" = x86_64 ]; then pin=$torch_pin+cpu; fi
          elif [ -n "${TORCH_CPU_INDEX:-}" ]; then index=$cpu_index
          else index=""; fi ;;
     cuda) index="" ;;
@@ -73,39 +80,57 @@ if [ -n "${TORCH_INDEX:-}" ]; then
     pin=$torch_pin
 fi
 
-reachable() {  # can pip read torch's page of the index at $1? (15 s at most)
-    "$python" - "$1" <<'EOF' >/dev/null 2>&1
-import sys, urllib.parse, urllib.request
+has_torch() {  # does torch's page of the index at $1 list torch $torch_version? 0 yes, 3 no such
+    # page (15 s at most), 4 a page without that version
+    "$python" - "$1" "$torch_version" <<'EOF' 2>/dev/null
+import re, sys, urllib.parse, urllib.request
 from pathlib import Path
-url = sys.argv[1]
-if url.startswith("file:"):  # pip reads a folder's index.html, never a listing of the folder
-    assert (Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) / "torch" / "index.html").is_file()
-else:
-    urllib.request.urlopen(url + "/torch/", timeout=15).close()
+url, version = sys.argv[1:]
+try:
+    if url.startswith("file:"):  # pip reads a folder's index.html, never a listing of the folder
+        page = (Path(urllib.request.url2pathname(urllib.parse.urlparse(url).path)) / "torch" / "index.html").read_text()
+    else:
+        with urllib.request.urlopen(url + "/torch/", timeout=15) as response:
+            page = response.read().decode("utf-8", "replace")
+except Exception:
+    sys.exit(3)
+# a wheel of that version: torch-2.13.0+cpu-..., torch-2.13.0%2Bcpu-... (quoted) or torch-2.13.0-...
+sys.exit(0 if re.search(r"torch-" + re.escape(version) + r"(\+|%2B|-)", page, re.IGNORECASE) else 4)
 EOF
 }
 
-choose_torch_command() {  # sets torch_command and torch_note; warns or stops on an unreachable index
+choose_torch_command() {  # sets torch_command and torch_note; warns or stops on an index without torch X
+    local found=0
     if [ -z "$index" ]; then
         torch_command=(install "$torch_pin" -c "$lock")
         torch_note="torch ($choice) from the default index"
-    elif reachable "$index"; then
+        return
+    fi
+    has_torch "$index" || found=$?
+    if [ "$found" = 0 ]; then
         torch_command=(install "$pin" -c "$lock" --extra-index-url "$index")
-        torch_note="torch ($choice) from $index"
-    elif [ -n "${TORCH_INDEX:-}" ] || [ -n "${TORCH_CPU_INDEX:-}" ]; then
-        named=$([ -n "${TORCH_INDEX:-}" ] && echo TORCH_INDEX || echo TORCH_CPU_INDEX)
+        if [ -n "${TORCH_INDEX:-}" ]; then torch_note="torch from TORCH_INDEX=$index"
+        else torch_note="torch ($choice) from $index"; fi
+        return
+    fi
+    if [ "$found" = 3 ]; then
         what=$([[ "$index" == file:* ]] && echo "no $index/torch/index.html" || echo "no $index/torch/ page")
-        echo "setup: $named=$index cannot be reached ($what)" >&2
-        exit 1
+        problem="cannot be reached ($what)"
     else
-        torch_command=(install "$torch_pin" -c "$lock")
-        torch_note="torch from the default index: $index cannot be reached"
-        torch_warning="setup: WARNING: $index cannot be reached, so $torch_pin comes from the default"\
+        problem="has no torch $torch_version (its torch page lists no torch-$torch_version wheel)"
+    fi
+    if [ -n "${TORCH_INDEX:-}" ] || [ -n "${TORCH_CPU_INDEX:-}" ]; then
+        named=$([ -n "${TORCH_INDEX:-}" ] && echo TORCH_INDEX || echo TORCH_CPU_INDEX)
+        echo "setup: $named=$index $problem" >&2
+        exit 1
+    fi
+    torch_command=(install "$torch_pin" -c "$lock")
+    torch_note="torch from the default index: $index $problem"
+    torch_warning="setup: WARNING: $index $problem, so $torch_pin comes from the default"\
 " package index instead. On Linux that is the CUDA build: its environment measured 5.8 GB, 3.9 GB of"\
 " it torch and its nvidia-* packages (unless pip's find-links hold a CPU wheel); the size of the"\
 " environment is printed at the end. Set TORCH_CPU_INDEX=URL to use a mirror of $index."
-        echo "$torch_warning" >&2
-    fi
+    echo "$torch_warning" >&2
 }
 
 kept_torch() {  # VENV's torch version when it is the pinned one (kept whatever TORCH says)
@@ -119,6 +144,7 @@ if [ "$print_only" = 1 ]; then
         echo "setup: $venv already holds torch $kept: the set-up keeps it (no torch command)"
     else
         choose_torch_command
+        echo "setup: would install $torch_note" >&2
         echo "pip ${torch_command[*]}"
     fi
     exit 0

@@ -127,3 +127,37 @@ def test_a_file_index_is_reachable_only_with_the_page_pip_reads(tmp_path, indexe
     # and pip agrees: it finds no torch there
     done = dry_run(["install", f"torch=={TORCH}+cpu", "--index-url", folder.as_uri()], env, tmp_path / "r.json")
     assert done.returncode != 0 and "No matching distribution found for torch" in done.stderr, done.stderr
+
+
+def print_torch_command(tmp_path, env) -> subprocess.CompletedProcess:
+    return subprocess.run(["bash", str(REPO / "scripts" / "setup_env.sh"), str(tmp_path / "venv"),
+                           "--print-torch-command"], env=env, capture_output=True, text=True, timeout=60)
+
+
+@linux_only
+@pytest.mark.parametrize("variable", ["TORCH_INDEX", "TORCH_CPU_INDEX"])
+def test_a_named_index_without_the_locks_torch_stops_the_set_up(tmp_path, indexes, variable):
+    """A cu118 index that stopped at torch 2.7: with --extra-index-url pip would quietly take the
+    default index's torch 2.13.0, so the set-up refuses the index instead of claiming it used it."""
+    _, default = indexes
+    old = index(tmp_path / "cu118", {"torch": [("2.7.0+cu118", ("filelock",))]})
+    env = pip_env(default)
+    done = print_torch_command(tmp_path, {**env, variable: old})
+    assert done.returncode == 1 and done.stdout == "", done.stdout
+    assert f"setup: {variable}={old} has no torch {TORCH} (its torch page lists no torch-{TORCH} wheel)" \
+        in done.stderr, done.stderr
+    # what pip would have done with that index: the default index's torch, without a word
+    done = dry_run(["install", f"torch=={TORCH}", "-c", "constraints.txt", "--extra-index-url", old], env,
+                   tmp_path / "report.json")
+    assert done.returncode == 0, done.stderr
+    version, url = chosen(tmp_path / "report.json")["torch"]
+    assert version == TORCH and url.startswith(default), (version, url)
+
+
+def test_torch_index_is_named_in_the_note_not_as_the_cpu_build(tmp_path, indexes):
+    pytorch, default = indexes
+    done = print_torch_command(tmp_path, {**pip_env(default), "TORCH_INDEX": pytorch})
+    assert done.returncode == 0, done.stderr
+    assert f"setup: would install torch from TORCH_INDEX={pytorch}\n" in done.stderr
+    assert "(cpu)" not in done.stderr
+    assert done.stdout.split()[1:3] == ["install", f"torch=={TORCH}"]
