@@ -495,11 +495,26 @@ def test_a_python_not_on_the_path_is_pyenvs_newest(pyenv_root):
         assert done.returncode == 0 and done.stdout.strip() == f"{pyenv_root}/versions/3.77.10/bin/python3"
 
 
+def test_a_free_threaded_or_pre_release_python_is_never_chosen(pyenv_root):
+    """pyenv's 3.77.11t (free-threaded) and 3.77.12rc1 sort above 3.77.10 but are not releases 3.X.N."""
+    for other in ("3.77.11t", "3.77.12rc1"):
+        python = pyenv_root / "versions" / other / "bin" / "python3"
+        python.parent.mkdir(parents=True)
+        python.write_text("#!/bin/sh\nexit 0\n")
+        python.chmod(0o755)
+    done = find_python("python3.77", PYENV_ROOT=str(pyenv_root))
+    assert done.returncode == 0 and done.stdout.strip() == f"{pyenv_root}/versions/3.77.10/bin/python3"
+    (pyenv_root / "versions" / "3.77.10" / "bin" / "python3").unlink()
+    (pyenv_root / "versions" / "3.77.2" / "bin" / "python3").unlink()
+    done = find_python("python3.77", PYENV_ROOT=str(pyenv_root))
+    assert done.returncode == 1 and "versions/3.77.N/bin/python3 (none that runs)" in done.stderr
+
+
 def test_no_python_found_says_what_was_tried(pyenv_root):
     done = find_python("python3.78", PYENV_ROOT=str(pyenv_root))
     assert done.returncode == 1 and done.stdout == ""
     assert (f"find_python: no interpreter for 'python3.78'; tried: python3.78 on the PATH (none); "
-            f"{pyenv_root}/versions/3.78.*/bin/python3 (none that runs)") in done.stderr
+            f"{pyenv_root}/versions/3.78.N/bin/python3 (none that runs)") in done.stderr
     done = find_python("/bin/false")
     assert done.returncode == 1 and "tried: /bin/false (does not run)" in done.stderr
 
