@@ -6,10 +6,13 @@ import http.server
 import importlib.util
 import os
 import re
+import shutil
 import subprocess
 import sys
 import threading
 import tomllib
+import zipfile
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -367,14 +370,28 @@ def test_the_stand_in_is_a_representation_of_so3():
     assert np.allclose(np.abs(D1), np.abs(R.as_matrix()[np.ix_(perm, perm)]), atol=1e-12)
 
 
-def test_the_stand_in_carries_lie_learns_licence_notice():
-    """z_rot_mat and rot_mat are adapted from lie-learn (MIT): its notice ships with the stand-in."""
+def test_the_stand_in_carries_lie_learns_licence_notice_and_the_courses(tmp_path):
+    """z_rot_mat and rot_mat are adapted from lie-learn (MIT): its notice ships with the stand-in,
+    beside the course's own MIT licence (pyproject.toml's `license`), in the wheel itself."""
     folder = REPO / "compat" / "lie-learn-so3"
     notice = (folder / "LICENSE-lie-learn").read_text()
     assert "Copyright (c) 2017, Taco Cohen" in notice
     assert "The above copyright notice and this permission notice shall be included" in notice
-    assert tomllib.loads((folder / "pyproject.toml").read_text())["project"]["license-files"] == ["LICENSE-lie-learn"]
     assert "LICENSE-lie-learn" in (folder / "lie_learn" / "representations" / "SO3" / "wigner_d.py").read_text()
+    assert tomllib.loads((REPO / "pyproject.toml").read_text())["project"]["license"] == "MIT"
+    source = tmp_path / "source"  # built outside the repository: no build/ or egg-info left there
+    shutil.copytree(folder, source, ignore=shutil.ignore_patterns("build", "*.egg-info"))
+    done = subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation",
+                           "--quiet", str(source), "-w", str(tmp_path)], capture_output=True, text=True,
+                          timeout=120)
+    assert done.returncode == 0, done.stderr
+    (built,) = tmp_path.glob("course_lie_learn_so3-*.whl")
+    with zipfile.ZipFile(built) as archive:
+        licences = {Path(name).name: archive.read(name).decode() for name in archive.namelist()
+                    if "/licenses/" in name}
+    assert sorted(licences) == ["LICENSE", "LICENSE-lie-learn"], sorted(licences)
+    assert licences["LICENSE"].startswith("MIT License") and "The Chasing Symmetries authors" in licences["LICENSE"]
+    assert "Taco Cohen" in licences["LICENSE-lie-learn"]
 
 
 def test_the_stand_in_refuses_other_bases_and_degrees():
