@@ -182,12 +182,17 @@ def torch_command(tmp_path, *args, **env) -> subprocess.CompletedProcess:
                           env={**environ, **env}, capture_output=True, text=True, timeout=120)
 
 
+# a torch page listing the lock's torch, as PyTorch's indexes quote the label (the set-up checks it is there)
+TORCH_PAGE = ('<html><body><a href="torch-2.13.0%2Bcpu-cp312-cp312-manylinux_2_28_x86_64.whl">'
+              'torch-2.13.0+cpu-cp312-cp312-manylinux_2_28_x86_64.whl</a></body></html>')
+
+
 @pytest.fixture(scope="module")
 def local_index(tmp_path_factory):
     """An index that can be reached: a local HTTP server with a torch/ page."""
     root = tmp_path_factory.mktemp("index")
     (root / "torch").mkdir()
-    (root / "torch" / "index.html").write_text("<html></html>")
+    (root / "torch" / "index.html").write_text(TORCH_PAGE)
     handler = functools.partial(http.server.SimpleHTTPRequestHandler, directory=str(root))
     server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), handler)
     threading.Thread(target=server.serve_forever, daemon=True).start()
@@ -225,7 +230,7 @@ def file_index(tmp_path_factory):
     (tests/test_setup_pip.py installs from one with real pip)."""
     root = tmp_path_factory.mktemp("file-index")
     (root / "torch").mkdir()
-    (root / "torch" / "index.html").write_text("<html></html>")
+    (root / "torch" / "index.html").write_text(TORCH_PAGE)
     return root.as_uri()
 
 
@@ -238,7 +243,8 @@ def test_torch_cpu_installs_from_the_cpu_index_when_it_can_be_reached(tmp_path, 
     url = {"http": local_index, "file": file_index}[kind]
     done = torch_command(tmp_path, TORCH="cpu", TORCH_CPU_INDEX=url)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.strip() == f"pip install torch==2.13.0+cpu -c constraints.txt --extra-index-url {url}"
+    label = "+cpu" if os.uname().machine == "x86_64" else ""
+    assert done.stdout.strip() == f"pip install torch==2.13.0{label} -c constraints.txt --extra-index-url {url}"
     assert "WARNING" not in done.stderr
 
 
@@ -332,6 +338,18 @@ def test_elsewhere_than_linux_the_cpu_choice_uses_the_default_index_unless_one_i
     assert done.stdout.strip() == f"pip install torch==2.13.0 -c constraints.txt --extra-index-url {local_index}"
     done = torch_command(tmp_path, PATH=on_macos, TORCH_CPU_INDEX="http://127.0.0.1:9")
     assert done.returncode == 1 and "TORCH_CPU_INDEX=http://127.0.0.1:9 cannot be reached" in done.stderr
+
+
+@pytest.mark.parametrize("machine, label", [("x86_64", "+cpu"), ("aarch64", "")])
+def test_only_x86_64_linux_asks_the_cpu_index_for_the_cpu_label(tmp_path, local_index, machine, label):
+    """PyTorch's CPU wheels carry +cpu on x86_64 Linux; elsewhere (aarch64) they need not: the plain pin."""
+    fake = tmp_path / "fake-bin"
+    fake.mkdir()
+    (fake / "uname").write_text(f'#!/bin/sh\n[ "$1" = -m ] && echo {machine} || echo Linux\n')
+    (fake / "uname").chmod(0o755)
+    done = torch_command(tmp_path, PATH=f"{fake}:{os.environ['PATH']}", TORCH_CPU_INDEX=local_index)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == f"pip install torch==2.13.0{label} -c constraints.txt --extra-index-url {local_index}"
 
 
 def test_an_unknown_torch_choice_is_refused(tmp_path):
