@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Colab, simulated: a fresh Python 3.12 environment that already holds another PyTorch (as Colab
-# holds its own CUDA build), numpy 2 and Colab's old kernel (google-colab pins ipykernel and
-# IPython), then a book chapter's install cell (scripts/colab_cell.py, installing from this
-# repository's last commit instead of GitHub), then the chapter's next cells, a cell that builds
+# holds its own CUDA build), numpy 2, Colab's old kernel (google-colab pins ipykernel and IPython)
+# and the course's core dependencies at other versions than constraints.txt's, then a book
+# chapter's install cell (scripts/colab_cell.py, installing from this repository's last commit
+# instead of GitHub), then the chapter's next cells, a cell that builds
 # escnn's SO(3) and one that glues a number as every chapter does. Fails when the install cell
 # changed or removed any package the machine had (scripts/installed_versions.py compares every
 # distribution's version, and torch.__version__ with its build label, before and after: pip
@@ -10,19 +11,30 @@
 # crash it), or a cell fails. The install cell may only add packages.
 #
 #   bash scripts/simulate_colab.sh [FOLDER] [CHAPTER] [CELLS]
-#   FOLDER (default /tmp/colab-simulation) is made anew; one that exists is removed only when it is
-#   a virtual environment (has pyvenv.cfg) or empty: anything else is refused.
+#   FOLDER (default /tmp/colab-simulation) is made anew, with a marker file .colab-simulation in it.
+#   One that exists is removed only when it holds that marker (a folder this script made) or is
+#   empty; anything else (a virtual environment of your own, a symbolic link) is refused.
 #   PYTHON=python3.12 (found by scripts/find_python.sh)  COLAB_TORCH="torch==2.14.1"  (defaults)
 #   COLAB_KERNEL="ipykernel==6.17.1 ipython==7.34.0"  (default: what Colab pins)
+#   COLAB_PACKAGES="scipy==1.16.3 ..."  (default below: the course's core dependencies and docutils)
 #   COLAB_REUSE=1: keep FOLDER's environment when course_lib is not installed in it yet
 set -euo pipefail
-dir=$(realpath -m "${1:-/tmp/colab-simulation}")  # relative to where it was called from
+# relative to where it was called from; -s: a symbolic link is not replaced by its target
+dir=$(realpath -m -s "${1:-/tmp/colab-simulation}")
+marker=.colab-simulation
 cd "$(dirname "$0")/.."
 chapter=${2:-groups}
 cells=${3:-3}
 python=$(bash scripts/find_python.sh "${PYTHON:-python3.12}")
 colab_torch=${COLAB_TORCH:-torch==2.14.1}
 colab_kernel=${COLAB_KERNEL:-ipykernel==6.17.1 ipython==7.34.0}
+# The course's core dependencies (pyproject.toml) and docutils, as Colab has them preinstalled:
+# these versions stand for Colab's (they are not its exact freeze). Each lies inside the course's
+# range but differs from constraints.txt, so an install cell that upgrades or downgrades one of them
+# (pip honouring the lock, or a tighter range) fails the comparison instead of counting as added.
+# pymanopt, which Colab lacks, is left for the cell to add.
+colab_packages=${COLAB_PACKAGES:-scipy==1.16.3 matplotlib==3.10.0 scikit-learn==1.6.1 tqdm==4.67.1 \
+joblib==1.5.1 autograd==1.8.0 nbformat==5.10.4 nbclient==0.10.2 docutils==0.20.1}
 # every distribution's version, outside the repository (so its course_lib is not on the path)
 snapshot() { (cd / && "$dir/bin/python" "$OLDPWD/scripts/installed_versions.py" snapshot) > "$1"; }
 
@@ -30,24 +42,30 @@ if [ "${COLAB_REUSE:-0}" = 1 ] && [ -x "$dir/bin/python" ] \
         && ! (cd / && "$dir/bin/python" -c 'import course_lib' 2>/dev/null); then
     echo "colab: reusing $dir (COLAB_REUSE=1; course_lib not installed there yet)"
 else
-    if [ -e "$dir" ] && ! [ -f "$dir/pyvenv.cfg" ] \
-            && ! { [ -d "$dir" ] && [ -z "$(ls -A "$dir")" ]; }; then
-        echo "colab: $dir exists and is neither a virtual environment (no pyvenv.cfg) nor an empty" \
-             "folder: not removing it; name another FOLDER" >&2
+    if [ -L "$dir" ]; then
+        echo "colab: $dir is a symbolic link (to $(readlink "$dir")): not removing it or its target;" \
+             "name another FOLDER" >&2
+        exit 2
+    fi
+    if [ -e "$dir" ] && ! { [ -d "$dir" ] && { [ -f "$dir/$marker" ] || [ -z "$(ls -A "$dir")" ]; }; }; then
+        echo "colab: $dir exists and is neither a folder this script made (no $marker in it) nor an" \
+             "empty folder: not removing it; name another FOLDER (or remove it yourself)" >&2
         exit 2
     fi
     rm -rf "$dir"
+    mkdir -p "$dir"
+    echo "made by scripts/simulate_colab.sh, which removes this folder when it runs again" > "$dir/$marker"
     "$python" -m venv "$dir"
     echo "colab: $("$dir/bin/python" --version), installing what Colab has: $colab_torch, numpy 2,"\
-         "$colab_kernel, a recent pip"
+         "$colab_kernel, $colab_packages, a recent pip"
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check --upgrade "pip>=24"
     # shellcheck disable=SC2086
     "$dir/bin/python" -m pip install --quiet --disable-pip-version-check "$colab_torch" \
-        "numpy>=2,<3" $colab_kernel nbclient nbformat pyyaml
+        "numpy>=2,<3" $colab_kernel $colab_packages pyyaml
 fi
 snapshot "$dir/colab-before.json"
 echo "colab: before the install cell: $(grep -c '": "' "$dir/colab-before.json") packages;" \
-     "$(grep -E '"(torch.__version__|numpy|ipykernel|ipython)"' "$dir/colab-before.json" | tr -d '\n')"
+     "$(grep -E '"(torch.__version__|numpy|ipykernel|ipython|scipy|matplotlib)"' "$dir/colab-before.json" | tr -d '\n')"
 "$dir/bin/python" - "$chapter" "$cells" <<'PY'
 import sys, time, importlib.util
 from pathlib import Path

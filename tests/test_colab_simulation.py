@@ -25,16 +25,62 @@ def simulate(folder, cwd=REPO) -> subprocess.CompletedProcess:
                           text=True, timeout=60)
 
 
-def test_a_folder_that_is_no_virtual_environment_is_never_removed(tmp_path):
+REFUSED = "exists and is neither a folder this script made (no .colab-simulation in it) nor an empty folder: " \
+          "not removing it"
+
+
+def test_a_folder_the_script_did_not_make_is_never_removed(tmp_path):
     """(Never tried on the repository itself: a broken guard would remove it.)"""
     target = tmp_path / "work"
     target.mkdir()
     (target / "notes.txt").write_text("mine")
     done = simulate(target)
     assert done.returncode == 2
-    assert f"colab: {target} exists and is neither a virtual environment (no pyvenv.cfg) nor an empty folder: " \
-           "not removing it" in done.stderr
+    assert f"colab: {target} {REFUSED}" in done.stderr
     assert (target / "notes.txt").read_text() == "mine"
+
+
+def own_venv(folder):
+    """A project made with `python -m venv .`: a pyvenv.cfg beside the project's own files."""
+    folder.mkdir()
+    (folder / "pyvenv.cfg").write_text("home = /usr/bin\n")
+    (folder / "notes.txt").write_text("mine")
+    return folder
+
+
+def test_a_virtual_environment_of_ones_own_is_never_removed(tmp_path):
+    target = own_venv(tmp_path / "project")
+    done = simulate(target)
+    assert done.returncode == 2 and f"colab: {target} {REFUSED}" in done.stderr, done.stderr
+    assert (target / "notes.txt").read_text() == "mine" and (target / "pyvenv.cfg").is_file()
+
+
+def test_a_symbolic_link_is_refused_and_its_target_kept(tmp_path):
+    target = own_venv(tmp_path / "project")
+    (target / ".colab-simulation").write_text("even a simulation folder is not reached through a link")
+    link = tmp_path / "link"
+    link.symlink_to(target)
+    done = simulate(link)
+    assert done.returncode == 2, done.stderr
+    assert f"colab: {link} is a symbolic link (to {target}): not removing it or its target" in done.stderr
+    assert link.is_symlink() and (target / "notes.txt").read_text() == "mine"
+
+
+def test_a_folder_with_the_scripts_marker_is_made_anew(tmp_path):
+    """Removed and rebuilt: an interpreter that stops at `-m venv` shows how far it got, offline."""
+    target = tmp_path / "sim"
+    target.mkdir()
+    (target / ".colab-simulation").write_text("made by scripts/simulate_colab.sh")
+    (target / "colab-before.json").write_text("{}")
+    python = tmp_path / "python3"
+    python.write_text('#!/bin/sh\n[ "$1" = -c ] && exit 0\necho "fake python: $*" >&2\nexit 3\n')
+    python.chmod(0o755)
+    done = subprocess.run(["bash", str(REPO / "scripts" / "simulate_colab.sh"), str(target)], cwd=REPO,
+                          env={"PATH": "/usr/bin:/bin", "PYTHON": str(python)}, capture_output=True,
+                          text=True, timeout=60)
+    assert done.returncode == 3 and f"fake python: -m venv {target}" in done.stderr, done.stderr
+    assert sorted(p.name for p in target.iterdir()) == [".colab-simulation"]
+    assert "scripts/simulate_colab.sh" in (target / ".colab-simulation").read_text()
 
 
 def test_a_relative_folder_is_taken_from_where_it_is_called(tmp_path):
