@@ -113,11 +113,11 @@ choose_torch_command() {  # sets torch_command and torch_note; warns or stops on
         else torch_note="torch ($choice) from $index"; fi
         return
     fi
-    if [ "$found" = 3 ]; then
+    if [ "$found" = 4 ]; then
+        problem="has no torch $torch_version (its torch page lists no torch-$torch_version wheel)"
+    else
         what=$([[ "$index" == file:* ]] && echo "no $index/torch/index.html" || echo "no $index/torch/ page")
         problem="cannot be reached ($what)"
-    else
-        problem="has no torch $torch_version (its torch page lists no torch-$torch_version wheel)"
     fi
     if [ -n "${TORCH_INDEX:-}" ] || [ -n "${TORCH_CPU_INDEX:-}" ]; then
         named=$([ -n "${TORCH_INDEX:-}" ] && echo TORCH_INDEX || echo TORCH_CPU_INDEX)
