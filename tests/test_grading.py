@@ -792,7 +792,6 @@ def test_total_timeout_kills_the_kernel_and_its_children(tmp_path):
     assert not Path(cwd).exists() and not run.notebook.cells[2].outputs
 
 
-@pytest.mark.slow  # three kernels: left out of `make test-fast`
 def test_each_run_stops_after_its_exercises_last_test(tmp_path):
     """Issue 27: the run for dihedral_compose stops after its test cell, that for homomorphism_error
     after its own; the last run (rotation_about) executes the whole notebook, so a learner's cell
