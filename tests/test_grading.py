@@ -792,52 +792,6 @@ def test_total_timeout_kills_the_kernel_and_its_children(tmp_path):
     assert not Path(cwd).exists() and not run.notebook.cells[2].outputs
 
 
-def test_each_run_stops_after_its_exercises_last_test(tmp_path):
-    """Issue 27: the run for dihedral_compose stops after its test cell, that for homomorphism_error
-    after its own; the last run (rotation_about) executes the whole notebook, so a learner's cell
-    after the last test still runs once, and its error is reported. Each solution cell writes its
-    name to a marker file when it runs (no sandbox, so that the kernel can write there)."""
-    mark = tmp_path / "ran.txt"
-    source_nb = solution_nb()
-    afterword = copy.deepcopy(cell_of(source_nb, "rotation_about"))
-    afterword.metadata.nbgrader.grade_id, afterword.source, afterword.id = "afterword", "x = 1\n", "afterword"
-    source_nb.cells.append(afterword)  # a solution cell after the last test cell
-    write(tmp_path / "groups.ipynb", source_nb)
-    sources = {"groups": grading.load_source(tmp_path / "groups.ipynb")}
-    submission = copy.deepcopy(source_nb)
-    cell_of(submission, "afterword").source = "raise ValueError('after the last test')\n"
-    for grade_id in ("dihedral_compose", "homomorphism_error", "rotation_about", "afterword"):
-        cell = cell_of(submission, grade_id)
-        cell.source = f"open({str(mark)!r}, 'a').write({grade_id!r} + '\\n')\n" + cell.source
-    write(tmp_path / "hw.ipynb", submission)
-    row = grading.grade_notebook(tmp_path / "hw.ipynb", "hw", sources, grading.Limits(cell_timeout=30, timeout=300),
-                                 isolation=sandbox.NO_ISOLATION)
-    assert mark.read_text().split() == ["dihedral_compose",
-                                        "dihedral_compose", "homomorphism_error",
-                                        "dihedral_compose", "homomorphism_error", "rotation_about", "afterword"]
-    assert (row.total, row.status, row.complete) == (8, "graded", True), row
-    assert row.cell_errors == ["your cell 'afterword' raised ValueError: after the last test"]
-
-
-def test_a_timeout_names_every_interrupted_cell_of_every_run(tmp_path, monkeypatch):
-    """Only the last run reaches the last test cell: a cell interrupted there is named beside one
-    that every run interrupted."""
-    from course_lib.grading import judge
-
-    def runs(rebuilt, source, *args):
-        return {n: grading.Run(rebuilt, {}, timed_out={4, 10} if n.endswith("rotation_about") else {4})
-                for t in source.tests for n in t.exercises}
-    monkeypatch.setattr(judge, "run_without_answers", runs)
-    write(tmp_path / "hw.ipynb", with_cells(rotation_about=WRONG["rotation_about"]))
-    row = grading.grade_notebook(tmp_path / "hw.ipynb", "hw", {"groups": grading.load_source(SOLUTION)},
-                                 grading.Limits(cell_timeout=30), isolation=sandbox.NO_ISOLATION)
-    assert row.status == "timeout" and row.reason.startswith(
-        "cell 4 (check_dihedral_compose), cell 10 (check_rotation_about) ran past 30 s"), row.reason
-    assert [t.message.split(": ", 1)[1] for t in row.tests] == ["timed out after 30 s and was interrupted.",
-                                                                "no answers were recorded.",
-                                                                "timed out after 30 s and was interrupted."]
-
-
 def test_a_kernel_that_cannot_start_is_reported():
     nb = nbformat.v4.new_notebook()
     nb.cells = [nbformat.v4.new_code_cell("print(1)")]

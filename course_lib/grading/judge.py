@@ -166,19 +166,19 @@ def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Lim
     for grade_id, index in source.solutions.items():
         errors = dict.fromkeys(e for r in runs.values() if (e := error_of(r.notebook.cells[index])) is not None)
         row.cell_errors += [f"your cell {grade_id!r} raised {e}" for e in errors]
-    stopped = next((r for r in runs.values() if r.stop_status), None)
-    timed_out = sorted(set().union(*(r.timed_out for r in runs.values())))  # in any run: some stop early
+    run = next((r for r in runs.values() if r.stop_status), None) or \
+        next((r for r in runs.values() if r.timed_out), next(iter(runs.values())))
     notes = [note] + [f"solution {g!r} found by {h}" for g, h in found.items() if h in ("content", "position", "missing")]
     said = row.cell_errors + [t.message for t in row.tests]
     memory = any("MemoryError" in m for m in said)
     over = _over_limit(said, limits)
-    if stopped:
-        row.status, reason = stopped.stop_status, stopped.stop_reason
+    if run.stop_status:
+        row.status, reason = run.stop_status, run.stop_reason
     elif over:
         row.status, reason = "error", over
-    elif timed_out:
+    elif run.timed_out:
         row.status = "timeout"
-        cells = ", ".join(cell_name(rebuilt, i) for i in timed_out)
+        cells = ", ".join(cell_name(run.notebook, i) for i in sorted(run.timed_out))
         reason = f"{cells} ran past {limits.cell_timeout:g} s and was interrupted"
     elif memory:
         row.status, reason = "memory", f"a cell ran out of the {limits.memory_mb} MB memory limit"
@@ -194,19 +194,14 @@ def grade_notebook(path: Path, key: str, sources: dict[str, Source], limits: Lim
 def run_without_answers(rebuilt: nbformat.NotebookNode, source: Source, limits: Limits, scratch_root: Path | None,
                         isolation: sandbox.Isolation, hide: list[Path]) -> dict[str, Run]:
     """The rebuilt notebook run once per exercise, each time in a fresh kernel that imports a
-    course_lib without that exercise's answers (`reference_free`), within one total time limit; each
-    run holds the record of its exercise (judged from its own run only, see `judge_test`).
-
-    Each run but the last executes the cells up to its exercise's last test cell, all its verdict
-    reads; the last executes the whole notebook, so every cell runs at least once (its errors,
-    timeouts and crashes are seen as before) and none after a test cell runs again for nothing."""
+    course_lib without that exercise's answers (`reference_free`), within one total time limit;
+    each run holds the records of every exercise (judged from their own run only, see `judge_test`)."""
     names = list(dict.fromkeys(n for t in source.tests for n in t.exercises))
-    until = {n: max(t.index for t in source.tests if n in t.exercises) for n in names[:-1]}
     deadline = time.monotonic() + limits.timeout
     runs: dict[str, Run] = {}
     for name in names or [""]:
         lib = reference_free.library_without((name,), scratch_root) if name else None
         runs[name] = execute(rebuilt, limits, [name] if name else [], scratch_root, isolation, hide=hide, lib=lib,
-                             deadline=deadline, until=until.get(name))
+                             deadline=deadline)
     return runs
 

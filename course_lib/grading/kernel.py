@@ -159,14 +159,11 @@ _KERNEL_ENV = {"PATH", "HOME", "USER", "LOGNAME", "LANG", "TZ", "TERM", "SHELL",
 
 def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[str],
             scratch_root: Path | None = None, isolation: sandbox.Isolation | None = None,
-            hide: Iterable[Path] = (), lib: Path | None = None, deadline: float | None = None,
-            until: int | None = None) -> Run:
+            hide: Iterable[Path] = (), lib: Path | None = None, deadline: float | None = None) -> Run:
     """Run `nb` in a fresh kernel in a new scratch folder (under `scratch_root`, else the system's
     temp directory), isolated as `isolation` says (default: `sandbox.isolation()`), with the folders
     `hide` hidden and the course_lib under `lib` imported (when given), and collect the records; the
-    scratch folder is removed afterwards. `deadline` (time.monotonic) ends the run early; `until` (a
-    cell index) ends it after that cell, as if the notebook ended there: the later cells are left as
-    they are and `stopped_at` stays None."""
+    scratch folder is removed afterwards. `deadline` (time.monotonic) ends the run early."""
     isolation = isolation or sandbox.isolation()
     scratch = Path(tempfile.mkdtemp(prefix="course-grade-", dir=scratch_root))
     work, records = scratch / "work", scratch / "records"
@@ -197,7 +194,7 @@ def execute(nb: nbformat.NotebookNode, limits: Limits, record_names: Iterable[st
     try:
         with client.setup_kernel(cwd=str(work), env=env, stdout=log, stderr=log):
             pid_file.write_text(str(client.km.provisioner.pid))  # for batch._kill_orphans
-            _run_cells(client, run, limits, scratch, deadline, until)
+            _run_cells(client, run, limits, scratch, deadline)
     except (RuntimeError, TimeoutError, ValueError) as e:  # raised only while starting the kernel
         run.stopped_at, run.stop_status = 0, "kernel died"
         run.stop_reason = f"the kernel did not start ({type(e).__name__}: {e})"
@@ -239,17 +236,15 @@ def cell_name(nb: nbformat.NotebookNode, index: int) -> str:
     return f"cell {index} ({grade_id})" if grade_id else f"cell {index}"
 
 
-def _run_cells(client: _GradingClient, run: Run, limits: Limits, scratch: Path, end: float | None,
-               until: int | None = None) -> None:
-    """Execute the cells in order (up to cell `until` when given), within the time and disk limits,
-    until the end or until the kernel is gone."""
+def _run_cells(client: _GradingClient, run: Run, limits: Limits, scratch: Path, end: float | None) -> None:
+    """Execute the cells in order, within the time and disk limits, until the end or until the kernel is gone."""
     deadline = time.monotonic() + limits.timeout if end is None else end
     process = client.km.provisioner.process
     client.kernel_pid = process.pid
     watchdog = _Watchdog(process.pid, scratch, limits.disk_mb << 20)
     watchdog.start()
     try:
-        for index, cell in enumerate(run.notebook.cells[:None if until is None else until + 1]):
+        for index, cell in enumerate(run.notebook.cells):
             if cell.cell_type != "code":
                 continue
             now, where = time.monotonic(), cell_name(run.notebook, index)
