@@ -61,7 +61,7 @@ def rotate_images(x: Tensor, angle: float | Tensor) -> Tensor:
     """
     if x.dim() != 4 or x.shape[-1] != x.shape[-2]:
         raise ValueError(f"rotate_images expects square images (N, C, H, H), got shape {tuple(x.shape)}")
-    angle = torch.as_tensor(angle, dtype=torch.float64).expand(len(x))
+    angle = torch.as_tensor(angle, dtype=torch.float64, device=x.device).expand(len(x))
     c, s, zero = torch.cos(angle), torch.sin(angle), torch.zeros_like(angle)
     # affine_grid maps output to input coordinates (x right, y down): sample the input at R(θ) p_out
     theta = torch.stack([torch.stack([c, -s, zero], -1), torch.stack([s, c, zero], -1)], -2).to(x.dtype)

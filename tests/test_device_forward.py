@@ -108,3 +108,57 @@ def test_the_list_covers_every_kind_of_model_the_book_trains():
                        "LearnedRotations", "SetRegressor", "LCNN", "PlaquetteCNN", "LieTransformer",
                        "EGNN", "GNN", "HNN", "DerivativeNet", "GaussianMLP", "StackedMLP",
                        "HardConstraint", "D4Invariant"}
+
+
+# The PINN chapters (pinn, frontier, uncertainty) train through pinn.train_pinn, whose loss is a
+# closure over points the chapter puts on course_lib.device(): every loss term they build must
+# compute there, derivatives and backward pass included.
+def _pinn_losses():
+    def poisson(hard):
+        net = pinn.MLP(2, 8, 2, low=(0, 0), high=(1, 1)).double()
+        model = pinn.HardConstraint(net, pinn.square_distance) if hard else net
+        return model, lambda m, x: sum(pinn.pinn_loss(
+            m, x, None if hard else x.flip(0), pinn.poisson_source, boundary_weight=100.0).values())
+
+    def burgers_odd():
+        from course_lib import burgers
+        net = pinn.MLP(2, 8, 2, low=burgers.DOMAIN[0], high=burgers.DOMAIN[1]).double()
+        return burgers.hard_ansatz(net, odd=True), lambda m, x: burgers.residual(m, x).pow(2).mean()
+
+    def mirrors():  # frontier: the fundamental domain's Neumann condition du/dn = 0
+        model = pinn.HardConstraint(pinn.MLP(2, 8, 2, low=(0.0, 0.0), high=(1.0, 1.0)).double(),
+                                    lambda p: 1 - p[:, 0])
+        return model, lambda m, x: ((pinn.gradient(m, x) * x.flip(1)).sum(1).pow(2).mean()
+                                    + pinn.pinn_loss(m, x, None, pinn.d4_poisson_source)["pde"])
+
+    def oscillator():  # uncertainty: an ensemble fitted to data and to q'' + q = 0
+        stack = uncertainty.StackedMLP([pinn.MLP(1, 8, 2, low=(0.0,), high=(1.0,)).double()
+                                        for _ in range(2)])
+        def loss(m, x):
+            d = pinn.derivatives(m, x[:, :1].repeat(2, 1), second=(0,))
+            return (m.members(x[:, :1]) - x[:, 1]).pow(2).mean() + (d.second[:, 0] + d.u).pow(2).mean()
+        return stack, loss
+
+    return {"Poisson, penalty": lambda: poisson(False), "Poisson, hard": lambda: poisson(True),
+            "Burgers, odd ansatz": burgers_odd, "D4 mirrors": mirrors, "oscillator ensemble": oscillator}
+
+
+@pytest.mark.parametrize("name", list(_pinn_losses()))
+def test_a_pinn_loss_computes_where_its_model_and_points_are(name):
+    torch.manual_seed(0)
+    model, loss = _pinn_losses()[name]()
+    points = torch.rand(6, 2, dtype=torch.float64)
+    on_cpu = loss(model, points)
+    on_cpu.backward()
+    assert all(p.grad is not None for p in model.parameters())
+    moved = model.to("meta")
+    there = loss(moved, points.to("meta"))
+    assert there.device == torch.device("meta") and there.shape == on_cpu.shape
+    there.backward()  # the gradients to the weights too
+
+
+def test_rotate_images_rotates_where_the_images_are():
+    from course_lib.data import rotate_images
+    images = torch.rand(3, 1, 8, 8)
+    assert rotate_images(images.to("meta"), 0.3).device == torch.device("meta")
+    assert rotate_images(images.to("meta"), torch.tensor([0.1, 0.2, 0.3])).device == torch.device("meta")
