@@ -131,6 +131,12 @@ def _pinn_losses():
         return model, lambda m, x: ((pinn.gradient(m, x) * x.flip(1)).sum(1).pow(2).mean()
                                     + pinn.pinn_loss(m, x, None, pinn.d4_poisson_source)["pde"])
 
+    def d4_square(invariant):  # frontier: the plain and D4-invariant PINNs on the whole square
+        net = (pinn.D4Invariant(pinn.MLP(2, 8, 2, low=(0.0, 0.0), high=(2.0, 1.0))) if invariant
+               else pinn.MLP(2, 8, 2, low=(-1.0, -1.0), high=(1.0, 1.0)))
+        model = pinn.HardConstraint(net.double(), pinn.centred_square_distance)
+        return model, lambda m, x: pinn.pinn_loss(m, 2 * x - 1, None, pinn.d4_poisson_source)["pde"]
+
     def oscillator():  # uncertainty: an ensemble fitted to data and to q'' + q = 0
         stack = uncertainty.StackedMLP([pinn.MLP(1, 8, 2, low=(0.0,), high=(1.0,)).double()
                                         for _ in range(2)])
@@ -140,7 +146,9 @@ def _pinn_losses():
         return stack, loss
 
     return {"Poisson, penalty": lambda: poisson(False), "Poisson, hard": lambda: poisson(True),
-            "Burgers, odd ansatz": burgers_odd, "D4 mirrors": mirrors, "oscillator ensemble": oscillator}
+            "Burgers, odd ansatz": burgers_odd, "D4 mirrors": mirrors,
+            "D4 square, plain": lambda: d4_square(False),
+            "D4 square, invariant": lambda: d4_square(True), "oscillator ensemble": oscillator}
 
 
 @pytest.mark.parametrize("name", list(_pinn_losses()))
