@@ -268,7 +268,8 @@ def pinn_loss(u_fn: Field, x_interior: Tensor, x_boundary: Tensor | None, source
 
 
 def relative_l2(prediction: Tensor, reference: Tensor) -> float:
-    """‖prediction − reference‖₂ / ‖reference‖₂ over all entries (same shapes)."""
+    """‖prediction − reference‖₂ / ‖reference‖₂ over all entries (same shapes), computed on the CPU
+    in float64: a prediction made on a GPU compares with a reference kept on the CPU."""
     if prediction.shape != reference.shape:
         raise ValueError(f"prediction and reference must have the same shape, got {tuple(prediction.shape)} "
                          f"and {tuple(reference.shape)}")
