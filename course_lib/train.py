@@ -81,6 +81,7 @@ def fit(
     weight_decay: float = 0.0,
     schedule: str | None = None,
     after_step: Callable[[nn.Module], None] | None = None,
+    fused: bool = False,
 ) -> History:
     """Train `model` with Adam on minibatches of (x (N, ...), y (N, ...)) for `steps` steps.
 
@@ -110,6 +111,9 @@ def fit(
       `weight_decay`: Adam's L2 weight decay.
     - `schedule="cosine"`: the learning rate annealed from its start to 0 over `steps`.
     - `after_step(model)`: called after every optimiser step (e.g. clamp a parameter, record it).
+    - `fused=True`: Adam's fused implementation, the same update in one kernel per step: about a
+      third less time per step for a small MLP on a CPU, where the default spends most of a step
+      looping over parameters; the results differ from the default's in the last bits only.
     """
     if len(x) != len(y) or len(x) == 0:
         raise ValueError(f"x and y must hold the same nonzero number of examples, got {len(x)} and {len(y)}")
@@ -130,7 +134,7 @@ def fit(
         validation = tuple(v.to(dev) for v in validation)
     model.to(dev).train()
     opt = torch.optim.Adam(param_groups if param_groups is not None else model.parameters(), lr=lr,
-                           weight_decay=weight_decay)
+                           weight_decay=weight_decay, fused=fused or None)
     annealing = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine" else None
     objective = objective or (lambda m, xb, yb: loss_fn(m(xb), yb))
     history = History()

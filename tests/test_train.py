@@ -111,6 +111,23 @@ def test_weight_decay_shrinks_weights():
     assert not torch.equal(a.weight, b.weight)
 
 
+def test_fused_is_the_fused_adam_and_the_same_update(monkeypatch):
+    """fused=True asks Adam for its fused kernel (and only then), and trains to the same weights
+    as the default up to float rounding, with weight decay and a cosine schedule on."""
+    asked = []
+    adam = torch.optim.Adam
+    monkeypatch.setattr(torch.optim, "Adam", lambda *a, **k: (asked.append(k.get("fused")), adam(*a, **k))[1])
+    x, y = data()
+    runs = {}
+    for fused in (False, True):
+        model = linear()
+        fit(model, x, y, mse, steps=40, batch_size=8, lr=1e-2, weight_decay=0.1, schedule="cosine",
+            fused=fused, device=torch.device("cpu"))
+        runs[fused] = model.weight.detach().clone()
+    assert asked == [None, True]
+    torch.testing.assert_close(runs[True], runs[False], rtol=1e-5, atol=1e-6)
+    assert not torch.equal(runs[True], linear().weight)  # it trained
+
 # ----- where it trains: course_lib.device(), then back to the CPU -----
 
 def test_fit_asks_for_the_device_and_returns_the_model_on_the_cpu_in_eval_mode(monkeypatch):
