@@ -34,7 +34,10 @@ REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "groups.ipynb"
 EXERCISE = REPO / "exercises" / "groups.ipynb"
 # timeout: the whole submission, whose exercises each run in a kernel of their own (three for groups)
-LIMITS = dict(cell_timeout=30, timeout=300, memory=2500)  # room for a CI machine at twice its cores
+# cell_timeout: the corpus's three endless loops each run to it in all three kernels of their
+# submission (nine waits), so it sets most of the corpus's time; the slowest honest cell (the
+# imports) takes about 3 s alone, and a correct submission still grades 8/8 at --cell-timeout 3
+LIMITS = dict(cell_timeout=15, timeout=300, memory=2500)  # 15 s: room for a CI machine at twice its cores
 
 WRONG = {  # a wrong body for each solution cell, keeping its signature
     "dihedral_compose": "def dihedral_compose(a, b, n):\n    return a\n",
