@@ -16,12 +16,18 @@ state goes to slot 0, at i = 200 to slot 1, and so on, so its frame k is simulat
 100·(k + 1) (`original_frame_step`). The paper's input and target, frames 30 and 40, are steps
 3100 and 4100: the same 1000 steps ahead, started 100 steps later than the default here
 (`charged_nbody(start_step=3100)` gives the original's frames exactly).
+
+The original data set itself (`original_dataset`): its generator was run once, with numpy's legacy
+generator seeded 43 (`generate_dataset.py --num-train 10000 --seed 43 --sufix small`); drawing its
+initial conditions again in the same order and integrating them here gives its systems, so a
+result can be compared with the paper's on the paper's own draw, not only on one of ours.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import Tensor
 
@@ -117,6 +123,56 @@ def original_frame_step(frame: int, sample_freq: int = 100) -> int:
     return sample_freq * (frame + 1)
 
 
+def original_initial_states(counts: tuple[int, ...] = (10000, 2000, 2000), seed: int = 43,
+                            n_particles: int = 5, dim: int = 3, length: int = 5000,
+                            sample_freq: int = 100) -> list[tuple[Tensor, Tensor, Tensor]]:
+    """The initial conditions of the EGNN paper's data set, drawn again (float64): numpy's legacy
+    generator seeded `seed`, consumed in the order of the original `sample_trajectory` for each
+    system (charges, positions, velocities, then two noise arrays of shape
+    (length/sample_freq − 1, dim, n) that are drawn although their variance is 0), for the
+    training, validation and test systems in turn (`counts`), as `generate_dataset.py` draws them.
+    Positions beyond the original's box (±5) are reflected into it and their velocities turned
+    inwards, as its `_clamp` does once at the start. -> [(x0, v0 (N, n, dim), charges (N, n))] per
+    split."""
+    if seed < 0 or min(counts, default=0) < 1 or n_particles < 2 or length % sample_freq:
+        raise ValueError(f"need seed >= 0, counts >= 1, n_particles >= 2 and length a multiple of "
+                         f"sample_freq, got {seed}, {counts}, {n_particles}, {length}, {sample_freq}")
+    rng, box, saved = np.random.RandomState(seed), 5.0, length // sample_freq - 1
+    splits = []
+    for count in counts:
+        xs, vs, qs = [], [], []
+        for _ in range(count):
+            q = np.where(rng.random_sample((n_particles, 1))[:, 0] < 0.5, -1.0, 1.0)  # choice, p=(½, 0, ½)
+            x, v = rng.randn(dim, n_particles), rng.randn(dim, n_particles)
+            v = v * 0.5 / np.sqrt((v ** 2).sum(axis=0, keepdims=True))
+            over, under = x > box, x < -box
+            x[over], v[over] = 2 * box - x[over], -np.abs(v[over])
+            x[under], v[under] = -2 * box - x[under], np.abs(v[under])
+            rng.randn(saved, dim, n_particles), rng.randn(saved, dim, n_particles)  # the noise
+            xs.append(x.T), vs.append(v.T), qs.append(q)
+        splits.append(tuple(torch.tensor(np.stack(a), dtype=torch.float64) for a in (xs, vs, qs)))
+    return splits
+
+
+def original_dataset(n_train: int = 3000, n_valid: int = 2000, n_test: int = 2000
+                     ) -> tuple[NBodyData, NBodyData, NBodyData]:
+    """The EGNN paper's training, validation and test systems (the first n of each of its splits,
+    as its loader takes them), simulated here: input at frame 30 (step 3100), target at frame 40
+    (step 4100). -> (train, valid, test)."""
+    start, ahead = original_frame_step(30), 1000
+    limits = (10000, 2000, 2000)
+    if not all(1 <= n <= m for n, m in zip((n_train, n_valid, n_test), limits)):
+        raise ValueError(f"the original splits hold {limits} systems, got {(n_train, n_valid, n_test)}")
+    out = []
+    for (x0, v0, q), n in zip(original_initial_states(), (n_train, n_valid, n_test)):
+        run = simulate(x0[:n], v0[:n], q[:n], start + ahead, record_every=ahead // 10)
+        f = torch.float32
+        first, last = start // (ahead // 10), (start + ahead) // (ahead // 10)
+        out.append(NBodyData(run.x[:, first].to(f), run.v[:, first].to(f), q[:n].to(f),
+                             run.x[:, last].to(f), ahead))
+    return tuple(out)
+
+
 @dataclass(frozen=True)
 class NBodyData:
     """One split of the benchmark, float32: positions x, velocities v (N, n, 3) and charges (N, n)
@@ -157,4 +213,4 @@ def charged_nbody(n_samples: int, seed: int, start_step: int = 3000, steps_ahead
 
 
 __all__ = ["DT", "coulomb_forces", "coulomb_energy", "Trajectory", "simulate", "initial_states",
-           "original_frame_step", "NBodyData", "charged_nbody"]
+           "original_frame_step", "NBodyData", "charged_nbody", "original_initial_states", "original_dataset"]

@@ -120,3 +120,37 @@ def test_the_original_frames_are_steps_one_sample_later():
     assert torch.allclose(whole.x[:, 31].float(), paper.x) and torch.allclose(whole.x[:, 41].float(), paper.target)
     with pytest.raises(ValueError, match="frame >= 0"):
         nbody.original_frame_step(-1)
+
+
+def _original_draws(n_systems: int, seed: int = 43):
+    """The EGNN paper's generator's own calls (Kipf et al.'s ChargedParticlesSim.sample_trajectory,
+    loc_std 1, vel_norm 0.5, T 5000, sample_freq 100), for its first n_systems."""
+    import numpy as np
+    rng, out = np.random.RandomState(seed), []
+    for _ in range(n_systems):
+        charges = rng.choice(np.array([-1., 0., 1.]), size=(5, 1), p=[1 / 2, 0, 1 / 2])
+        loc = rng.randn(3, 5) * 1.0
+        vel = rng.randn(3, 5)
+        vel = vel * 0.5 / np.sqrt((vel ** 2).sum(axis=0)).reshape(1, -1)
+        rng.randn(49, 3, 5), rng.randn(49, 3, 5)
+        out.append((loc.T, vel.T, charges[:, 0]))
+    return out
+
+
+def test_the_original_initial_states_are_the_generators_own_draws_in_its_order():
+    splits = nbody.original_initial_states((3, 2, 1))
+    reference = _original_draws(6)  # training, then validation, then test systems: one stream
+    flat = [(x[i], v[i], q[i]) for x, v, q in splits for i in range(len(x))]
+    for (x, v, q), (x_ref, v_ref, q_ref) in zip(flat, reference, strict=True):
+        assert torch.equal(x, torch.tensor(x_ref)) and torch.equal(v, torch.tensor(v_ref))
+        assert torch.equal(q, torch.tensor(q_ref))
+    assert torch.allclose(splits[0][1].norm(dim=-1), torch.tensor(0.5, dtype=torch.float64))
+    # the validation split starts where the training split ends: more training systems move it
+    assert not torch.equal(nbody.original_initial_states((4, 1, 1))[1][0], splits[1][0][:1])
+
+
+def test_the_original_dataset_refuses_more_systems_than_its_splits_hold():
+    with pytest.raises(ValueError, match="10000, 2000, 2000"):
+        nbody.original_dataset(n_train=10001)
+    with pytest.raises(ValueError, match="counts"):
+        nbody.original_initial_states((0, 1, 1))
