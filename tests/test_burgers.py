@@ -105,3 +105,15 @@ def test_rad_points_gather_where_the_residual_is_large():
         burgers.rad_points(u, 20, pool=10)
     with pytest.raises(ValueError, match="c >= 0"):
         burgers.rad_points(u, 5, pool=10, c=-1.0)
+
+
+def test_cole_hopf_has_the_published_steepest_slope():
+    """Basdevant et al. (1986), the benchmark's reference: the slope at x = 0 is steepest at
+    t = 1.6037/π, where ∂u/∂x = −152.00516 (here a central difference with step 1e-7)."""
+    def slope_at_zero(t: float, h: float = 1e-7) -> float:
+        return float((burgers.cole_hopf(np.array(h), np.array(t))
+                      - burgers.cole_hopf(np.array(-h), np.array(t))) / (2 * h))
+
+    steepest = slope_at_zero(1.6037 / np.pi)
+    assert steepest == pytest.approx(-152.00516, abs=5e-4)
+    assert slope_at_zero(1.5 / np.pi) > steepest < slope_at_zero(1.7 / np.pi)
