@@ -142,7 +142,7 @@ def original_initial_states(counts: tuple[int, ...] = (10000, 2000, 2000), seed:
     for count in counts:
         xs, vs, qs = [], [], []
         for _ in range(count):
-            q = np.where(rng.random_sample((n_particles, 1))[:, 0] < 0.5, -1.0, 1.0)  # choice, p=(½, 0, ½)
+            q = rng.choice(np.array([-1.0, 0.0, 1.0]), size=(n_particles, 1), p=[0.5, 0.0, 0.5])[:, 0]
             x, v = rng.randn(dim, n_particles), rng.randn(dim, n_particles)
             v = v * 0.5 / np.sqrt((v ** 2).sum(axis=0, keepdims=True))
             over, under = x > box, x < -box
@@ -159,18 +159,11 @@ def original_dataset(n_train: int = 3000, n_valid: int = 2000, n_test: int = 200
     """The EGNN paper's training, validation and test systems (the first n of each of its splits,
     as its loader takes them), simulated here: input at frame 30 (step 3100), target at frame 40
     (step 4100). -> (train, valid, test)."""
-    start, ahead = original_frame_step(30), 1000
     limits = (10000, 2000, 2000)
     if not all(1 <= n <= m for n, m in zip((n_train, n_valid, n_test), limits)):
         raise ValueError(f"the original splits hold {limits} systems, got {(n_train, n_valid, n_test)}")
-    out = []
-    for (x0, v0, q), n in zip(original_initial_states(), (n_train, n_valid, n_test)):
-        run = simulate(x0[:n], v0[:n], q[:n], start + ahead, record_every=ahead // 10)
-        f = torch.float32
-        first, last = start // (ahead // 10), (start + ahead) // (ahead // 10)
-        out.append(NBodyData(run.x[:, first].to(f), run.v[:, first].to(f), q[:n].to(f),
-                             run.x[:, last].to(f), ahead))
-    return tuple(out)
+    return tuple(benchmark_split(x0[:n], v0[:n], q[:n], original_frame_step(30), 1000)
+                 for (x0, v0, q), n in zip(original_initial_states(), (n_train, n_valid, n_test)))
 
 
 @dataclass(frozen=True)
@@ -201,16 +194,22 @@ def charged_nbody(n_samples: int, seed: int, start_step: int = 3000, steps_ahead
     the input is the state at start_step, the target the positions steps_ahead later. The
     default (3000 -> 4000) starts 100 steps earlier than the EGNN paper's frames 30 and 40, which
     are steps 3100 and 4100 (`original_frame_step`); start_step=3100 gives those."""
+    return benchmark_split(*initial_states(n_samples, n_particles, seed=seed), start_step, steps_ahead)
+
+
+def benchmark_split(x0: Tensor, v0: Tensor, charges: Tensor, start_step: int, steps_ahead: int) -> NBodyData:
+    """Systems started at x0, v0 (N, n, d) with charges (N, n), simulated to start_step +
+    steps_ahead: the input is the state at start_step, the target the positions steps_ahead later."""
     if start_step < 0 or steps_ahead < 1:
         raise ValueError(f"start_step >= 0 and steps_ahead >= 1 expected, got {start_step}, {steps_ahead}")
-    x0, v0, q = initial_states(n_samples, n_particles, seed=seed)
     if start_step > 0:
-        early = simulate(x0, v0, q, start_step, record_every=start_step)
+        early = simulate(x0, v0, charges, start_step, record_every=start_step)
         x0, v0 = early.x[:, -1], early.v[:, -1]
-    later = simulate(x0, v0, q, steps_ahead, record_every=steps_ahead)
+    later = simulate(x0, v0, charges, steps_ahead, record_every=steps_ahead)
     f = torch.float32
-    return NBodyData(x0.to(f), v0.to(f), q.to(f), later.x[:, -1].to(f), steps_ahead)
+    return NBodyData(x0.to(f), v0.to(f), charges.to(f), later.x[:, -1].to(f), steps_ahead)
 
 
 __all__ = ["DT", "coulomb_forces", "coulomb_energy", "Trajectory", "simulate", "initial_states",
-           "original_frame_step", "NBodyData", "charged_nbody", "original_initial_states", "original_dataset"]
+           "original_frame_step", "NBodyData", "charged_nbody", "benchmark_split", "original_initial_states",
+           "original_dataset"]
