@@ -86,16 +86,25 @@ class SteerableCNN(nn.Module):
     (B, 1, H, W) -> logits (B, n_classes), H and W multiples of 4.
 
     Three blocks R2Conv -> InnerBatchNorm -> ReLU (-> 2×2 max-pool after the first two) on
-    `channels` regular fields, then `GroupPooling` (max over each field: now invariant scalars),
-    then the spatial pooling `head`, then a linear layer:
+    `channels` regular fields, filters of `kernels` pixels, then `GroupPooling` (max over each
+    field: now invariant scalars), then the spatial pooling `head`, then a linear layer:
       head="pool":    global max over the plane, invariant to every rotation of the grid;
       head="flatten": flatten the (H/4)×(W/4) map into the linear layer, which remembers where
                       each feature was, so the output is *not* invariant.
+    The escnn authors' options for small data (Weiler & Cesa 2019), each off by default:
+      quotient=True:  each layer also has `channels` quotient fields C_N/C_2 (N/2 channels each,
+                      invariant to the half turn), beside its regular fields;
+      groups=(16, 8, 4): the group of each layer (orders dividing N, non-increasing): between
+                      layers the fields are restricted (`RestrictionModule`) to the smaller group,
+                      so deeper layers are equivariant to fewer rotations (the output invariant
+                      to the last group only).
     `body` is an escnn `SequentialModule` from images to invariant fields, for escnn's own checks.
     """
 
     def __init__(self, N: int = 8, flips: bool = False, channels: tuple[int, int, int] = (8, 16, 16),
-                 size: int = 24, head: str = "pool", n_classes: int = 10):
+                 size: int = 24, head: str = "pool", n_classes: int = 10,
+                 kernels: tuple[int, int, int] = (5, 5, 3), quotient: bool = False,
+                 groups: tuple[int, int, int] | None = None):
         super().__init__()
         if N < 1:
             raise ValueError(f"SteerableCNN uses regular fields, so N must be >= 1, got {N}")
@@ -103,29 +112,90 @@ class SteerableCNN(nn.Module):
             raise ValueError(f"head is 'pool' or 'flatten', got {head!r}")
         if size % 4:
             raise ValueError(f"the image size must be a multiple of 4, got {size}")
-        self.in_type, types, _ = field_types(rotation_gspace(N, flips), channels)
+        if len(kernels) != 3 or any(k < 1 or k % 2 == 0 for k in kernels):
+            raise ValueError(f"kernels are three odd filter sizes, got {kernels!r}")
+        groups = (N, N, N) if groups is None else tuple(groups)
+        if len(groups) != 3 or groups[0] != N or any(b < 1 or a % b for a, b in zip(groups, groups[1:])):
+            raise ValueError(f"groups are three rotation orders, the first N = {N}, each dividing the one "
+                             f"before, got {groups!r}")
+        if flips and groups != (N, N, N):
+            raise ValueError("restriction (groups) is for rotations only, got flips=True")
+        if quotient and N % 2:
+            raise ValueError(f"quotient fields C_N/C_2 need an even N, got {N}")
+        self.in_type, _, _ = field_types(rotation_gspace(N, flips), channels)
         layers: list[enn.EquivariantModule] = []
         t_in = self.in_type
-        for i, (t, k) in enumerate(zip(types, (5, 5, 3))):
+        for i, (c, k, order) in enumerate(zip(channels, kernels, groups)):
+            if t_in.gspace.fibergroup.order() != order:          # restrict to C_order
+                restriction = enn.RestrictionModule(t_in, order)
+                layers.append(restriction)
+                t_in = restriction.out_type
+            gs = t_in.gspace
+            reprs = c * [gs.regular_repr] + (c * [gs.quotient_repr(2)] if quotient and order % 2 == 0 else [])
+            t = enn.FieldType(gs, reprs)
             layers += [steerable_conv(t_in, t, k, padding=k // 2), enn.InnerBatchNorm(t), enn.ReLU(t, inplace=True)]
             if i < 2:
                 layers.append(enn.PointwiseMaxPool2D(t, 2))
             t_in = t
-        layers.append(enn.GroupPooling(t_in))
+        pooling = enn.GroupPooling(t_in)
+        layers.append(pooling)
         self.body = enn.SequentialModule(*layers)
         self.head_kind = head
-        n_features = channels[-1] * (1 if head == "pool" else (size // 4) ** 2)
+        n_invariant = pooling.out_type.size
+        n_features = n_invariant * (1 if head == "pool" else (size // 4) ** 2)
         self.head = nn.Linear(n_features, n_classes)
 
     def features(self, x: Tensor) -> Tensor:
         """Images (B, 1, H, W) -> features (B, n_features) fed to the linear layer."""
         if x.dim() != 4 or x.shape[1] != 1:
             raise ValueError(f"SteerableCNN expects images (B, 1, H, W), got {tuple(x.shape)}")
-        f = self.body(self.in_type(x)).tensor                    # (B, channels[-1], H/4, W/4)
+        f = self.body(self.in_type(x)).tensor                    # (B, invariant fields, H/4, W/4)
         return f.amax(dim=(-2, -1)) if self.head_kind == "pool" else f.flatten(1)
 
     def forward(self, x: Tensor) -> Tensor:
         return self.head(self.features(x))
+
+
+class FourierCNN(nn.Module):
+    """A steerable CNN on irreps fields of the continuous rotations SO(2), the escnn authors' choice
+    for continuous groups: images (B, 1, H, W) -> logits (B, n_classes), H and W multiples of 4.
+
+    Each hidden field is the sum of SO(2)'s irreps of frequency 0..L (2L + 1 channels: a band-limited
+    function on the circle, stored by its Fourier coefficients). Three blocks R2Conv (filters of
+    `kernels` pixels) -> IIDBatchNorm2d -> FourierELU (the field sampled at `samples` angles, ELU at
+    each, transformed back) (-> 2×2 average pool after the first two), then `NormPool` (the norm of
+    each field: invariant), a global max over the plane and a linear layer. Exactly equivariant to
+    no rotation of the grid but the quarter turns; to the others up to the filters' discretisation
+    and the sampling of the nonlinearity.
+    """
+
+    def __init__(self, channels: tuple[int, int, int] = (3, 6, 6), L: int = 3, samples: int = 16,
+                 kernels: tuple[int, int, int] = (5, 5, 3), size: int = 16, n_classes: int = 10):
+        super().__init__()
+        if size % 4:
+            raise ValueError(f"the image size must be a multiple of 4, got {size}")
+        if L < 1 or samples < 2 * L + 1:
+            raise ValueError(f"need L >= 1 and at least 2L + 1 = {2 * L + 1} samples, got L={L}, samples={samples}")
+        gs = rotation_gspace(-1, maximum_frequency=max(2 * L, 4))
+        self.in_type = enn.FieldType(gs, [gs.trivial_repr])
+        layers: list[enn.EquivariantModule] = []
+        t_in = self.in_type
+        for i, (c, k) in enumerate(zip(channels, kernels)):
+            activation = enn.FourierELU(gs, c, irreps=gs.fibergroup.bl_irreps(L), N=samples, inplace=True)
+            t = activation.in_type
+            layers += [steerable_conv(t_in, t, k, padding=k // 2), enn.IIDBatchNorm2d(t), activation]
+            if i < 2:
+                layers.append(enn.PointwiseAvgPool2D(t, 2))
+            t_in = t
+        pooling = enn.NormPool(t_in)
+        layers.append(pooling)
+        self.body = enn.SequentialModule(*layers)
+        self.head = nn.Linear(pooling.out_type.size, n_classes)
+
+    def forward(self, x: Tensor) -> Tensor:
+        if x.dim() != 4 or x.shape[1] != 1:
+            raise ValueError(f"FourierCNN expects images (B, 1, H, W), got {tuple(x.shape)}")
+        return self.head(self.body(self.in_type(x)).tensor.amax(dim=(-2, -1)))
 
 
 class EquivariantNet(nn.Module):
@@ -177,4 +247,4 @@ def escnn_equivariance_error(module: enn.EquivariantModule, x: Tensor, elements:
 
 
 __all__ = ["escnn", "enn", "gspaces", "exact_svd", "steerable_conv", "rotation_gspace", "field_types", "SteerableCNN",
-           "EquivariantNet", "escnn_equivariance_error"]
+           "FourierCNN", "EquivariantNet", "escnn_equivariance_error"]

@@ -10,8 +10,8 @@ import torch.nn.functional as F
 
 from course_lib import data, gcnn, groups
 from course_lib.equivariance import equivariance_error, invariance_error
-from course_lib.steerable import (EquivariantNet, SteerableCNN, enn, escnn_equivariance_error, field_types,
-                                  rotation_gspace, steerable_conv)
+from course_lib.steerable import (EquivariantNet, FourierCNN, SteerableCNN, enn, escnn_equivariance_error,
+                                  field_types, rotation_gspace, steerable_conv)
 
 GROUPS = ["p4", "p4m"]
 TOL = 1e-5  # relative error in float32
@@ -192,6 +192,50 @@ def test_steerable_cnn_pooled_head_is_invariant_flattened_head_is_not():
     assert invariance_error(flattened, rot, x, range(4)) > 1e-2
     # escnn's own test: transform the input and the output with GeometricTensor.transform
     assert escnn_equivariance_error(pooled.body, x) < TOL
+
+
+@pytest.mark.parametrize("options", [dict(N=8, kernels=(7, 5, 5)), dict(N=8, quotient=True),
+                                     dict(N=16, groups=(16, 8, 4))], ids=["filters", "quotient", "restriction"])
+def test_steerable_cnn_options_keep_the_invariance_to_quarter_turns(options):
+    x = torch.randn(2, 1, 16, 16)
+    rot = lambda k, t: torch.rot90(t, k, dims=(-2, -1))  # noqa: E731
+    model = SteerableCNN(channels=(2, 2, 2), size=16, **options).eval()
+    assert invariance_error(model, rot, x, range(4)) < TOL
+    convs = [m for m in model.modules() if isinstance(m, enn.R2Conv)]
+    assert [c.kernel_size for c in convs] == list(options.get("kernels", (5, 5, 3)))
+    orders = [c.in_type.gspace.fibergroup.order() for c in convs]
+    assert orders == list(options.get("groups", (options["N"],) * 3))
+    quotient = [any(r.name.startswith("quotient") for r in c.out_type.representations) for c in convs]
+    assert quotient == [options.get("quotient", False)] * 3
+    # a field of C8/C2 is a function on the 4 cosets: N/2 channels beside the N of a regular one
+    if options.get("quotient"):
+        assert convs[0].out_type.size == 2 * 8 + 2 * 4
+
+
+def test_steerable_cnn_refuses_options_it_cannot_build():
+    with pytest.raises(ValueError, match="groups"):
+        SteerableCNN(16, groups=(16, 6, 3), size=16)
+    with pytest.raises(ValueError, match="groups"):
+        SteerableCNN(16, groups=(8, 8, 4), size=16)
+    with pytest.raises(ValueError, match="kernels"):
+        SteerableCNN(8, kernels=(4, 5, 3), size=16)
+    with pytest.raises(ValueError, match="even N"):
+        SteerableCNN(5, quotient=True, size=16)
+    with pytest.raises(ValueError, match="flips"):
+        SteerableCNN(8, flips=True, groups=(8, 4, 4), size=16)
+
+
+def test_fourier_cnn_is_invariant_to_quarter_turns():
+    x = data.padded_digits(size=16, digit_size=11)[0][:4]
+    rot = lambda k, t: torch.rot90(t, k, dims=(-2, -1))  # noqa: E731
+    model = FourierCNN(channels=(2, 2, 2), L=2, samples=8).eval()
+    assert invariance_error(model, rot, x, range(4)) < TOL
+    convs = [m for m in model.modules() if isinstance(m, enn.R2Conv)]
+    assert convs[1].out_type.size == 2 * (1 + 2 + 2)   # two fields of frequencies 0, 1, 2
+    with pytest.raises(ValueError, match="samples"):
+        FourierCNN(L=3, samples=6)
+    with pytest.raises(ValueError, match=r"\(B, 1, H, W\)"):
+        model(torch.randn(2, 16, 16))
 
 
 def test_escnn_layer_is_exactly_equivariant_to_right_angles_only():
