@@ -31,7 +31,7 @@ MODELS = {  # name: (make the model, the shapes of its inputs or a function maki
     "PixelConvNet": (lambda: PixelConvNet(1, channels=(8, 8), out_channels=2), [IMAGE]),
     # gcnn: every model and probe of the data-efficiency bench (G-CNNs, plain CNNs, escnn, steerable)
     **{f"gcnn_efficiency: {name}": ((lambda name=name: gcnn_efficiency.make(name)), [DIGIT])
-       for name in {**gcnn_efficiency.MODELS, **gcnn_efficiency.PROBES}},
+       for name in {**gcnn_efficiency.MODELS, **gcnn_efficiency.PROBES, **gcnn_efficiency.STEERABLE}},
     "Augerino": (lambda: augerino.LearnedRotations(ConvNet(1, (4,), 3, padding_mode="zeros")), [IMAGE]),
     # permutation
     **{f"SetRegressor {combine}": ((lambda combine=combine: sets.SetRegressor(
@@ -104,7 +104,7 @@ def test_the_list_covers_every_kind_of_model_the_book_trains():
     """A model class added to a chapter needs a line above: these are the ones read from the book's
     training cells (train.fit, train_on_sets, train_gaussian, train_vector_field, fit_nbody, ...)."""
     covered = {type(MODELS[name][0]()).__name__ for name in MODELS}
-    assert covered >= {"MLP", "ConvNet", "PixelConvNet", "GroupCNN", "PlainCNN", "SteerableCNN",
+    assert covered >= {"MLP", "ConvNet", "PixelConvNet", "GroupCNN", "PlainCNN", "SteerableCNN", "FourierCNN",
                        "LearnedRotations", "SetRegressor", "LCNN", "PlaquetteCNN", "LieTransformer",
                        "EGNN", "GNN", "HNN", "DerivativeNet", "GaussianMLP", "StackedMLP",
                        "HardConstraint", "D4Invariant"}

@@ -6,7 +6,7 @@ import math
 import pytest
 import torch
 
-from course_lib import data
+from course_lib import data, gcnn
 from course_lib import gcnn_efficiency as ge
 from course_lib import groups
 from course_lib.equivariance import invariance_error
@@ -76,6 +76,39 @@ def test_each_probe_is_one_change_away_from_a_bench_model():
     assert ge.PROBES["P4 CNN + aug."][1] is ge.MODELS["plain, pooled + aug."][1] is not None
     assert ge.MODELS["P4 CNN"][1] is None
     assert not set(ge.PROBES) & set(ge.MODELS)
+
+
+def test_steerable_models_match_the_p4_cnn_in_parameters_and_each_pair_differs_in_its_one_change():
+    models = {name: ge.make(name) for name in ge.STEERABLE}
+    p4 = gcnn.n_parameters(models["P4 CNN"])
+    for name, model in models.items():
+        assert abs(gcnn.n_parameters(model) - p4) <= 0.07 * p4, name
+    convs = lambda m: [c for c in m.modules() if type(c).__name__ == "R2Conv"]  # noqa: E731
+    orders = lambda m: [c.in_type.gspace.fibergroup.order() for c in convs(m)]  # noqa: E731
+    kernels = lambda m: [c.kernel_size for c in convs(m)]  # noqa: E731
+    quotient = lambda m: any(r.name.startswith("quotient") for c in convs(m)  # noqa: E731
+                             for r in c.out_type.representations)
+    augment = {name: entry[1] for name, entry in ge.STEERABLE.items()}
+    for name, (partner, change) in ge.STEERABLE_PAIRS.items():
+        a, b = models[name], models[partner]
+        if change == "augmentation":
+            assert augment[name] is gcnn.random_rotations and augment[partner] is None
+            assert type(a) is type(b) and [p.shape for p in a.parameters()] == [p.shape for p in b.parameters()]
+            continue
+        assert augment[name] is augment[partner] is None, name
+        if change == "larger filters":
+            assert kernels(a) == [7, 5, 5] and kernels(b) == [5, 5, 3] and orders(a) == orders(b)
+        elif change == "restriction":
+            assert orders(a) == [16, 8, 4] and orders(b) == [16, 16, 16] and kernels(a) == kernels(b)
+        elif change == "quotient fields":
+            assert quotient(a) and not quotient(b) and orders(a) == orders(b) and kernels(a) == kernels(b)
+        elif change.endswith("instead of C4") or change.endswith("instead of C8"):
+            assert orders(a)[0] == 2 * orders(b)[0] and kernels(a) == kernels(b) and not quotient(a)
+        elif change == "irreps fields of SO(2)":
+            assert orders(a) == [-1, -1, -1] and kernels(a) == kernels(b)
+        else:
+            assert change == "escnn's architecture" and orders(a) == [4, 4, 4]
+            assert type(b).__name__ == "GroupCNN" and b.group == "p4"
 
 
 def test_stopped_at_replays_the_stopping_rule_of_fit():
