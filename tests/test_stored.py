@@ -28,6 +28,14 @@ def test_each_stored_result_is_what_its_chapter_reads():
         assert egnn["lr_at_grid_edge"][name] == (lr in (rates[0], rates[-1]))
     longer = egnn["budget_run"]  # the run of about the target's 150 s the page quotes
     assert longer["epochs"] > egnn["epochs"] and longer["lr"] == egnn["lr"]["EGNN"]
+    long = egnn["long_runs"]  # --long: both draws, 3 seeds, kept at the lowest validation MSE
+    assert long["epochs"] > egnn["epochs"] and long["lr"] == egnn["lr"]["EGNN"] and set(long["draws"]) == {"ours", "paper"}
+    for draw in long["draws"].values():
+        assert [r["seed"] for r in draw["runs"]] == [0, 1, 2]
+        for r in draw["runs"]:
+            assert r["epochs"] == long["epochs"] and r["cpu_seconds"] < 600  # the 10 min a seed
+            assert r["best_epoch"] == min(r["valid_curve"], key=lambda em: em[1])[0]
+    assert long["draws"]["paper"]["linear_mse"] == egnn["paper_data"]["linear_mse"]  # the same draw
     augerino = stored.result("augerino_range")
     assert 45 in augerino["ranges"] and augerino["runs"]
     # the control whose labels no rotation changes: 3 seeds at every range
