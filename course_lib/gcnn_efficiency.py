@@ -104,35 +104,37 @@ PROBES: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generat
 # one change from a model above it: the group (C4 in escnn's architecture, C8, C16), larger
 # filters (7, 5, 5 pixels instead of 5, 5, 3), restriction C16 -> C8 -> C4, quotient fields,
 # irreps fields of SO(2) with a Fourier nonlinearity; and rotation augmentation on three of them.
+# Names shared with MODELS or PROBES are the same model; the others are new, so that `make`
+# never builds one model under another's name.
 STEERABLE: dict[str, tuple[Callable[[], nn.Module], Callable[[Tensor, torch.Generator], Tensor] | None]] = {
     "P4 CNN": MODELS["P4 CNN"],
-    "escnn C4": (lambda: SteerableCNN(4, channels=(5, 11, 11), size=16), None),
-    "escnn C8": (lambda: SteerableCNN(8, channels=(4, 8, 8), size=16), None),
-    "escnn C16": (lambda: SteerableCNN(16, channels=(2, 6, 6), size=16), None),
-    "escnn C8, 7-5-5 filters": (lambda: SteerableCNN(8, channels=(4, 6, 6), size=16, kernels=(7, 5, 5)), None),
-    "escnn C16, 7-5-5 filters": (lambda: SteerableCNN(16, channels=(3, 4, 5), size=16, kernels=(7, 5, 5)), None),
-    "escnn C16>C8>C4, 7-5-5": (lambda: SteerableCNN(16, channels=(2, 6, 6), size=16, kernels=(7, 5, 5),
-                                                   groups=(16, 8, 4)), None),
-    "escnn C8 + quotient": (lambda: SteerableCNN(8, channels=(3, 5, 5), size=16, quotient=True), None),
-    "escnn SO(2) irreps": (lambda: FourierCNN(channels=(4, 9, 9), L=3), None),
+    "steerable C4": (lambda: SteerableCNN(4, channels=(5, 11, 11), size=16), None),
+    "steerable C8": (lambda: SteerableCNN(8, channels=(4, 8, 8), size=16), None),
+    "steerable C16": (lambda: SteerableCNN(16, channels=(2, 6, 6), size=16), None),
+    "steerable C8, 7-5-5": (lambda: SteerableCNN(8, channels=(4, 6, 6), size=16, kernels=(7, 5, 5)), None),
+    "steerable C16, 7-5-5": (lambda: SteerableCNN(16, channels=(3, 4, 5), size=16, kernels=(7, 5, 5)), None),
+    "steerable C16>C8>C4": (lambda: SteerableCNN(16, channels=(2, 6, 6), size=16, kernels=(7, 5, 5),
+                                                 groups=(16, 8, 4)), None),
+    "steerable C8 + quotient": (lambda: SteerableCNN(8, channels=(3, 5, 5), size=16, quotient=True), None),
+    "steerable SO(2) irreps": (lambda: FourierCNN(channels=(4, 9, 9), L=3), None),
     "P4 CNN + aug.": PROBES["P4 CNN + aug."],
-    "escnn C8 + aug.": (lambda: SteerableCNN(8, channels=(4, 8, 8), size=16), gcnn.random_rotations),
-    "escnn C16, 7-5-5 + aug.": (lambda: SteerableCNN(16, channels=(3, 4, 5), size=16, kernels=(7, 5, 5)),
-                                gcnn.random_rotations),
+    "steerable C8 + aug.": (lambda: SteerableCNN(8, channels=(4, 8, 8), size=16), gcnn.random_rotations),
+    "steerable C16, 7-5-5 + aug.": (lambda: SteerableCNN(16, channels=(3, 4, 5), size=16, kernels=(7, 5, 5)),
+                                    gcnn.random_rotations),
 }
 # Each model's partner: the model it differs from in one thing, and what that thing is.
 STEERABLE_PAIRS: dict[str, tuple[str, str]] = {
-    "escnn C4": ("P4 CNN", "escnn's architecture"),
-    "escnn C8": ("escnn C4", "C8 instead of C4"),
-    "escnn C16": ("escnn C8", "C16 instead of C8"),
-    "escnn C8, 7-5-5 filters": ("escnn C8", "larger filters"),
-    "escnn C16, 7-5-5 filters": ("escnn C16", "larger filters"),
-    "escnn C16>C8>C4, 7-5-5": ("escnn C16, 7-5-5 filters", "restriction"),
-    "escnn C8 + quotient": ("escnn C8", "quotient fields"),
-    "escnn SO(2) irreps": ("escnn C8", "irreps fields of SO(2)"),
+    "steerable C4": ("P4 CNN", "escnn's architecture"),
+    "steerable C8": ("steerable C4", "C8 instead of C4"),
+    "steerable C16": ("steerable C8", "C16 instead of C8"),
+    "steerable C8, 7-5-5": ("steerable C8", "larger filters"),
+    "steerable C16, 7-5-5": ("steerable C16", "larger filters"),
+    "steerable C16>C8>C4": ("steerable C16, 7-5-5", "restriction"),
+    "steerable C8 + quotient": ("steerable C8", "quotient fields"),
+    "steerable SO(2) irreps": ("steerable C8", "irreps fields of SO(2)"),
     "P4 CNN + aug.": ("P4 CNN", "augmentation"),
-    "escnn C8 + aug.": ("escnn C8", "augmentation"),
-    "escnn C16, 7-5-5 + aug.": ("escnn C16, 7-5-5 filters", "augmentation"),
+    "steerable C8 + aug.": ("steerable C8", "augmentation"),
+    "steerable C16, 7-5-5 + aug.": ("steerable C16, 7-5-5", "augmentation"),
 }
 
 

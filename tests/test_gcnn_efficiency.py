@@ -79,6 +79,8 @@ def test_each_probe_is_one_change_away_from_a_bench_model():
 
 
 def test_steerable_models_match_the_p4_cnn_in_parameters_and_each_pair_differs_in_its_one_change():
+    for name in set(ge.STEERABLE) & set({**ge.MODELS, **ge.PROBES}):  # a shared name: the same model
+        assert ge.STEERABLE[name] is {**ge.MODELS, **ge.PROBES}[name], name
     models = {name: ge.make(name) for name in ge.STEERABLE}
     p4 = gcnn.n_parameters(models["P4 CNN"])
     for name, model in models.items():
