@@ -75,6 +75,7 @@ from course_lib import nbody, stored
 from course_lib.egnn import EGNN, GNN, fit_nbody, linear_time, mse
 from course_lib.groups import O3
 from course_lib.models import count_parameters
+from course_lib.spread import spread
 
 TARGET_MSE, TARGET_SECONDS = 0.0075, 150.0
 N_TRAIN, N_VALID, N_TEST, EVAL_EVERY = 3000, 2000, 2000, 5
@@ -206,6 +207,10 @@ def long_runs(seeds: int) -> None:
                 log.write(json.dumps({"draw": draw, **run}) + "\n")
             runs.append(run)
         result["draws"][draw] = {"linear_mse": linear_mse(data["train"], data["test"]), "runs": runs}
+        errors = [r["kept_mse"]["test"] for r in runs]
+        shown = spread(errors).format(".4f") if len(errors) > 1 else f"{errors[0]:.4f}"
+        print(f"{draw} draw, {LONG_EPOCHS} epochs: EGNN test MSE {shown}, "
+              f"{max(r['cpu_seconds'] for r in runs):.0f} s CPU a run at most", flush=True)
     result["load_average_after"] = os.getloadavg()[0]
     out = stored.result("egnn_nbody")                      # read again: only "long_runs" changes
     out["long_runs"] = result
