@@ -10,8 +10,14 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import pytest
-import torch
-import yaml
+
+# Notebook kernels inherit this. Under `make test` both cores are busy, and a torch cell on two
+# threads (the gcnn chapter's reproducibility check) waits for its second thread: OpenMP's default
+# is to spin while waiting, which took that cell 2-3x as long here; passive waiting changes no number.
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import torch  # noqa: E402 - after OMP_WAIT_POLICY, which OpenMP reads when torch loads it
+import yaml  # noqa: E402
 
 # Under pytest-xdist (`make test`: -n auto --dist loadgroup) each notebook, each test file, and
 # test_book.py with test_browser.py run whole on one worker, longest first: tests/parallel_plan.py.
