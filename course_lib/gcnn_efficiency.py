@@ -25,12 +25,11 @@ import time
 from typing import Callable
 
 import torch
-from escnn import nn as enn
 from torch import Tensor, nn
 
 from course_lib import data, gcnn, stored, train
 from course_lib.spread import compare, spread
-from course_lib.steerable import FourierCNN, SteerableCNN, field_types, rotation_gspace, steerable_conv
+from course_lib.steerable import FourierCNN, SteerableCNN, enn, field_types, rotation_gspace, steerable_conv
 
 N_TEST, N_VAL = 500, 200
 LR, BATCH, MAX_STEPS, EVAL_EVERY = 5e-3, 32, 8000, 25

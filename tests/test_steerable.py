@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
 import warnings
 
 import numpy as np
@@ -67,3 +69,15 @@ def test_equivariant_net_pools_space_before_the_group_and_is_invariant():
     assert isinstance(list(model.body.children())[-2], enn.PointwiseAdaptiveAvgPool2D)
     with pytest.raises(ValueError, match="multiples of 4"):
         model(torch.randn(1, 1, 15, 15))
+
+
+def test_escnn_is_imported_on_first_use_only():
+    """The grader's workers load every chapter's checks; the gcnn checks must not cost them escnn
+    (and torch_geometric) until an escnn layer is built."""
+    script = ("import sys\nfrom course_lib.checks import gcnn\nfrom course_lib import steerable\n"
+              "before = 'escnn' in sys.modules or 'torch_geometric' in sys.modules\n"
+              "gs = steerable.rotation_gspace(4)\n"
+              "print(before, 'escnn.nn' in sys.modules, type(gs).__module__.startswith('escnn'))\n")
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+    assert done.stdout.split() == ["False", "True", "True"], done.stdout + done.stderr
+    assert "imported on first use" in repr(enn) and enn.FieldType.__module__.startswith("escnn")
