@@ -484,7 +484,9 @@ def ci_pythons(**env) -> subprocess.CompletedProcess:
 
 def test_ci_runs_the_other_interpreters_after_make_test():
     run = [line for line in (REPO / ".ci" / "run").read_text().splitlines() if line.strip()]
-    assert run[-2:] == ["make test", "bash .ci/pythons"]
+    setup = next(i for i, line in enumerate(run) if ".ci/pythons setup" in line)
+    assert run[setup].endswith("&  # a process group of its own") and run.index("make test") > setup
+    assert run[-1] == "bash .ci/pythons test" and run.index("wait $setup || status=$?") > run.index("make test")
     job = (REPO / ".ci" / "pythons").read_text()
     assert "book/gcnn.ipynb book/groups.ipynb" in job and "CI_PYTHONS:-3.13}" in job
 
@@ -573,3 +575,9 @@ def test_ci_make_and_the_colab_simulation_share_the_resolver():
     for path in (".ci/pythons", "Makefile", "scripts/setup_env.sh", "scripts/simulate_colab.sh"):
         text = (REPO / path).read_text()
         assert "scripts/find_python.sh" in text and "versions/" not in text.replace("pyenv's", ""), path
+
+
+def test_ci_pythons_refuses_an_unknown_step():
+    done = subprocess.run(["bash", str(REPO / ".ci" / "pythons"), "tests"], capture_output=True, text=True,
+                          env={**os.environ, "CI_PYTHONS_DRY": "1"}, timeout=60)
+    assert done.returncode == 2 and "usage: bash .ci/pythons [all|setup|test], got 'tests'" in done.stderr
