@@ -7,8 +7,8 @@ A work unit, a *group*, runs whole on one worker, in collection order:
 - a test file: its module-scoped fixtures (a graded corpus, an nbgrader course) are built once;
 - files that share an expensive session fixture, as one group (SHARED): tests/test_book.py and
   tests/test_browser.py share the built book, which is then built once and on one worker;
-- each chapter's quick-mode run in tests/test_quick.py (PER_ITEM): independent kernels of about
-  20 s, handed out last, where they fill the gaps between the long groups.
+- each chapter's quick-mode run in tests/test_quick.py (PER_ITEM): independent kernels of 10-50 s,
+  which fill the gaps between the long groups.
 
 Groups are handed out longest first (seconds from bench/notebooks.json for notebooks, from
 tests/group_seconds.json for test files; others by their number of items), so that the short ones
@@ -146,15 +146,16 @@ def make_scheduler(config, log):
 
 
 def group_seconds_from_junit(xml: Path) -> dict[str, float]:
-    """Seconds per test-file group (notebooks left out: bench/notebooks.json has them) from a
-    pytest --junitxml report, whose testcase classname is the dotted module path."""
+    """Seconds per group of test files (notebooks left out: bench/notebooks.json has them), and
+    per item of PER_ITEM's files, from a pytest --junitxml report, whose testcase classname is the
+    dotted module path and name the test's name with its parameters."""
     seconds: dict[str, float] = defaultdict(float)
     for case in ET.parse(xml).iter("testcase"):
         module = case.get("classname", "")
         if not module.startswith("tests."):
             continue
         path = module.split(".")[:2]  # tests.test_x(.Class) -> tests/test_x.py
-        seconds[group_of(f"{path[0]}/{path[1]}.py")] += float(case.get("time", 0))
+        seconds[group_of(f"{path[0]}/{path[1]}.py::{case.get('name', '')}")] += float(case.get("time", 0))
     return {g: round(s, 1) for g, s in sorted(seconds.items(), key=lambda kv: -kv[1])}
 
 

@@ -117,3 +117,18 @@ def test_the_timeline_shows_each_workers_groups_and_its_idle_seconds(tmp_path):
                                        "start": a, "stop": a + 3.0}) + "\n" for s, a in ((7, 0.0), (9, 50.0))))
     summary = parallel_plan.timeline_summary(two).splitlines()
     assert [line for line in summary if line.startswith("session")] == ["session 7: 3 s", "session 9: 3 s"]
+
+
+def test_measured_seconds_are_kept_per_file_and_per_quick_mode_chapter(tmp_path):
+    """tests/group_seconds.json from a junit report: a file's tests add up to its group, the book's
+    two files to 'the built book', and each quick-mode chapter (PER_ITEM) keeps its own seconds."""
+    cases = [("tests.test_x", "test_a", 1.5), ("tests.test_x.TestY", "test_b[2]", 2.0),
+             ("tests.test_book", "test_builds", 3.0), ("tests.test_browser", "test_page", 4.0),
+             ("tests.test_quick", "test_banner", 0.5), ("tests.test_quick", "test_run[gcnn]", 50.0),
+             ("book.gcnn.ipynb", "Cell 22", 100.0)]
+    xml = tmp_path / "junit.xml"
+    xml.write_text("<testsuites><testsuite>" + "".join(
+        f'<testcase classname="{c}" name="{n}" time="{t}"/>' for c, n, t in cases) + "</testsuite></testsuites>")
+    assert parallel_plan.group_seconds_from_junit(xml) == {
+        "tests/test_quick.py::test_run[gcnn]": 50.0, "the built book": 7.0, "tests/test_x.py": 3.5,
+        "tests/test_quick.py": 0.5}
