@@ -46,7 +46,15 @@ class _OnFirstUse:
         self._name = name
 
     def __getattr__(self, attr: str) -> Any:
+        if attr == "_name":  # read before __init__ ran (copy, pickle): not escnn's
+            raise AttributeError(attr)
         return getattr(_imported(self._name), attr)
+
+    def __dir__(self) -> list[str]:  # escnn's names, for completion in a notebook
+        return dir(_imported(self._name))
+
+    def __reduce__(self):
+        return _OnFirstUse, (self._name,)
 
     def __repr__(self) -> str:
         return f"<{self._name}, imported on first use>"

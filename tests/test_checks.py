@@ -709,7 +709,7 @@ def test_field_types_are_judged_by_how_they_transform_not_only_by_size():
     """N trivial channels per hidden field have the regular field's size and count, but do not rotate:
     the check compares each field's character, so that answer fails and the group's own regular
     representation, reached another way, passes."""
-    import escnn
+    from course_lib.steerable import escnn  # its import warning silenced there
 
     trivial_block = lambda gs: escnn.group.directsum(gs.fibergroup.order() * [gs.trivial_repr])
     assert checks.verify("gcnn.field_types", _field_types_with(trivial_block)).status == "fail"

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import subprocess
 import sys
 import warnings
@@ -81,3 +83,6 @@ def test_escnn_is_imported_on_first_use_only():
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
     assert done.stdout.split() == ["False", "True", "True"], done.stdout + done.stderr
     assert "imported on first use" in repr(enn) and enn.FieldType.__module__.startswith("escnn")
+    assert "FieldType" in dir(enn)  # completion in a notebook lists escnn's names
+    for copied in (copy.copy(enn), copy.deepcopy(enn), pickle.loads(pickle.dumps(enn))):
+        assert copied.FieldType is enn.FieldType
