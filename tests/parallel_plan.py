@@ -19,8 +19,9 @@ pytest 9.2 no longer reads (its node ids come from `item._id`): the marks would 
 notebook's cells spread over workers. So the groups are made here, from node ids, by a scheduler
 that the hook `pytest_xdist_make_scheduler` below returns (tests/conftest.py imports the hook).
 
-Refresh tests/group_seconds.json from a serial run:
-    pytest tests --junitxml=serial.xml ... && python tests/parallel_plan.py serial.xml
+Refresh tests/group_seconds.json from a run's junit report (serial, or `make test` itself: the
+seconds of a group are those of its tests, wherever they ran):
+    PYTEST_ADDOPTS=--junitxml=run.xml make test && python tests/parallel_plan.py run.xml
 
 Where the time went, worker by worker: `COURSE_TIMELINE=t.jsonl make test` appends one line per
 test phase (worker, node id, set-up/call/tear-down, start and stop in seconds since the epoch);

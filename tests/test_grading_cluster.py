@@ -40,14 +40,16 @@ def task_key(path: str) -> str:
 
 
 def kill_the_worker_grading(client, key: str, killed: list, deadline: float) -> None:
-    """Once the task `key` runs on a worker, SIGKILL that worker's process (its nanny starts another)."""
+    """Once the task `key` runs on a worker, SIGKILL that worker's process (its nanny starts another);
+    `killed` gets (pid, whether `key` was still on that worker just before the kill)."""
     while time.monotonic() < deadline and not killed:
         for address, keys in client.processing().items():
             if key in keys:
                 time.sleep(1.0)  # let it start its kernel
                 pid = client.run(os.getpid, workers=[address])[address]
+                still = key in client.processing().get(address, ())
                 os.kill(pid, signal.SIGKILL)
-                killed.append(pid)
+                killed.append((pid, still))
                 return
         time.sleep(0.1)
 
@@ -72,6 +74,7 @@ def test_dask_grades_like_the_builtin_pool_and_a_killed_worker_loses_no_row(tmp_
                 jobs=2, isolation=isolation, scheduler=local.scheduler_address)}
         killer.join()
     assert killed, "the slow submission was never seen running on a worker"
+    assert killed[0][1], "the slow submission was no longer on its worker when the worker was killed"
     assert sorted(rows) == sorted(SUBSET + ["slow"])
     for name in SUBSET:
         _, points, status = CORPUS[name]
@@ -153,8 +156,9 @@ def test_separate_scheduler_and_worker_processes_lose_no_row_when_a_worker_is_ki
                 [subs], tmp_path / "out", sources, grading.Limits(cell_timeout=30, timeout=240, memory_mb=2500),
                 jobs=2, scheduler=address)}
         killer.join()
-        assert killed and killed[0] in [w.pid for w in workers]  # the `dask worker` process itself
-        victim = next(w for w in workers if w.pid == killed[0])
+        assert killed and killed[0][0] in [w.pid for w in workers]  # the `dask worker` process itself
+        assert killed[0][1], "the slow submission was no longer on its worker when the worker was killed"
+        victim = next(w for w in workers if w.pid == killed[0][0])
         assert victim.wait(10) == -signal.SIGKILL
     assert {n: (r.total, r.status) for n, r in rows.items()} == {n: (p, "graded") for n, (_, p) in expected.items()}
     book = json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]
