@@ -55,7 +55,7 @@ def test_each_stored_result_is_what_its_chapter_reads():
     probes = stored.result("gcnn_probes")  # the chapter's factorial probe: the bench's seeds, 300 images
     assert probes["seeds"] == gcnn["seeds"] and probes["n"] == 300 and probes["protocol"] == gcnn["protocol"]
     assert all([r["seed"] for r in m["runs"]] == gcnn["seeds"] for m in probes["models"].values())
-    from course_lib import gcnn
+    from course_lib.gcnn import n_parameters  # not `gcnn`: that name holds the stored result above
     steer = stored.result("gcnn_steerable")  # bench/gcnn_steerable.py: the library's models, its rule's patience
     assert list(steer["models"]) == list(gcnn_efficiency.STEERABLE) and steer["n"] == 300
     assert steer["pairs"] == {k: list(v) for k, v in gcnn_efficiency.STEERABLE_PAIRS.items()}
@@ -64,7 +64,7 @@ def test_each_stored_result_is_what_its_chapter_reads():
         [{int(p): v for p, v in m["300"].items()} for m in s_table.values()])
     for name, m in steer["models"].items():
         assert [r["seed"] for r in m["runs"]] == steer["seeds"] and len(steer["seeds"]) >= 5
-        assert m["parameters"] == gcnn.n_parameters(gcnn_efficiency.make(name))
+        assert m["parameters"] == n_parameters(gcnn_efficiency.make(name))
         assert all(r["test_error"] == r["by_patience"][str(steer["protocol"]["patience"])]["test_error"]
                    for r in m["runs"])
     darcy = stored.result("darcy_fno")  # the operators chapter's Darcy FNO, trained longer
