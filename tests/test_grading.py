@@ -8,11 +8,13 @@ need no kernel.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import copy
 import csv
 import io
 import json
+import multiprocessing.util
 import os
 import signal
 import socket
@@ -28,7 +30,7 @@ import nbformat
 import pytest
 
 from course_lib import checks, cli, grading
-from course_lib.grading import sandbox, tamper
+from course_lib.grading import batch as batch_module, sandbox, tamper
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "groups.ipynb"
@@ -446,6 +448,7 @@ def batch(tmp_path_factory) -> Batch:
     scratch.mkdir()
     guarded = [REPO / "course_lib" / "checks" / "groups.py", REPO / "course_lib" / "student.py",
                REPO / "solutions" / "groups.ipynb", REPO / "solutions" / "student.txt", *home_targets()]
+    multiprocessing.util.get_temp_dir()  # the worker server's socket folder: this process's, made before
     saved, tempfile.tempdir = tempfile.tempdir, str(scratch)
     try:
         with listening() as (port, received), restored(guarded):
@@ -644,6 +647,26 @@ def test_a_kernel_that_kills_its_worker_costs_only_its_row(tmp_path):
         [REPO / "solutions"], problems=[]), jobs=2, isolation=sandbox.NO_ISOLATION)}
     assert (rows["killer"].total, rows["killer"].status, rows["correct"].total) == (0, "error", 8)
     assert "killed the grading process" in rows["killer"].reason
+
+
+def test_workers_start_with_the_grader_imported():
+    """The pool's workers fork from a server that has imported the grader (torch, nbformat):
+    a worker started by `spawn` would import them again, about 2 s of CPU each."""
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=batch_module._workers()) as pool:
+        loaded = pool.submit(eval, "[m in __import__('sys').modules for m in ('torch', 'nbformat')]")
+        assert loaded.result() == [True, True]
+
+
+def test_kernels_get_the_environment_of_when_the_batch_began(tmp_path, monkeypatch):
+    """The worker server keeps the environment of when it started; each batch passes its own,
+    so a variable set afterwards (here TZ, which kernels may see) reaches the kernel."""
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=batch_module._workers()) as pool:
+        pool.submit(int).result()  # the server is running, with the old environment
+    monkeypatch.setenv("TZ", "Etc/GMT+5")
+    write(tmp_path / "tz.ipynb", prefixed("dihedral_compose", "import os\nassert os.environ['TZ'] == 'Etc/GMT+5'\n"))
+    rows = grading.grade([tmp_path / "tz.ipynb"], tmp_path / "out", grading.find_sources(
+        [REPO / "solutions"], problems=[]), isolation=sandbox.NO_ISOLATION)
+    assert (rows[0].total, rows[0].status) == (8, "graded"), rows[0].reason
 
 
 def test_require_isolation_refuses_to_grade_without_it(tmp_path, monkeypatch):

@@ -62,11 +62,26 @@ def _busy_marker(batch: str, key: str) -> Path:
     return _control(batch) / (hashlib.sha1(key.encode()).hexdigest() + ".busy")
 
 
-def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
-                     expected: str | None, batch: str, isolation: sandbox.Isolation) -> Row | None:
-    """In a worker process: grade one submission, with a marker (holding its key) in the `batch`
-    folder while at it (kernels' scratch folders go there too, so that a killed worker leaves
-    nothing behind); None, without grading, once the batch has stopped."""
+def _workers() -> multiprocessing.context.BaseContext:
+    """Worker processes forked from a server that has imported the grader once (torch, nbformat
+    and jsonschema: about 2 s of CPU for each worker that `spawn` starts); the server is a fresh
+    interpreter, so a worker holds nothing of this process but what each task passes it."""
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])
+    return context
+
+
+def _grade_in_worker(path: Path, key: str, environ: dict[str, str], source_paths: tuple[str, ...],
+                     limits: Limits, expected: str | None, batch: str,
+                     isolation: sandbox.Isolation) -> Row | None:
+    """In a worker process: grade one submission with the grader's `environ` of when the batch
+    began (the forkserver's is that of when it started), with a marker (holding its key) in the
+    `batch` folder while at it (kernels' scratch folders go there too, so that a killed worker
+    leaves nothing behind); None, without grading, once the batch has stopped."""
+    if os.environ != environ:
+        os.environ.clear()
+        os.environ.update(environ)
+        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
     if (_control(batch) / "stopped").exists():
         return None
     marker = _busy_marker(batch, key)
@@ -101,8 +116,9 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
     """Grade `subs` in a pool of `jobs` workers, until the end or until `finish` says stop (then
     only the submissions being graded finish); the submissions left unfinished when a worker died."""
     lost = []
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_grade_in_worker, p, k, *args): (p, k) for p, k in subs}
+    environ = dict(os.environ)
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=_workers()) as pool:
+        futures = {pool.submit(_grade_in_worker, p, k, environ, *args): (p, k) for p, k in subs}
         for fut in concurrent.futures.as_completed(futures):
             try:
                 go_on = finish(fut.result())
