@@ -649,12 +649,13 @@ def test_a_kernel_that_kills_its_worker_costs_only_its_row(tmp_path):
     assert "killed the grading process" in rows["killer"].reason
 
 
-def test_workers_start_with_the_grader_imported():
-    """The pool's workers fork from a server that has imported the grader (torch, nbformat):
-    a worker started by `spawn` would import them again, about 2 s of CPU each."""
+def test_workers_start_with_torch_and_nbformat_but_read_course_lib_afresh():
+    """The pool's workers fork from a server that has imported torch and nbformat (a worker
+    started by `spawn` imported them again, about 2 s of CPU each), but not course_lib: each
+    worker imports it from disk, so that a batch grades with the checks as they are now."""
     with concurrent.futures.ProcessPoolExecutor(1, mp_context=batch_module._workers()) as pool:
-        loaded = pool.submit(eval, "[m in __import__('sys').modules for m in ('torch', 'nbformat')]")
-        assert loaded.result() == [True, True]
+        loaded = pool.submit(eval, "[m in __import__('sys').modules for m in ('torch', 'nbformat', 'course_lib')]")
+        assert loaded.result() == [True, True, False]
 
 
 def test_kernels_get_the_environment_of_when_the_batch_began(tmp_path, monkeypatch):

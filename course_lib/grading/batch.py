@@ -62,12 +62,17 @@ def _busy_marker(batch: str, key: str) -> Path:
     return _control(batch) / (hashlib.sha1(key.encode()).hexdigest() + ".busy")
 
 
+# What every worker imports and no batch changes: about 2 s of CPU that each worker started by
+# `spawn` spent again (torch; nbclient with nbformat and jsonschema). course_lib is not among them:
+# each worker reads it from disk, as a spawned one did, so a batch grades with the checks of now.
+PRELOADED = ["torch", "nbclient"]
+
+
 def _workers() -> multiprocessing.context.BaseContext:
-    """Worker processes forked from a server that has imported the grader once (torch, nbformat
-    and jsonschema: about 2 s of CPU for each worker that `spawn` starts); the server is a fresh
-    interpreter, so a worker holds nothing of this process but what each task passes it."""
+    """Worker processes forked from a server (a fresh interpreter, started once per process) that
+    has imported PRELOADED; a worker holds nothing of this process but what each task passes it."""
     context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])
+    context.set_forkserver_preload(PRELOADED)
     return context
 
 
