@@ -670,6 +670,20 @@ def test_kernels_get_the_environment_of_when_the_batch_began(tmp_path, monkeypat
     assert (rows[0].total, rows[0].status) == (8, "graded"), rows[0].reason
 
 
+@needs_isolation
+def test_kernels_cannot_reach_the_worker_servers_socket(tmp_path):
+    """The worker server forks, as the grader and outside the sandbox, whatever a connection to its
+    socket sends (no authentication up to Python 3.13), and bwrap's own /tmp hides the socket only
+    when TMPDIR lies under /tmp (red team helper-72: with TMPDIR=/var/tmp/x and a grader that is
+    not root, a kernel wrote into the grader's HOME and read the references): every kernel sees the
+    socket's folder empty."""
+    folder = multiprocessing.util.get_temp_dir()
+    write(tmp_path / "peek.ipynb", prefixed("dihedral_compose", f"import os\nassert os.listdir({folder!r}) == []\n"))
+    rows = grading.grade([tmp_path / "peek.ipynb"], tmp_path / "out", grading.find_sources(
+        [REPO / "solutions"], problems=[]), isolation=ISOLATION)
+    assert (rows[0].total, rows[0].status) == (8, "graded"), rows[0].reason
+
+
 def test_require_isolation_refuses_to_grade_without_it(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "BWRAP", str(tmp_path / "no-bwrap"))
     write(tmp_path / "hw.ipynb", solution_nb())

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import hashlib
 import multiprocessing
+import multiprocessing.util
 import os
 import tempfile
 import traceback
@@ -147,9 +148,17 @@ def missing(submissions: Iterable[tuple[Path, str]], rows: Iterable[Row]) -> lis
 
 def private_folders(paths: Iterable[Path], out: Path) -> tuple[str, ...]:
     """The folders no kernel may read, besides the project and the sources: each folder of
-    submissions given (a file's own folder) and the gradebook's, resolved."""
-    folders = [p if p.is_dir() else p.parent for p in paths] + [out]
+    submissions given (a file's own folder), the gradebook's and the worker server's, resolved."""
+    folders = [p if p.is_dir() else p.parent for p in paths] + [out, _server_folder()]
     return tuple(sorted({str(f.resolve()) for f in folders}))
+
+
+def _server_folder() -> Path:
+    """The folder of the worker server's socket (multiprocessing's temp folder of this process,
+    mode 0700): a process of the grader's user that connects to it has the server fork a process
+    that runs whatever it sends, as the grader and outside any sandbox (no authentication in
+    Python <= 3.13). bwrap's own /tmp hides it only when TMPDIR lies under /tmp."""
+    return Path(multiprocessing.util.get_temp_dir())
 
 
 def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: Limits = Limits(),
