@@ -670,6 +670,19 @@ def test_kernels_get_the_environment_of_when_the_batch_began(tmp_path, monkeypat
     assert (rows[0].total, rows[0].status) == (8, "graded"), rows[0].reason
 
 
+def test_each_task_replaces_the_workers_environment_removals_included(tmp_path):
+    """A worker's environment is the batch's, not the server's or an earlier task's: a variable gone
+    since then (here LC_*, which kernels see) is gone in the worker too, not only updated."""
+    stopped = tmp_path / "batch" / "control"
+    stopped.mkdir(parents=True)
+    (stopped / "stopped").touch()  # the task returns None right after taking the environment
+    args = ((), grading.Limits(), None, str(stopped.parent), sandbox.NO_ISOLATION)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=batch_module._workers()) as pool:
+        for environ in ({**os.environ, "LC_COURSE_PROBE": "earlier"}, dict(os.environ)):
+            assert pool.submit(batch_module._grade_in_worker, tmp_path / "x.ipynb", "x", environ, *args).result() is None
+        assert pool.submit(os.getenv, "LC_COURSE_PROBE").result() is None
+
+
 @needs_isolation
 def test_kernels_cannot_reach_the_worker_servers_socket(tmp_path):
     """The worker server forks, as the grader and outside the sandbox, whatever a connection to its
