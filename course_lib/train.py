@@ -8,8 +8,6 @@ Given a validation split, `fit` also stops early: it scores the model on the val
 from __future__ import annotations
 
 import copy
-import functools
-import inspect
 import itertools
 import time
 from dataclasses import dataclass, field
@@ -17,7 +15,6 @@ from typing import Callable
 
 import torch
 from torch import Tensor, nn
-from torch.optim import adam as torch_adam, optimizer as torch_optimizer
 from tqdm import tqdm
 
 from course_lib.device import device as default_device
@@ -59,68 +56,6 @@ def negative_loss(loss_fn: Callable[[Tensor, Tensor], Tensor]) -> Score:
         return -float(loss_fn(model(x.to(dev)), y.to(dev)))
 
     return score
-
-
-# The keywords torch.optim.Adam.step passes to its functional update, torch.optim.adam.adam.
-_ADAM_KEYWORDS = {"amsgrad", "has_complex", "beta1", "beta2", "lr", "weight_decay", "eps", "maximize", "foreach",
-                  "capturable", "differentiable", "fused", "grad_scale", "found_inf", "decoupled_weight_decay"}
-
-
-@functools.cache
-def _adam_takes_step_keywords() -> bool:
-    return _ADAM_KEYWORDS <= set(inspect.signature(torch_adam.adam).parameters)
-
-
-def _bare_adam(opt: torch.optim.Optimizer) -> bool:
-    """Whether `AdamSteps` may update `opt` without opt.step(): a torch.optim.Adam with no step hooks,
-    none of the options fit never sets, and a functional update that takes opt.step()'s keywords."""
-    return (type(opt) is torch.optim.Adam and hasattr(opt, "_init_group")
-            and not (opt._optimizer_step_pre_hooks or opt._optimizer_step_post_hooks
-                     or torch_optimizer._global_optimizer_pre_hooks or torch_optimizer._global_optimizer_post_hooks)
-            and not (hasattr(opt, "grad_scale") or hasattr(opt, "found_inf"))
-            and all(not (g["amsgrad"] or g["maximize"] or g["capturable"] or g["differentiable"])
-                    for g in opt.param_groups)
-            and _adam_takes_step_keywords())
-
-
-class AdamSteps:
-    """opt.zero_grad() and opt.step() for `fit`'s Adam, the same to the bit, with less Python per step.
-
-    torch.optim wraps every call of both in a profiler range, hook lists and compiler guards: on a
-    CPU about 0.1 ms a step, a fifth of a small MLP's step. `zero_grad` sets every gradient to None
-    as opt.zero_grad() does (its default). The first `step` is opt.step() itself (it creates Adam's
-    state and tells a learning-rate scheduler that the optimiser has stepped); the later ones run
-    what opt.step() runs, the functional `torch.optim.adam.adam` on each parameter group. Where the
-    wrapper could matter (a step hook, an option fit never sets, a torch whose update takes other
-    arguments), every step is opt.step().
-    """
-
-    def __init__(self, opt: torch.optim.Adam):
-        self.opt, self.bare, self.steps = opt, _bare_adam(opt), 0
-
-    def zero_grad(self) -> None:
-        for group in self.opt.param_groups:
-            for p in group["params"]:
-                p.grad = None
-
-    def step(self) -> None:
-        self.steps += 1
-        if self.steps == 1 or not self.bare:
-            self.opt.step()
-            return
-        with torch.no_grad():
-            for group in self.opt.param_groups:
-                params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps = [], [], [], [], [], []
-                has_complex = self.opt._init_group(group, params, grads, exp_avgs, exp_avg_sqs,
-                                                   max_exp_avg_sqs, steps)
-                beta1, beta2 = group["betas"]
-                torch_adam.adam(
-                    params, grads, exp_avgs, exp_avg_sqs, max_exp_avg_sqs, steps, amsgrad=group["amsgrad"],
-                    has_complex=has_complex, beta1=beta1, beta2=beta2, lr=group["lr"],
-                    weight_decay=group["weight_decay"], eps=group["eps"], maximize=group["maximize"],
-                    foreach=group["foreach"], capturable=group["capturable"],
-                    differentiable=group["differentiable"], fused=group["fused"], grad_scale=None,
-                    found_inf=None, decoupled_weight_decay=group["decoupled_weight_decay"])
 
 
 def fit(
@@ -176,8 +111,6 @@ def fit(
       `weight_decay`: Adam's L2 weight decay.
     - `schedule="cosine"`: the learning rate annealed from its start to 0 over `steps`.
     - `after_step(model)`: called after every optimiser step (e.g. clamp a parameter, record it).
-    - Every step's zero_grad and update go through `AdamSteps`: opt.zero_grad() and opt.step() to
-      the bit, without torch.optim's per-call wrapper.
     - `fused=True`: Adam's fused implementation, the same update in one kernel per step: about a
       third less time per step for a small MLP on a CPU, where the default spends most of a step
       looping over parameters; the results differ from the default's in the last bits only.
@@ -203,7 +136,6 @@ def fit(
     opt = torch.optim.Adam(param_groups if param_groups is not None else model.parameters(), lr=lr,
                            weight_decay=weight_decay, fused=fused or None)
     annealing = torch.optim.lr_scheduler.CosineAnnealingLR(opt, steps) if schedule == "cosine" else None
-    adam = AdamSteps(opt)
     objective = objective or (lambda m, xb, yb: loss_fn(m(xb), yb))
     history = History()
     best_state, since_best = None, 0
@@ -218,9 +150,9 @@ def fit(
         if batch_slice is not None:
             xb, yb = xb[batch_slice], yb[batch_slice]
         loss = objective(model, xb.to(dev), yb.to(dev))
-        adam.zero_grad()
+        opt.zero_grad()
         loss.backward()
-        adam.step()
+        opt.step()
         if annealing is not None:
             annealing.step()
         if after_step is not None:

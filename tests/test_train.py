@@ -2,13 +2,12 @@
 written out by hand."""
 
 import math
-import warnings
 
 import pytest
 import torch
 from torch import nn
 
-from course_lib.train import AdamSteps, fit
+from course_lib.train import fit
 
 
 def data(n=40, seed=0):
@@ -128,56 +127,6 @@ def test_fused_is_the_fused_adam_and_the_same_update(monkeypatch):
     assert asked == [None, True]
     torch.testing.assert_close(runs[True], runs[False], rtol=1e-5, atol=1e-6)
     assert not torch.equal(runs[True], linear().weight)  # it trained
-
-
-def test_adam_steps_are_opt_step_to_the_bit():
-    """AdamSteps (fit's zero_grad and step without torch.optim's per-call wrapper) leaves the weights
-    and Adam's state exactly where opt.zero_grad() and opt.step() do, and no scheduler warning: two
-    groups at their own rates, weight decay, a cosine schedule, fused or not, a complex parameter."""
-    x = torch.randn(8, 3, generator=torch.Generator().manual_seed(1))
-    for fused in (None, True):
-        runs = []
-        for bare in (True, False):
-            torch.manual_seed(0)
-            layer = nn.Linear(3, 2)
-            z = nn.Parameter(torch.randn(2, dtype=torch.float32 if fused else torch.complex64))
-            opt = torch.optim.Adam([{"params": layer.parameters(), "lr": 1e-2}, {"params": [z], "lr": 3e-3}],
-                                   weight_decay=0.1, fused=fused)
-            annealing = torch.optim.lr_scheduler.CosineAnnealingLR(opt, 20)
-            steps, start = AdamSteps(opt), layer.weight.detach().clone()
-            assert steps.bare
-            with warnings.catch_warnings():
-                warnings.simplefilter("error")
-                for _ in range(20):
-                    loss = (layer(x) * z.abs()).square().mean()
-                    steps.zero_grad() if bare else opt.zero_grad()
-                    loss.backward()
-                    steps.step() if bare else opt.step()
-                    annealing.step()
-            assert not torch.equal(layer.weight, start)
-            runs.append(([p.detach().clone() for p in (*layer.parameters(), z)],
-                         [t for state in opt.state.values() for t in state.values()]))
-        (weights, state), (weights_ref, state_ref) = runs
-        assert len(state) == len(state_ref) == 3 * 3  # step, exp_avg, exp_avg_sq of 3 parameters
-        assert all(torch.equal(a, b) for a, b in zip(weights + state, weights_ref + state_ref))
-
-
-def test_adam_steps_are_opt_step_where_the_wrapper_matters():
-    """A step hook (or an option fit never sets, e.g. AMSGrad) makes every step opt.step() itself."""
-    x, y = data()
-    model = linear()
-    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
-    hooked = []
-    opt.register_step_post_hook(lambda *args: hooked.append(1))
-    steps = AdamSteps(opt)
-    for _ in range(3):
-        steps.zero_grad()
-        mse(model(x), y).backward()
-        steps.step()
-    assert not steps.bare and len(hooked) == 3
-    assert not AdamSteps(torch.optim.Adam(model.parameters(), amsgrad=True)).bare
-    assert AdamSteps(torch.optim.Adam(model.parameters())).bare
-
 
 # ----- where it trains: course_lib.device(), then back to the CPU -----
 
