@@ -670,6 +670,19 @@ def test_kernels_get_the_environment_of_when_the_batch_began(tmp_path, monkeypat
     assert (rows[0].total, rows[0].status) == (8, "graded"), rows[0].reason
 
 
+def test_the_worker_server_runs_in_its_own_folder(tmp_path, monkeypatch):
+    """The server imports torch and nbclient with its working folder first on sys.path: started in
+    the grader's (here one with an nbclient.py, as a folder of submissions may have), it would run
+    that file as the grader, outside any sandbox (red team helper-72; spawned workers never searched
+    it). It runs in its socket's folder, empty but for the socket; each worker in the grader's."""
+    (tmp_path / "nbclient.py").write_text("raise SystemExit('imported from the working folder')\n")
+    monkeypatch.chdir(tmp_path)
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=batch_module._workers()) as pool:
+        folders = pool.submit(eval, "[__import__('os').readlink(f'/proc/{__import__(\"os\").getppid()}/cwd'), "
+                                    "__import__('os').getcwd(), 'NotebookClient' in dir(__import__('nbclient'))]")
+        assert folders.result() == [os.path.realpath(multiprocessing.util.get_temp_dir()), str(tmp_path), True]
+
+
 def test_each_task_replaces_the_workers_environment_removals_included(tmp_path):
     """A worker's environment is the batch's, not the server's or an earlier task's: a variable gone
     since then (here LC_*, which kernels see) is gone in the worker too, not only updated."""

@@ -17,6 +17,7 @@ import contextlib
 import dataclasses
 import hashlib
 import multiprocessing
+import multiprocessing.forkserver
 import multiprocessing.util
 import os
 import tempfile
@@ -71,9 +72,16 @@ PRELOADED = ["torch", "nbclient"]
 
 def _workers() -> multiprocessing.context.BaseContext:
     """Worker processes forked from a server (a fresh interpreter, started once per process) that
-    has imported PRELOADED; a worker holds nothing of this process but what each task passes it."""
+    has imported PRELOADED; a worker holds nothing of this process but what each task passes it.
+
+    The server imports with its working folder first on sys.path ('': Python <= 3.13 ignores the
+    sys_path it is given), so it starts in its own folder (that of its socket): a file in the
+    grader's working folder named like any module torch or nbclient imports (nbclient.py,
+    random.py, ...: a folder of submissions) would run as the grader, outside any sandbox."""
     context = multiprocessing.get_context("forkserver")
     context.set_forkserver_preload(PRELOADED)
+    with contextlib.chdir(_server_folder()):  # the server only: a worker moves to ours (spawn.prepare)
+        multiprocessing.forkserver.ensure_running()
     return context
 
 
