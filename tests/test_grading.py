@@ -8,13 +8,11 @@ need no kernel.
 
 from __future__ import annotations
 
-import concurrent.futures
 import contextlib
 import copy
 import csv
 import io
 import json
-import multiprocessing.util
 import os
 import signal
 import socket
@@ -30,7 +28,7 @@ import nbformat
 import pytest
 
 from course_lib import checks, cli, grading
-from course_lib.grading import batch as batch_module, sandbox, tamper
+from course_lib.grading import sandbox, tamper
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "groups.ipynb"
@@ -448,7 +446,6 @@ def batch(tmp_path_factory) -> Batch:
     scratch.mkdir()
     guarded = [REPO / "course_lib" / "checks" / "groups.py", REPO / "course_lib" / "student.py",
                REPO / "solutions" / "groups.ipynb", REPO / "solutions" / "student.txt", *home_targets()]
-    multiprocessing.util.get_temp_dir()  # the worker server's socket folder: this process's, made before
     saved, tempfile.tempdir = tempfile.tempdir, str(scratch)
     try:
         with listening() as (port, received), restored(guarded):
@@ -647,67 +644,6 @@ def test_a_kernel_that_kills_its_worker_costs_only_its_row(tmp_path):
         [REPO / "solutions"], problems=[]), jobs=2, isolation=sandbox.NO_ISOLATION)}
     assert (rows["killer"].total, rows["killer"].status, rows["correct"].total) == (0, "error", 8)
     assert "killed the grading process" in rows["killer"].reason
-
-
-def test_workers_start_with_torch_and_nbformat_but_read_course_lib_afresh():
-    """The pool's workers fork from a server that has imported torch and nbformat (a worker
-    started by `spawn` imported them again, about 2 s of CPU each), but not course_lib: each
-    worker imports it from disk, so that a batch grades with the checks as they are now."""
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=batch_module._workers()) as pool:
-        loaded = pool.submit(eval, "[m in __import__('sys').modules for m in ('torch', 'nbformat', 'course_lib')]")
-        assert loaded.result() == [True, True, False]
-
-
-def test_kernels_get_the_environment_of_when_the_batch_began(tmp_path, monkeypatch):
-    """The worker server keeps the environment of when it started; each batch passes its own,
-    so a variable set afterwards (here TZ, which kernels may see) reaches the kernel."""
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=batch_module._workers()) as pool:
-        pool.submit(int).result()  # the server is running, with the old environment
-    monkeypatch.setenv("TZ", "Etc/GMT+5")
-    write(tmp_path / "tz.ipynb", prefixed("dihedral_compose", "import os\nassert os.environ['TZ'] == 'Etc/GMT+5'\n"))
-    rows = grading.grade([tmp_path / "tz.ipynb"], tmp_path / "out", grading.find_sources(
-        [REPO / "solutions"], problems=[]), isolation=sandbox.NO_ISOLATION)
-    assert (rows[0].total, rows[0].status) == (8, "graded"), rows[0].reason
-
-
-def test_the_worker_server_runs_in_its_own_folder(tmp_path, monkeypatch):
-    """The server imports torch and nbclient with its working folder first on sys.path: started in
-    the grader's (here one with an nbclient.py, as a folder of submissions may have), it would run
-    that file as the grader, outside any sandbox (red team helper-72; spawned workers never searched
-    it). It runs in its socket's folder, empty but for the socket; each worker in the grader's."""
-    (tmp_path / "nbclient.py").write_text("raise SystemExit('imported from the working folder')\n")
-    monkeypatch.chdir(tmp_path)
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=batch_module._workers()) as pool:
-        folders = pool.submit(eval, "[__import__('os').readlink(f'/proc/{__import__(\"os\").getppid()}/cwd'), "
-                                    "__import__('os').getcwd(), 'NotebookClient' in dir(__import__('nbclient'))]")
-        assert folders.result() == [os.path.realpath(multiprocessing.util.get_temp_dir()), str(tmp_path), True]
-
-
-def test_each_task_replaces_the_workers_environment_removals_included(tmp_path):
-    """A worker's environment is the batch's, not the server's or an earlier task's: a variable gone
-    since then (here LC_*, which kernels see) is gone in the worker too, not only updated."""
-    stopped = tmp_path / "batch" / "control"
-    stopped.mkdir(parents=True)
-    (stopped / "stopped").touch()  # the task returns None right after taking the environment
-    args = ((), grading.Limits(), None, str(stopped.parent), sandbox.NO_ISOLATION)
-    with concurrent.futures.ProcessPoolExecutor(1, mp_context=batch_module._workers()) as pool:
-        for environ in ({**os.environ, "LC_COURSE_PROBE": "earlier"}, dict(os.environ)):
-            assert pool.submit(batch_module._grade_in_worker, tmp_path / "x.ipynb", "x", environ, *args).result() is None
-        assert pool.submit(os.getenv, "LC_COURSE_PROBE").result() is None
-
-
-@needs_isolation
-def test_kernels_cannot_reach_the_worker_servers_socket(tmp_path):
-    """The worker server forks, as the grader and outside the sandbox, whatever a connection to its
-    socket sends (no authentication up to Python 3.13), and bwrap's own /tmp hides the socket only
-    when TMPDIR lies under /tmp (red team helper-72: with TMPDIR=/var/tmp/x and a grader that is
-    not root, a kernel wrote into the grader's HOME and read the references): every kernel sees the
-    socket's folder empty."""
-    folder = multiprocessing.util.get_temp_dir()
-    write(tmp_path / "peek.ipynb", prefixed("dihedral_compose", f"import os\nassert os.listdir({folder!r}) == []\n"))
-    rows = grading.grade([tmp_path / "peek.ipynb"], tmp_path / "out", grading.find_sources(
-        [REPO / "solutions"], problems=[]), isolation=ISOLATION)
-    assert (rows[0].total, rows[0].status) == (8, "graded"), rows[0].reason
 
 
 def test_require_isolation_refuses_to_grade_without_it(tmp_path, monkeypatch):

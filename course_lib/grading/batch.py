@@ -17,8 +17,6 @@ import contextlib
 import dataclasses
 import hashlib
 import multiprocessing
-import multiprocessing.forkserver
-import multiprocessing.util
 import os
 import tempfile
 import traceback
@@ -64,38 +62,11 @@ def _busy_marker(batch: str, key: str) -> Path:
     return _control(batch) / (hashlib.sha1(key.encode()).hexdigest() + ".busy")
 
 
-# What every worker imports and no batch changes: about 2 s of CPU that each worker started by
-# `spawn` spent again (torch; nbclient with nbformat and jsonschema). course_lib is not among them:
-# each worker reads it from disk, as a spawned one did, so a batch grades with the checks of now.
-PRELOADED = ["torch", "nbclient"]
-
-
-def _workers() -> multiprocessing.context.BaseContext:
-    """Worker processes forked from a server (a fresh interpreter, started once per process) that
-    has imported PRELOADED; a worker holds nothing of this process but what each task passes it.
-
-    The server imports with its working folder first on sys.path ('': Python <= 3.13 ignores the
-    sys_path it is given), so it starts in its own folder (that of its socket): a file in the
-    grader's working folder named like any module torch or nbclient imports (nbclient.py,
-    random.py, ...: a folder of submissions) would run as the grader, outside any sandbox."""
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(PRELOADED)
-    with contextlib.chdir(_server_folder()):  # the server only: a worker moves to ours (spawn.prepare)
-        multiprocessing.forkserver.ensure_running()
-    return context
-
-
-def _grade_in_worker(path: Path, key: str, environ: dict[str, str], source_paths: tuple[str, ...],
-                     limits: Limits, expected: str | None, batch: str,
-                     isolation: sandbox.Isolation) -> Row | None:
-    """In a worker process: grade one submission with the grader's `environ` of when the batch
-    began (the forkserver's is that of when it started), with a marker (holding its key) in the
-    `batch` folder while at it (kernels' scratch folders go there too, so that a killed worker
-    leaves nothing behind); None, without grading, once the batch has stopped."""
-    if os.environ != environ:
-        os.environ.clear()
-        os.environ.update(environ)
-        tempfile.tempdir = None  # gettempdir() reads TMPDIR again
+def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
+                     expected: str | None, batch: str, isolation: sandbox.Isolation) -> Row | None:
+    """In a worker process: grade one submission, with a marker (holding its key) in the `batch`
+    folder while at it (kernels' scratch folders go there too, so that a killed worker leaves
+    nothing behind); None, without grading, once the batch has stopped."""
     if (_control(batch) / "stopped").exists():
         return None
     marker = _busy_marker(batch, key)
@@ -130,9 +101,8 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
     """Grade `subs` in a pool of `jobs` workers, until the end or until `finish` says stop (then
     only the submissions being graded finish); the submissions left unfinished when a worker died."""
     lost = []
-    environ = dict(os.environ)
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=_workers()) as pool:
-        futures = {pool.submit(_grade_in_worker, p, k, environ, *args): (p, k) for p, k in subs}
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+        futures = {pool.submit(_grade_in_worker, p, k, *args): (p, k) for p, k in subs}
         for fut in concurrent.futures.as_completed(futures):
             try:
                 go_on = finish(fut.result())
@@ -156,17 +126,9 @@ def missing(submissions: Iterable[tuple[Path, str]], rows: Iterable[Row]) -> lis
 
 def private_folders(paths: Iterable[Path], out: Path) -> tuple[str, ...]:
     """The folders no kernel may read, besides the project and the sources: each folder of
-    submissions given (a file's own folder), the gradebook's and the worker server's, resolved."""
-    folders = [p if p.is_dir() else p.parent for p in paths] + [out, _server_folder()]
+    submissions given (a file's own folder) and the gradebook's, resolved."""
+    folders = [p if p.is_dir() else p.parent for p in paths] + [out]
     return tuple(sorted({str(f.resolve()) for f in folders}))
-
-
-def _server_folder() -> Path:
-    """The folder of the worker server's socket (multiprocessing's temp folder of this process,
-    mode 0700): a process of the grader's user that connects to it has the server fork a process
-    that runs whatever it sends, as the grader and outside any sandbox (no authentication in
-    Python <= 3.13). bwrap's own /tmp hides it only when TMPDIR lies under /tmp."""
-    return Path(multiprocessing.util.get_temp_dir())
 
 
 def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: Limits = Limits(),
