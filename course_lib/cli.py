@@ -91,6 +91,10 @@ def _grade(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"course grade: {e}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print(f"course grade: interrupted; the rows finished before are in {Path(args.out) / 'gradebook.csv'} "
+              "(the same command again grades every submission given anew)", file=sys.stderr)
+        return 130
     print(grading.score_table(rows))
     print(f"gradebook: {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}/, "
           f"class report: {Path(args.out) / grading.report.REPORT_NAME}")

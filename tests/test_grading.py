@@ -14,6 +14,7 @@ import csv
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -644,6 +645,57 @@ def test_a_kernel_that_kills_its_worker_costs_only_its_row(tmp_path):
         [REPO / "solutions"], problems=[]), jobs=2, isolation=sandbox.NO_ISOLATION)}
     assert (rows["killer"].total, rows["killer"].status, rows["correct"].total) == (0, "error", 8)
     assert "killed the grading process" in rows["killer"].reason
+
+
+def grader_processes(scratch: Path) -> dict[int, str]:
+    """pid: command line of the processes of a grader run with TMPDIR=`scratch` (itself, its
+    workers, their kernels)."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        with contextlib.suppress(OSError):
+            if str(scratch).encode() in (proc / "environ").read_bytes():
+                found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+    return found
+
+
+@pytest.mark.parametrize("to", ["group", "grader"])
+def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, to):
+    """Ctrl-C, as a terminal sends it (SIGINT to the process group: the workers stop too) or to the
+    grader alone (the submission being graded ends first): `course grade` stops with code 130 and
+    says so; the row finished before stays, no queued submission starts, and no worker or kernel
+    is left (the pool's exit used to wait for every queued submission: 5 s per kernel here)."""
+    subs = tmp_path / "submitted"
+    subs.mkdir()
+    # the grader's TMPDIR, which tags its processes; not under tmp_path, which kernels of a uid of
+    # their own cannot pass
+    scratch = Path(tempfile.mkdtemp(prefix="course-ctrl-c-"))
+    scratch.chmod(0o711)
+    write(subs / "a_correct.ipynb", solution_nb())
+    for name in ("b_slow", "c_slow", "d_slow"):
+        write(subs / f"{name}.ipynb", prefixed("rotation_about", "import time\ntime.sleep(5)\n"))
+    grader = subprocess.Popen([sys.executable, "-m", "course_lib", "grade", "submitted", "--out", "out", "-j", "1",
+                               "--source", str(REPO / "solutions")], cwd=tmp_path, text=True,
+                              env=dict(os.environ, TMPDIR=str(scratch)), start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    gradebook, start = tmp_path / "out" / "gradebook.json", time.monotonic()
+    while not (gradebook.exists() and any("ipykernel_launcher" in p for p in grader_processes(scratch).values())):
+        assert grader.poll() is None and time.monotonic() - start < 120, \
+            f"the first row and a slow kernel never came: {grader.communicate()[1][-3000:] if grader.poll() else ''}"
+        time.sleep(0.5)
+    os.killpg(grader.pid, signal.SIGINT) if to == "group" else grader.send_signal(signal.SIGINT)
+    try:  # alone, b_slow's kernels end first (about 20 s); c_slow and d_slow then took 40 s more
+        _, stderr = grader.communicate(timeout=10 if to == "group" else 60)
+        time.sleep(1)
+        left = list(grader_processes(scratch).values()), list(scratch.iterdir())
+    finally:
+        for pid in grader_processes(scratch):  # none when it works
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)
+    assert grader.returncode == 130 and "course grade: interrupted" in stderr, stderr[-2000:]
+    rows = {Path(r["key"]).stem: r for r in json.loads(gradebook.read_text())["rows"]}
+    assert list(rows) == ["a_correct"] and rows["a_correct"]["total"] == 8
+    assert left == ([], [])
 
 
 def test_require_isolation_refuses_to_grade_without_it(tmp_path, monkeypatch):

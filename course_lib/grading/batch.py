@@ -103,17 +103,23 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
     lost = []
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
         futures = {pool.submit(_grade_in_worker, p, k, *args): (p, k) for p, k in subs}
-        for fut in concurrent.futures.as_completed(futures):
-            try:
-                go_on = finish(fut.result())
-            except concurrent.futures.CancelledError:
-                continue
-            except concurrent.futures.BrokenExecutor:  # a worker process died
-                lost.append(futures[fut])
-                continue
-            if not go_on:
-                for other in futures:
-                    other.cancel()
+        try:
+            for fut in concurrent.futures.as_completed(futures):
+                try:
+                    go_on = finish(fut.result())
+                except concurrent.futures.CancelledError:
+                    continue
+                except concurrent.futures.BrokenExecutor:  # a worker process died
+                    lost.append(futures[fut])
+                    continue
+                if not go_on:
+                    for other in futures:
+                        other.cancel()
+        except BaseException:  # Ctrl-C: no queued submission starts (the pool's exit waited for them all)
+            (_control(args[3]) / "stopped").touch()  # for those already handed to a worker
+            for fut in futures:
+                fut.cancel()
+            raise  # the submissions being graded end at once where the workers got the signal too
     return lost
 
 
