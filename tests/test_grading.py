@@ -698,6 +698,30 @@ def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, to):
     assert left == ([], [])
 
 
+def test_a_ctrl_c_between_a_rows_files_leaves_the_gradebook_whole(tmp_path, monkeypatch):
+    """Ctrl-C after gradebook.json got a row but before gradebook.csv did (red team helper-73: a
+    SIGINT as the first row was written left no gradebook.csv, which the interrupted command names,
+    and a stray .gradebook.csv.PID.tmp): on the way out the rows finished are written again."""
+    write(tmp_path / "correct.ipynb", solution_nb())
+    real, cut = grading.gradebook.atomic_write, []
+
+    def cut_before_the_csv(path: Path, text: str) -> None:
+        if path.name == "gradebook.csv" and not cut:
+            cut.append(path)
+            raise KeyboardInterrupt
+        real(path, text)
+
+    monkeypatch.setattr(grading.gradebook, "atomic_write", cut_before_the_csv)
+    with pytest.raises(KeyboardInterrupt):
+        grading.grade([tmp_path / "correct.ipynb"], tmp_path / "out", grading.find_sources(
+            [REPO / "solutions"], problems=[]), isolation=sandbox.NO_ISOLATION)
+    assert cut, "the gradebook was never written"
+    with open(tmp_path / "out" / "gradebook.csv", newline="") as f:
+        [row] = list(csv.DictReader(f))
+    assert (Path(row["key"]).stem, row["total"]) == ("correct", "8")
+    assert [r["key"] for r in json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]] == [row["key"]]
+
+
 def test_require_isolation_refuses_to_grade_without_it(tmp_path, monkeypatch):
     monkeypatch.setattr(sandbox, "BWRAP", str(tmp_path / "no-bwrap"))
     write(tmp_path / "hw.ipynb", solution_nb())

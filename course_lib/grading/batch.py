@@ -21,7 +21,7 @@ import os
 import tempfile
 import traceback
 from pathlib import Path
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from course_lib.grading import sandbox, tamper
 from course_lib.grading import cluster
@@ -123,6 +123,26 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
     return lost
 
 
+def _write_rows(out: Path, rows: list[Row], book: dict[str, Row]) -> None:
+    """The feedback files of `rows` and the whole gradebook `book` (json and csv), each atomically."""
+    for row in rows:
+        atomic_write(feedback_path(out, row.key), feedback_markdown(row))
+    write_gradebook(out, book)
+
+
+@contextlib.contextmanager
+def _rewritten(out: Path, rows: list[Row], book: dict[str, Row]) -> Iterator[None]:
+    """On the way out, once every kernel is gone, `rows` and `book` written again: what a kernel wrote
+    into `out` is overwritten, and a Ctrl-C that cut a row's files short (gradebook.json written,
+    not yet the csv) leaves none half done."""
+    try:
+        yield
+    except BaseException:
+        if rows:
+            _write_rows(out, rows, book)
+        raise
+    _write_rows(out, rows, book)
+
 
 def missing(submissions: Iterable[tuple[Path, str]], rows: Iterable[Row]) -> list[str]:
     """The keys of the submissions that got no row (in the order given)."""
@@ -184,9 +204,8 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
             row.status, row.complete = "regrade", False
             row.reason = f"{tampered[0]}: restore them, then grade this again (it was {was})"
         book[row.key] = row
-        atomic_write(feedback_path(out, row.key), feedback_markdown(row))
-        write_gradebook(out, book)
-        rows.append(row)
+        rows.append(row)  # before its files, which `_rewritten` finishes when Ctrl-C cut them short
+        _write_rows(out, [row], book)
         if on_row:
             on_row(row)
         return not tampered
@@ -194,7 +213,8 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     # Workers are processes, so that a kernel which kills its parent takes down a worker, not the batch.
     # Then every unfinished submission is graded again: those queued as before, those that were being
     # graded one at a time; one that takes down its worker when alone gets an 'error' row.
-    with connection, tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
+    with _rewritten(out, rows, book), connection, \
+            tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
         os.chmod(batch, 0o711)
         _control(batch).mkdir(mode=0o700)
         _scratch_root(batch).mkdir(mode=0o711)
@@ -217,9 +237,5 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
                                reason="grading it killed the grading process (twice)", isolation=isolation.name))
                 else:
                     (suspects if was_busy else queued).append((path, key))
-    # once every kernel is gone, write it all again: what a kernel wrote into `out` is overwritten
-    for row in rows:
-        atomic_write(feedback_path(out, row.key), feedback_markdown(row))
-    write_gradebook(out, book)
     write_class_report(out)  # report.html, from the whole gradebook
     return rows
