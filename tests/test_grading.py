@@ -29,7 +29,7 @@ import nbformat
 import pytest
 
 from course_lib import checks, cli, grading
-from course_lib.grading import sandbox, tamper
+from course_lib.grading import batch as batch_module, sandbox, tamper
 
 REPO = Path(__file__).resolve().parents[1]
 SOLUTION = REPO / "solutions" / "groups.ipynb"
@@ -720,6 +720,24 @@ def test_a_ctrl_c_between_a_rows_files_leaves_the_gradebook_whole(tmp_path, monk
         [row] = list(csv.DictReader(f))
     assert (Path(row["key"]).stem, row["total"]) == ("correct", "8")
     assert [r["key"] for r in json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]] == [row["key"]]
+
+
+def test_a_worker_that_gets_ctrl_c_stops_the_batch(tmp_path, monkeypatch):
+    """A terminal's Ctrl-C reaches the workers too; the one that gets it sets the batch's stop flag
+    itself, so that it takes no next submission even before the grader's own flag is set."""
+    (tmp_path / "control").mkdir()
+    (tmp_path / "scratch").mkdir()
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(batch_module, "grade_notebook", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        batch_module._grade_in_worker(tmp_path / "a.ipynb", "a", (), grading.Limits(), None, str(tmp_path),
+                                      sandbox.NO_ISOLATION)
+    assert (tmp_path / "control" / "stopped").exists() and not list((tmp_path / "control").glob("*.busy"))
+    assert batch_module._grade_in_worker(tmp_path / "b.ipynb", "b", (), grading.Limits(), None, str(tmp_path),
+                                         sandbox.NO_ISOLATION) is None
 
 
 def test_require_isolation_refuses_to_grade_without_it(tmp_path, monkeypatch):

@@ -80,6 +80,9 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
                    reason=f"the grader failed: {last[:300]}", isolation=isolation.name)
+    except KeyboardInterrupt:  # a terminal's Ctrl-C reached the workers too: this worker takes no more
+        (_control(batch) / "stopped").touch()  # (it may see its next submission before the grader's flag)
+        raise
     finally:
         marker.unlink(missing_ok=True)
 
@@ -102,8 +105,10 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
     only the submissions being graded finish); the submissions left unfinished when a worker died."""
     lost = []
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
-        futures = {pool.submit(_grade_in_worker, p, k, *args): (p, k) for p, k in subs}
+        futures = {}
         try:
+            for p, k in subs:
+                futures[pool.submit(_grade_in_worker, p, k, *args)] = (p, k)
             for fut in concurrent.futures.as_completed(futures):
                 try:
                     go_on = finish(fut.result())
