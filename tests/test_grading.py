@@ -676,7 +676,9 @@ def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, to):
     grader = subprocess.Popen([sys.executable, "-m", "course_lib", "grade", "submitted", "--out", "out", "-j", "1",
                                "--source", str(REPO / "solutions")], cwd=tmp_path, text=True,
                               env=dict(os.environ, TMPDIR=str(scratch)), start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              # as from a terminal: an xdist worker ignores SIGINT, and a child inherits that
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     gradebook, start = tmp_path / "out" / "gradebook.json", time.monotonic()
     while not (gradebook.exists() and any("ipykernel_launcher" in p for p in grader_processes(scratch).values())):
         assert grader.poll() is None and time.monotonic() - start < 120, \
