@@ -30,6 +30,13 @@ GRADE_REQUIREMENT = "ipykernel>=6.29,<8"  # what `course grade` needs beyond the
 
 
 def _grade(args: argparse.Namespace) -> int:
+    try:
+        return _grade_batch(args)
+    except KeyboardInterrupt as e:  # Ctrl-C before the batch began (the batch's own is caught inside)
+        return _interrupted(e, Path(args.out), begun=False)
+
+
+def _grade_batch(args: argparse.Namespace) -> int:
     if importlib.util.find_spec("ipykernel") is None:  # not a core dependency: Colab pins its own
         # the grade extra of pyproject.toml (tests/test_packaging.py keeps the two equal)
         print(f"course grade: ipykernel is not installed, and every submission runs in an ipykernel on this "
@@ -91,10 +98,8 @@ def _grade(args: argparse.Namespace) -> int:
     except ValueError as e:
         print(f"course grade: {e}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"course grade: interrupted; the rows finished before are in {Path(args.out) / 'gradebook.csv'} "
-              "(the same command again grades every submission given anew)", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as e:
+        return _interrupted(e, Path(args.out), begun=True)
     print(grading.score_table(rows))
     print(f"gradebook: {Path(args.out) / 'gradebook.csv'}, feedback in {Path(args.out) / 'feedback'}/, "
           f"class report: {Path(args.out) / grading.report.REPORT_NAME}")
@@ -112,6 +117,23 @@ def _grade(args: argparse.Namespace) -> int:
         print(f"{len(failed)} submission(s) could not be graded completely: see their status and reason",
               file=sys.stderr)
     return 1 if failed else 0
+
+
+def _interrupted(e: KeyboardInterrupt, out: Path, begun: bool) -> int:
+    """Say how `course grade` was stopped and what it left; the exit code, a shell's (128 + signal)."""
+    if not begun:  # (SIGTERM is caught only once the batch has begun)
+        print("course grade: interrupted before grading began; nothing was written", file=sys.stderr)
+        return 130
+    from course_lib.grading.batch import Terminated
+
+    how = "terminated (SIGTERM)" if isinstance(e, Terminated) else "interrupted"
+    book = out / "gradebook.csv"
+    if book.exists():
+        left = f"every row finished before is in {book}; the same command again grades every submission given anew"
+    else:
+        left = f"no row was finished, so there is no {book}"
+    print(f"course grade: {how}, {left}", file=sys.stderr)
+    return 143 if isinstance(e, Terminated) else 130
 
 
 def _named(keys: list[str]) -> str:

@@ -658,12 +658,15 @@ def grader_processes(scratch: Path) -> dict[int, str]:
     return found
 
 
-@pytest.mark.parametrize("to", ["group", "grader"])
-def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, to):
-    """Ctrl-C, as a terminal sends it (SIGINT to the process group: the workers stop too) or to the
-    grader alone (the submission being graded ends first): `course grade` stops with code 130 and
-    says so; the row finished before stays, no queued submission starts, and no worker or kernel
-    is left (the pool's exit used to wait for every queued submission: 5 s per kernel here)."""
+@pytest.mark.parametrize("how", ["ctrl-c", "sigint", "sigterm"])
+def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, how):
+    """Ctrl-C as a terminal sends it (SIGINT to the process group: the workers get it too), SIGINT to
+    the grader alone, or SIGTERM to it alone (`timeout`, `kill`; here followed by more signals while
+    it cleans up, which it ignores): `course grade` stops at once with 130 (SIGTERM: 143) and says
+    so; the row finished before stays, no queued submission starts, the one being graded gets no
+    row, and no worker, kernel or batch folder is left. Before, the pool's exit waited for every
+    queued submission (5 s per kernel here); then, for the one being graded (20 s) unless the
+    workers got the signal too; SIGTERM or a second SIGINT to the grader left its workers grading."""
     subs = tmp_path / "submitted"
     subs.mkdir()
     # the grader's TMPDIR, which tags its processes; not under tmp_path, which kernels of a uid of
@@ -684,9 +687,18 @@ def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, to):
         assert grader.poll() is None and time.monotonic() - start < 120, \
             f"the first row and a slow kernel never came: {grader.communicate()[1][-3000:] if grader.poll() else ''}"
         time.sleep(0.5)
-    os.killpg(grader.pid, signal.SIGINT) if to == "group" else grader.send_signal(signal.SIGINT)
-    try:  # alone, b_slow's kernels end first (about 20 s); c_slow and d_slow then took 40 s more
-        _, stderr = grader.communicate(timeout=10 if to == "group" else 60)
+    if how == "ctrl-c":
+        os.killpg(grader.pid, signal.SIGINT)
+    elif how == "sigint":
+        grader.send_signal(signal.SIGINT)
+    else:
+        grader.send_signal(signal.SIGTERM)
+        for again in (signal.SIGINT, signal.SIGTERM):  # while it stops its workers and kernels
+            time.sleep(0.05)
+            with contextlib.suppress(ProcessLookupError):
+                grader.send_signal(again)
+    try:
+        _, stderr = grader.communicate(timeout=10)
         time.sleep(1)
         left = list(grader_processes(scratch).values()), list(scratch.iterdir())
     finally:
@@ -694,7 +706,9 @@ def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, to):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(scratch, ignore_errors=True)
-    assert grader.returncode == 130 and "course grade: interrupted" in stderr, stderr[-2000:]
+    said = "course grade: terminated (SIGTERM), every row" if how == "sigterm" else "course grade: interrupted, every row"
+    assert grader.returncode == (143 if how == "sigterm" else 130) and said in stderr, stderr[-2000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
     rows = {Path(r["key"]).stem: r for r in json.loads(gradebook.read_text())["rows"]}
     assert list(rows) == ["a_correct"] and rows["a_correct"]["total"] == 8
     assert left == ([], [])
@@ -740,6 +754,67 @@ def test_a_worker_that_gets_ctrl_c_stops_the_batch(tmp_path, monkeypatch):
     assert (tmp_path / "control" / "stopped").exists() and not list((tmp_path / "control").glob("*.busy"))
     assert batch_module._grade_in_worker(tmp_path / "b.ipynb", "b", (), grading.Limits(), None, str(tmp_path),
                                          sandbox.NO_ISOLATION) is None
+
+
+def test_a_worker_takes_ctrl_c_only_while_grading_and_only_once():
+    """An idle worker ignores Ctrl-C (it printed a traceback beside the grader's message); a busy one
+    is interrupted once: a second signal must not cut short its kernel's clean-up."""
+    saved = signal.getsignal(signal.SIGINT)
+    try:
+        batch_module._worker_started()
+        os.kill(os.getpid(), signal.SIGINT)  # idle: nothing happens
+        batch_module._GRADING.set()
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the handler runs before this ends
+        os.kill(os.getpid(), signal.SIGINT)  # cleaning up: nothing happens
+    finally:
+        batch_module._GRADING.clear()
+        signal.signal(signal.SIGINT, saved)
+
+
+def test_the_first_signal_stops_the_batch_and_the_rest_are_ignored():
+    """Within a batch the first SIGTERM raises Terminated (a KeyboardInterrupt: the batch stops as on
+    Ctrl-C), later SIGINT and SIGTERM are ignored until the batch has cleaned up; the handlers are
+    put back afterwards, and a signal ignored before (nohup, an xdist worker's SIGINT) stays ignored."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        for before in (signal.default_int_handler, signal.SIG_IGN):
+            signal.signal(signal.SIGINT, before)
+            with pytest.raises(batch_module.Terminated):
+                with batch_module._stopped_by_signals():
+                    try:
+                        os.kill(os.getpid(), signal.SIGTERM)
+                        time.sleep(1)
+                    finally:  # the way out
+                        os.kill(os.getpid(), signal.SIGINT)
+                        os.kill(os.getpid(), signal.SIGTERM)
+                        time.sleep(0.1)
+            assert signal.getsignal(signal.SIGINT) is before and signal.getsignal(signal.SIGTERM) is saved[signal.SIGTERM]
+            with batch_module._stopped_by_signals(), \
+                    contextlib.nullcontext() if before is signal.SIG_IGN else pytest.raises(KeyboardInterrupt):
+                os.kill(os.getpid(), signal.SIGINT)
+                time.sleep(0.5)  # ignored before: nothing happens
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+@pytest.mark.parametrize("when", ["loading", "grading"])
+def test_an_interrupted_grade_says_what_it_left(tmp_path, monkeypatch, when):
+    """Ctrl-C while the sources load gave a bare traceback (exit -2); one before any row finished
+    named a gradebook.csv that did not exist."""
+    write(tmp_path / "hw.ipynb", solution_nb())
+
+    def interrupted(*args, **kwargs):
+        raise KeyboardInterrupt
+    monkeypatch.setattr(grading, "find_sources" if when == "loading" else "grade", interrupted)
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+        code = cli.main(["grade", str(tmp_path / "hw.ipynb"), "--out", str(tmp_path / "out"), "--no-isolation"])
+    said = {"loading": "course grade: interrupted before grading began; nothing was written",
+            "grading": f"course grade: interrupted, no row was finished, so there is no {tmp_path / 'out' / 'gradebook.csv'}"}
+    assert code == 130 and said[when] in stderr.getvalue(), stderr.getvalue()
 
 
 def test_require_isolation_refuses_to_grade_without_it(tmp_path, monkeypatch):

@@ -18,7 +18,9 @@ import dataclasses
 import hashlib
 import multiprocessing
 import os
+import signal
 import tempfile
+import threading
 import traceback
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -62,16 +64,39 @@ def _busy_marker(batch: str, key: str) -> Path:
     return _control(batch) / (hashlib.sha1(key.encode()).hexdigest() + ".busy")
 
 
+def _busy(marker: Path) -> tuple[int, str]:
+    """(the worker's pid, the submission's key) from a busy marker; (0, '') when it just went."""
+    try:
+        pid, _, key = marker.read_text().partition(" ")
+    except OSError:
+        return 0, ""
+    return (int(pid) if pid.isdigit() else 0), key
+
+
+_GRADING = threading.Event()  # in a worker: set while it grades a submission
+
+
+def _worker_started() -> None:
+    """A worker's Ctrl-C (a terminal sends it to every worker; the grader sends it to those busy
+    when the batch stops): it interrupts the submission being graded, once; an idle worker ignores it."""
+    def interrupted(signum, frame):
+        if _GRADING.is_set():
+            _GRADING.clear()  # a second one must not cut short the kernel's clean-up
+            raise KeyboardInterrupt
+    signal.signal(signal.SIGINT, interrupted)
+
+
 def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
                      expected: str | None, batch: str, isolation: sandbox.Isolation) -> Row | None:
-    """In a worker process: grade one submission, with a marker (holding its key) in the `batch`
-    folder while at it (kernels' scratch folders go there too, so that a killed worker leaves
-    nothing behind); None, without grading, once the batch has stopped."""
+    """In a worker process: grade one submission, with a marker (holding this worker's pid and the
+    key) in the `batch` folder while at it (kernels' scratch folders go there too, so that a killed
+    worker leaves nothing behind); None, without grading, once the batch has stopped."""
     if (_control(batch) / "stopped").exists():
         return None
     marker = _busy_marker(batch, key)
-    marker.write_text(key)
+    marker.write_text(f"{os.getpid()} {key}")  # (the grader's `_stop_now` signals it, until it has ended)
     try:
+        _GRADING.set()
         if source_paths not in _WORKER_SOURCES:
             _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
         return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected, _scratch_root(batch),
@@ -80,10 +105,11 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
                    reason=f"the grader failed: {last[:300]}", isolation=isolation.name)
-    except KeyboardInterrupt:  # a terminal's Ctrl-C reached the workers too: this worker takes no more
-        (_control(batch) / "stopped").touch()  # (it may see its next submission before the grader's flag)
+    except KeyboardInterrupt:  # the batch stops: this worker takes no more (it may be first to know)
+        (_control(batch) / "stopped").touch()
         raise
     finally:
+        _GRADING.clear()
         marker.unlink(missing_ok=True)
 
 
@@ -99,12 +125,38 @@ def _kill_orphans(batch: str) -> None:
         pidfile.unlink(missing_ok=True)
 
 
+def _child_of_mine(pid: int) -> bool:
+    try:  # /proc/PID/stat: "pid (comm) state ppid ...", comm may hold spaces and parentheses
+        return int(Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1]) == os.getpid()
+    except (OSError, IndexError, ValueError):
+        return False
+
+
+def _stop_now(futures: Iterable[concurrent.futures.Future], batch: str) -> None:
+    """Stop the batch at once: no queued submission starts, and each being graded is interrupted
+    (its worker gets SIGINT; kernels left by a dead worker are killed), until every one has ended."""
+    (_control(batch) / "stopped").touch()
+    futures = list(futures)
+    for fut in futures:
+        fut.cancel()
+    while concurrent.futures.wait(futures, timeout=0.2).not_done:  # one may have started after the flag
+        for marker in _control(batch).glob("*.busy"):
+            if _child_of_mine(pid := _busy(marker)[0]):
+                with contextlib.suppress(OSError):
+                    os.kill(pid, signal.SIGINT)
+        _kill_orphans(batch)
+    _kill_orphans(batch)  # those of workers killed with the grader's process group (SIGTERM to it)
+
+
 def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
                 finish: Callable[[Row | None], bool]) -> list[tuple[Path, str]]:
     """Grade `subs` in a pool of `jobs` workers, until the end or until `finish` says stop (then
-    only the submissions being graded finish); the submissions left unfinished when a worker died."""
+    only the submissions being graded finish; on Ctrl-C or SIGTERM not even those); the submissions
+    left unfinished when a worker died. `args`: those of `_grade_in_worker` after the key."""
+    batch = args[3]
     lost = []
-    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn")) as pool:
+    with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
+                                                initializer=_worker_started) as pool:
         futures = {}
         try:
             for p, k in subs:
@@ -120,11 +172,9 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
                 if not go_on:
                     for other in futures:
                         other.cancel()
-        except BaseException:  # Ctrl-C: no queued submission starts (the pool's exit waited for them all)
-            (_control(args[3]) / "stopped").touch()  # for those already handed to a worker
-            for fut in futures:
-                fut.cancel()
-            raise  # the submissions being graded end at once where the workers got the signal too
+        except BaseException:  # Ctrl-C or SIGTERM (the pool's exit would wait for every queued submission)
+            _stop_now(futures, batch)
+            raise
     return lost
 
 
@@ -147,6 +197,36 @@ def _rewritten(out: Path, rows: list[Row], book: dict[str, Row]) -> Iterator[Non
             _write_rows(out, rows, book)
         raise
     _write_rows(out, rows, book)
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM (`kill`, `timeout`, `docker stop`) reached the grader: the batch stopped as on Ctrl-C."""
+
+
+@contextlib.contextmanager
+def _stopped_by_signals() -> Iterator[None]:
+    """Within: the first SIGINT raises KeyboardInterrupt and the first SIGTERM `Terminated`; those
+    after it are ignored, so that nothing cuts short the way out (workers stopped, kernels killed,
+    rows written, the batch folder removed). A signal ignored before stays ignored (`nohup`, a
+    background job). Only in the main thread, the only one signals reach; elsewhere nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    saved = {s: signal.SIG_DFL if before is None else before for s, before in saved.items()}  # None: not Python's
+
+    def stop(signum, frame):
+        for s in saved:
+            signal.signal(s, signal.SIG_IGN)
+        raise Terminated() if signum == signal.SIGTERM else KeyboardInterrupt()
+    try:
+        for s, before in saved.items():
+            if before is not signal.SIG_IGN:
+                signal.signal(s, stop)
+        yield
+    finally:
+        for s, before in saved.items():
+            signal.signal(s, before)
 
 
 def missing(submissions: Iterable[tuple[Path, str]], rows: Iterable[Row]) -> list[str]:
@@ -178,6 +258,10 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     before the batch and after every submission; when they changed, the batch stops (queued
     submissions are not graded), and the submission just finished, with those graded at the same
     time, gets status 'regrade' with the changed files and the suspects in its reason.
+
+    Ctrl-C (SIGINT) or SIGTERM stops the batch at once (in the main thread): no queued submission
+    starts, those being graded are interrupted and get no row, the rows finished stay written, and
+    no worker or kernel is left; KeyboardInterrupt is raised (for SIGTERM, its subclass `Terminated`).
     """
     if jobs < 1:
         raise ValueError(f"expected jobs >= 1, got {jobs}")
@@ -200,7 +284,7 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
             return False
         row.student, row.file = names.get(row.key, (row.student, row.file))
         if not tampered and (changed := fingerprint.changes()):
-            suspects = [row.key] + sorted(m.read_text() for m in _control(batch).glob("*.busy"))
+            suspects = [row.key] + sorted(filter(None, (_busy(m)[1] for m in _control(batch).glob("*.busy"))))
             tampered.append(f"{tamper.some_paths(changed)} changed while this batch graded {', '.join(suspects)} "
                             f"(isolation: {isolation.name}); the batch stopped")
             (_control(batch) / "stopped").touch()
@@ -218,7 +302,7 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
     # Workers are processes, so that a kernel which kills its parent takes down a worker, not the batch.
     # Then every unfinished submission is graded again: those queued as before, those that were being
     # graded one at a time; one that takes down its worker when alone gets an 'error' row.
-    with _rewritten(out, rows, book), connection, \
+    with _stopped_by_signals(), _rewritten(out, rows, book), connection, \
             tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
         os.chmod(batch, 0o711)
         _control(batch).mkdir(mode=0o700)
