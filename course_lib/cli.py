@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import signal
 import sys
 from pathlib import Path
 from typing import Callable
@@ -195,4 +196,8 @@ def _positive(kind: type) -> Callable[[str], float]:
 
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
-    return args.func(args)
+    code = args.func(args)
+    if argv is None and code in (130, 143):  # the command, stopped by a signal, is ending: a burst's later
+        for s in (signal.SIGINT, signal.SIGTERM):  # signals must not kill it in its exit (red team helper-75)
+            signal.signal(s, signal.SIG_IGN)
+    return code

@@ -658,15 +658,17 @@ def grader_processes(scratch: Path) -> dict[int, str]:
     return found
 
 
-@pytest.mark.parametrize("how", ["ctrl-c", "sigint", "sigterm"])
+@pytest.mark.parametrize("how", ["ctrl-c", "sigint", "sigterm", "sigterm-group"])
 def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, how):
     """Ctrl-C as a terminal sends it (SIGINT to the process group: the workers get it too), SIGINT to
-    the grader alone, or SIGTERM to it alone (`timeout`, `kill`; here followed by more signals while
-    it cleans up, which it ignores): `course grade` stops at once with 130 (SIGTERM: 143) and says
-    so; the row finished before stays, no queued submission starts, the one being graded gets no
-    row, and no worker, kernel or batch folder is left. Before, the pool's exit waited for every
-    queued submission (5 s per kernel here); then, for the one being graded (20 s) unless the
-    workers got the signal too; SIGTERM or a second SIGINT to the grader left its workers grading."""
+    the grader alone, SIGTERM to it alone (`timeout`, `kill`; here followed by more signals while
+    it cleans up, which it ignores), or SIGTERM to the group (`kill -TERM -GROUP`): `course grade`
+    stops at once with 130 (SIGTERM: 143) and says so; the row finished before stays, no queued
+    submission starts, the one being graded gets no row, and no worker, kernel or batch folder is
+    left. Before, the pool's exit waited for every queued submission (5 s per kernel here); then,
+    for the one being graded (20 s) unless the workers got the signal too; SIGTERM or a second
+    SIGINT to the grader left its workers grading; SIGTERM to the group killed the workers and
+    the grader hung (a cancelled future broke Python 3.11's pool; red team helpers 74 and 75)."""
     subs = tmp_path / "submitted"
     subs.mkdir()
     # the grader's TMPDIR, which tags its processes; not under tmp_path, which kernels of a uid of
@@ -687,8 +689,8 @@ def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, how):
         assert grader.poll() is None and time.monotonic() - start < 120, \
             f"the first row and a slow kernel never came: {grader.communicate()[1][-3000:] if grader.poll() else ''}"
         time.sleep(0.5)
-    if how == "ctrl-c":
-        os.killpg(grader.pid, signal.SIGINT)
+    if how in ("ctrl-c", "sigterm-group"):
+        os.killpg(grader.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
     elif how == "sigint":
         grader.send_signal(signal.SIGINT)
     else:
@@ -706,12 +708,41 @@ def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, how):
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
         shutil.rmtree(scratch, ignore_errors=True)
-    said = "course grade: terminated (SIGTERM), every row" if how == "sigterm" else "course grade: interrupted, every row"
-    assert grader.returncode == (143 if how == "sigterm" else 130) and said in stderr, stderr[-2000:]
+    term = how.startswith("sigterm")
+    said = "course grade: terminated (SIGTERM), every row" if term else "course grade: interrupted, every row"
+    assert grader.returncode == (143 if term else 130) and said in stderr, stderr[-2000:]
     assert "Traceback" not in stderr, stderr[-3000:]
     rows = {Path(r["key"]).stem: r for r in json.loads(gradebook.read_text())["rows"]}
     assert list(rows) == ["a_correct"] and rows["a_correct"]["total"] == 8
     assert left == ([], [])
+
+
+def test_a_grader_that_ignores_ctrl_c_grades_on(tmp_path):
+    """Started with SIGINT ignored (nohup, a background job), a Ctrl-C to its group changes nothing:
+    its workers inherit the ignoring, the batch ends whole (red team helper-74: the workers' own
+    handler stopped the batch)."""
+    write(tmp_path / "correct.ipynb", solution_nb())
+    scratch = Path(tempfile.mkdtemp(prefix="course-ctrl-c-"))
+    scratch.chmod(0o711)
+    grader = subprocess.Popen([sys.executable, "-m", "course_lib", "grade", "correct.ipynb", "--out", "out",
+                               "--source", str(REPO / "solutions")], cwd=tmp_path, text=True,
+                              env=dict(os.environ, TMPDIR=str(scratch)), start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        start = time.monotonic()
+        while not any("ipykernel_launcher" in p for p in grader_processes(scratch).values()):
+            assert grader.poll() is None and time.monotonic() - start < 120, "no kernel came"
+            time.sleep(0.2)
+        os.killpg(grader.pid, signal.SIGINT)
+        _, stderr = grader.communicate(timeout=120)
+    finally:
+        for pid in grader_processes(scratch):
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)
+    [row] = json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]
+    assert grader.returncode == 0 and (row["total"], row["status"]) == (8, "graded"), stderr[-2000:]
 
 
 def test_a_ctrl_c_between_a_rows_files_leaves_the_gradebook_whole(tmp_path, monkeypatch):
@@ -738,39 +769,53 @@ def test_a_ctrl_c_between_a_rows_files_leaves_the_gradebook_whole(tmp_path, monk
     assert [r["key"] for r in json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]] == [row["key"]]
 
 
-def test_a_worker_that_gets_ctrl_c_stops_the_batch(tmp_path, monkeypatch):
-    """A terminal's Ctrl-C reaches the workers too; the one that gets it sets the batch's stop flag
-    itself, so that it takes no next submission even before the grader's own flag is set."""
+def test_an_interrupted_worker_returns_no_row_and_leaves_the_stopping_to_the_grader(tmp_path, monkeypatch):
+    """A worker whose submission is interrupted (the batch stops; a broken pool terminates the other
+    workers) returns no row, removes its busy marker and takes its next submission: the grader alone
+    stops a batch. (The worker used to set the stop flag, and a worker terminated by a pool that
+    another's death broke then stopped the whole batch: every later row was lost.)"""
     (tmp_path / "control").mkdir()
     (tmp_path / "scratch").mkdir()
+    calls = []
 
-    def interrupted(*args, **kwargs):
-        raise KeyboardInterrupt
+    def interrupted_once(path, key, *args, **kwargs):
+        calls.append(key)
+        if len(calls) == 1:
+            raise KeyboardInterrupt
+        return grading.Row(key=key, student="b", file="b.ipynb")
 
-    monkeypatch.setattr(batch_module, "grade_notebook", interrupted)
-    with pytest.raises(KeyboardInterrupt):
-        batch_module._grade_in_worker(tmp_path / "a.ipynb", "a", (), grading.Limits(), None, str(tmp_path),
-                                      sandbox.NO_ISOLATION)
-    assert (tmp_path / "control" / "stopped").exists() and not list((tmp_path / "control").glob("*.busy"))
-    assert batch_module._grade_in_worker(tmp_path / "b.ipynb", "b", (), grading.Limits(), None, str(tmp_path),
-                                         sandbox.NO_ISOLATION) is None
+    monkeypatch.setattr(batch_module, "grade_notebook", interrupted_once)
+    args = ((), grading.Limits(), None, str(tmp_path), sandbox.NO_ISOLATION)
+    assert batch_module._grade_in_worker(tmp_path / "a.ipynb", "a", *args) is None
+    assert not (tmp_path / "control" / "stopped").exists() and not list((tmp_path / "control").glob("*.busy"))
+    assert batch_module._grade_in_worker(tmp_path / "b.ipynb", "b", *args).key == "b"
+    (tmp_path / "control" / "stopped").touch()
+    assert batch_module._grade_in_worker(tmp_path / "c.ipynb", "c", *args) is None and calls == ["a", "b"]
 
 
-def test_a_worker_takes_ctrl_c_only_while_grading_and_only_once():
-    """An idle worker ignores Ctrl-C (it printed a traceback beside the grader's message); a busy one
-    is interrupted once: a second signal must not cut short its kernel's clean-up."""
-    saved = signal.getsignal(signal.SIGINT)
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, batch_module._STOP_WORKER])
+def test_a_worker_takes_a_stop_only_while_grading_and_only_once(sig):
+    """An idle worker ignores Ctrl-C (it printed a traceback beside the grader's message) and SIGTERM
+    (one that died of it broke the pool: the grader hung); a busy one is interrupted once: a second
+    signal must not cut short its kernel's clean-up. A signal the grader ignores (nohup) is left
+    alone: the worker inherited SIG_IGN, which stays."""
+    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM, batch_module._STOP_WORKER)}
     try:
-        batch_module._worker_started()
-        os.kill(os.getpid(), signal.SIGINT)  # idle: nothing happens
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        batch_module._worker_started((signal.SIGTERM,))
+        assert signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+        if sig == signal.SIGINT:
+            return
+        os.kill(os.getpid(), sig)  # idle: nothing happens
         batch_module._GRADING.set()
         with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
+            os.kill(os.getpid(), sig)
             time.sleep(1)  # the handler runs before this ends
-        os.kill(os.getpid(), signal.SIGINT)  # cleaning up: nothing happens
+        os.kill(os.getpid(), sig)  # cleaning up: nothing happens
     finally:
         batch_module._GRADING.clear()
-        signal.signal(signal.SIGINT, saved)
+        for s, handler in saved.items():
+            signal.signal(s, handler)
 
 
 def test_the_first_signal_stops_the_batch_and_the_rest_are_ignored():
@@ -810,8 +855,11 @@ def test_an_interrupted_grade_says_what_it_left(tmp_path, monkeypatch, when):
         raise KeyboardInterrupt
     monkeypatch.setattr(grading, "find_sources" if when == "loading" else "grade", interrupted)
     stderr = io.StringIO()
-    with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
-        code = cli.main(["grade", str(tmp_path / "hw.ipynb"), "--out", str(tmp_path / "out"), "--no-isolation"])
+    try:
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(io.StringIO()):
+            code = cli.main(["grade", str(tmp_path / "hw.ipynb"), "--out", str(tmp_path / "out"), "--no-isolation"])
+    except KeyboardInterrupt:  # not the test session's to end
+        pytest.fail("course grade let the KeyboardInterrupt out")
     said = {"loading": "course grade: interrupted before grading began; nothing was written",
             "grading": f"course grade: interrupted, no row was finished, so there is no {tmp_path / 'out' / 'gradebook.csv'}"}
     assert code == 130 and said[when] in stderr.getvalue(), stderr.getvalue()

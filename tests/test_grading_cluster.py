@@ -17,6 +17,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -54,7 +55,11 @@ def kill_the_worker_grading(client, key: str, killed: list, deadline: float) -> 
         time.sleep(0.1)
 
 
-def test_dask_grades_like_the_builtin_pool_and_a_killed_worker_loses_no_row(tmp_path):
+def test_dask_grades_like_the_builtin_pool_and_a_killed_worker_loses_no_row(tmp_path, monkeypatch):
+    """... and leaves nothing in the temp directory (its workers' copies of the sources, Dask's
+    scratch space and the killed task's folder were left there)."""
+    temp = Path(tempfile.mkdtemp(prefix="cg-", dir="/tmp"))  # short: kernels' socket paths lie below
+    monkeypatch.setenv("TMPDIR", str(temp))
     subs = tmp_path / "submitted"
     subs.mkdir()
     for name in SUBSET:
@@ -85,6 +90,8 @@ def test_dask_grades_like_the_builtin_pool_and_a_killed_worker_loses_no_row(tmp_
     assert (rows["slow"].total, rows["slow"].status) == (8, "graded")  # graded again on another worker
     book = json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]
     assert sorted(Path(r["key"]).stem for r in book) == sorted(rows)
+    assert not list(temp.iterdir())
+    temp.rmdir()
 
 
 def test_a_local_cluster_leaves_this_process_environment_as_it_found_it():

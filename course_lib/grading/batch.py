@@ -76,21 +76,43 @@ def _busy(marker: Path) -> tuple[int, str]:
 _GRADING = threading.Event()  # in a worker: set while it grades a submission
 
 
-def _worker_started() -> None:
-    """A worker's Ctrl-C (a terminal sends it to every worker; the grader sends it to those busy
-    when the batch stops): it interrupts the submission being graded, once; an idle worker ignores it."""
+_STOPPING = (signal.SIGINT, signal.SIGTERM)  # what stops a batch (a terminal's Ctrl-C, `kill`, `timeout`)
+_STOP_WORKER = signal.SIGUSR1  # what the grader sends a busy worker when the batch stops
+
+
+def _worker_started(handled: tuple[int, ...]) -> None:
+    """In a new worker: `_STOP_WORKER`, and those of `_STOPPING` in `handled` (those the grader does
+    not ignore; a terminal's Ctrl-C and `kill -TERM -GROUP` reach every worker, and a broken pool
+    terminates the others) interrupt the submission being graded, once, which then ends with its
+    kernel killed; an idle worker ignores them (a worker that died of SIGTERM broke the pool). The
+    worker was started with them blocked (`_spawning`): they are unblocked now."""
     def interrupted(signum, frame):
         if _GRADING.is_set():
             _GRADING.clear()  # a second one must not cut short the kernel's clean-up
             raise KeyboardInterrupt
-    signal.signal(signal.SIGINT, interrupted)
+    for s in (_STOP_WORKER, *handled):
+        signal.signal(s, interrupted)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+
+
+@contextlib.contextmanager
+def _spawning() -> Iterator[None]:
+    """Within (where the pool starts its workers): SIGINT and SIGTERM blocked, so that a worker still
+    starting holds them (a Ctrl-C there printed its traceback) until `_worker_started`; one that
+    came meanwhile is delivered here on the way out."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    try:
+        yield
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
 
 
 def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
                      expected: str | None, batch: str, isolation: sandbox.Isolation) -> Row | None:
     """In a worker process: grade one submission, with a marker (holding this worker's pid and the
     key) in the `batch` folder while at it (kernels' scratch folders go there too, so that a killed
-    worker leaves nothing behind); None, without grading, once the batch has stopped."""
+    worker leaves nothing behind); None, without grading, once the batch has stopped, and when
+    interrupted (`_worker_started`)."""
     if (_control(batch) / "stopped").exists():
         return None
     marker = _busy_marker(batch, key)
@@ -105,9 +127,8 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
         last = traceback.format_exception_only(type(e), e)[-1].strip()
         return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
                    reason=f"the grader failed: {last[:300]}", isolation=isolation.name)
-    except KeyboardInterrupt:  # the batch stops: this worker takes no more (it may be first to know)
-        (_control(batch) / "stopped").touch()
-        raise
+    except KeyboardInterrupt:  # the batch stops (the grader decides), or the pool, broken by another
+        return None  # worker's death, terminates this one (its submission is graded again): no row
     finally:
         _GRADING.clear()
         marker.unlink(missing_ok=True)
@@ -116,7 +137,8 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
 def _kill_orphans(batch: str) -> None:
     """Kill the kernels (and their process groups) of workers that died before cleaning up."""
     for pidfile in _scratch_root(batch).glob("*.pid"):
-        pid = int(pidfile.read_text() or 0)
+        text = pidfile.read_text().strip()
+        pid = int(text) if text.isdigit() else 0  # (without a sandbox a kernel could write anything here)
         try:
             if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
                 kill_group(pid)
@@ -133,17 +155,17 @@ def _child_of_mine(pid: int) -> bool:
 
 
 def _stop_now(futures: Iterable[concurrent.futures.Future], batch: str) -> None:
-    """Stop the batch at once: no queued submission starts, and each being graded is interrupted
-    (its worker gets SIGINT; kernels left by a dead worker are killed), until every one has ended."""
+    """Stop the batch at once: no queued submission is graded (its worker sees the stop flag), and
+    each being graded is interrupted (its worker gets `_STOP_WORKER`; kernels left by a dead worker
+    are killed), until every one has ended. No future is cancelled: Python 3.11's pool, when a worker
+    then dies, fails on a cancelled one and never finishes the others (helper-75: a hang)."""
     (_control(batch) / "stopped").touch()
     futures = list(futures)
-    for fut in futures:
-        fut.cancel()
     while concurrent.futures.wait(futures, timeout=0.2).not_done:  # one may have started after the flag
         for marker in _control(batch).glob("*.busy"):
             if _child_of_mine(pid := _busy(marker)[0]):
                 with contextlib.suppress(OSError):
-                    os.kill(pid, signal.SIGINT)
+                    os.kill(pid, _STOP_WORKER)
         _kill_orphans(batch)
     _kill_orphans(batch)  # those of workers killed with the grader's process group (SIGTERM to it)
 
@@ -155,23 +177,19 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
     left unfinished when a worker died. `args`: those of `_grade_in_worker` after the key."""
     batch = args[3]
     lost = []
+    handled = tuple(s for s in _STOPPING if signal.getsignal(s) is not signal.SIG_IGN)  # nohup: SIGINT stays ignored
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_worker_started) as pool:
+                                                initializer=_worker_started, initargs=(handled,)) as pool:
         futures = {}
         try:
-            for p, k in subs:
-                futures[pool.submit(_grade_in_worker, p, k, *args)] = (p, k)
+            with _spawning():  # the pool starts a worker in `submit` while it has fewer than `jobs`
+                for p, k in subs:
+                    futures[pool.submit(_grade_in_worker, p, k, *args)] = (p, k)
             for fut in concurrent.futures.as_completed(futures):
                 try:
-                    go_on = finish(fut.result())
-                except concurrent.futures.CancelledError:
-                    continue
+                    finish(fut.result())  # when it says stop, the stop flag is set: workers take no more
                 except concurrent.futures.BrokenExecutor:  # a worker process died
                     lost.append(futures[fut])
-                    continue
-                if not go_on:
-                    for other in futures:
-                        other.cancel()
         except BaseException:  # Ctrl-C or SIGTERM (the pool's exit would wait for every queued submission)
             _stop_now(futures, batch)
             raise
@@ -212,7 +230,7 @@ def _stopped_by_signals() -> Iterator[None]:
     if threading.current_thread() is not threading.main_thread():
         yield
         return
-    saved = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
+    saved = {s: signal.getsignal(s) for s in _STOPPING}
     saved = {s: signal.SIG_DFL if before is None else before for s, before in saved.items()}  # None: not Python's
 
     def stop(signum, frame):

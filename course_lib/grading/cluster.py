@@ -57,17 +57,23 @@ def local_cluster(workers: int) -> Iterator:
     kernels, with the grader's failure budget. This process's environment is put back when it
     closes: the cluster's nannies write their workers' settings into it (MALLOC_TRIM_THRESHOLD_,
     OMP_NUM_THREADS=1, ...) and leave them, and every process started afterwards inherits them;
-    the malloc setting alone made a torch notebook's kernel 3-4x slower (heap trimming)."""
+    the malloc setting alone made a torch notebook's kernel 3-4x slower (heap trimming).
+    The workers' temp directory (their copies of the sources, a killed task's scratch folder, Dask's
+    own scratch space) is a folder of its own, removed when the cluster has closed."""
     import dask
     from distributed import LocalCluster
 
+    tempfile.gettempdir()  # this process's own stays where it was
     saved = dict(os.environ)
     try:
-        with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
-                              "distributed.worker.daemon": False}), \
-                LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
-                             dashboard_address=None) as cluster:
-            yield cluster
+        with tempfile.TemporaryDirectory(prefix="course-grade-dask-", ignore_cleanup_errors=True) as folder:
+            os.chmod(folder, 0o711)  # passable to kernels of a uid of their own (their scratch lies below)
+            os.environ["TMPDIR"] = folder  # the workers', who inherit it
+            with dask.config.set({"distributed.scheduler.allowed-failures": ALLOWED_FAILURES,
+                                  "distributed.worker.daemon": False, "temporary-directory": folder}), \
+                    LocalCluster(n_workers=workers, threads_per_worker=1, processes=True, memory_limit=0,
+                                 dashboard_address=None) as cluster:
+                yield cluster
     finally:
         os.environ.clear()
         os.environ.update(saved)
