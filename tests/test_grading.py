@@ -8,11 +8,13 @@ need no kernel.
 
 from __future__ import annotations
 
+import concurrent.futures
 import contextlib
 import copy
 import csv
 import io
 import json
+import multiprocessing
 import os
 import shutil
 import signal
@@ -24,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterator
 
 import nbformat
 import pytest
@@ -647,6 +650,46 @@ def test_a_kernel_that_kills_its_worker_costs_only_its_row(tmp_path):
     assert "killed the grading process" in rows["killer"].reason
 
 
+# Without a sandbox a kernel can signal the grader's workers: its own (its parent), or the others
+# (children of its parent's parent), here with the signal the grader stops a busy worker with.
+SIGNAL_OWN_WORKER = "import os, signal, time\nos.kill(os.getppid(), signal.SIGUSR1)\ntime.sleep(1)\n"
+SIGNAL_OTHER_WORKERS = '''import os, signal, time
+
+def parent_of(pid):
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[1])
+
+mine = os.getppid()
+grader = parent_of(mine)
+end = time.monotonic() + 4
+while time.monotonic() < end:
+    for pid in map(int, filter(str.isdigit, os.listdir("/proc"))):
+        try:
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                if pid != mine and parent_of(pid) == grader and b"spawn_main" in f.read():
+                    os.kill(pid, signal.SIGUSR1)
+        except OSError:
+            pass
+    time.sleep(0.1)
+'''
+
+
+def test_a_kernel_that_signals_a_worker_costs_only_its_own_row(tmp_path):
+    """Without isolation a kernel can send a worker the grader's stop signal: the submission it
+    interrupts (here a slow one, graded beside it) is graded again alone and gets its row; one
+    whose kernel interrupts its own worker, alone too, gets an 'error' row. Before, each lost its
+    row (helper-76: exit 3, the victim named)."""
+    write(tmp_path / "a_signals_others.ipynb", prefixed("rotation_about", SIGNAL_OTHER_WORKERS))
+    write(tmp_path / "b_slow.ipynb", prefixed("rotation_about", "import time\ntime.sleep(2)\n"))
+    write(tmp_path / "c_signals_itself.ipynb", prefixed("rotation_about", SIGNAL_OWN_WORKER))
+    rows = {Path(r.key).stem: r for r in grading.grade([tmp_path], tmp_path / "out", grading.find_sources(
+        [REPO / "solutions"], problems=[]), jobs=2, isolation=sandbox.NO_ISOLATION)}
+    assert {n: (r.total, r.status) for n, r in rows.items()} == \
+        {"a_signals_others": (8, "graded"), "b_slow": (8, "graded"), "c_signals_itself": (0, "error")}, rows
+    assert "a signal the grader did not send interrupted grading it when it was graded alone" \
+        in rows["c_signals_itself"].reason
+
+
 def grader_processes(scratch: Path) -> dict[int, str]:
     """pid: command line of the processes of a grader run with TMPDIR=`scratch` (itself, its
     workers, their kernels)."""
@@ -656,6 +699,26 @@ def grader_processes(scratch: Path) -> dict[int, str]:
             if str(scratch).encode() in (proc / "environ").read_bytes():
                 found[int(proc.name)] = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
     return found
+
+
+@contextlib.contextmanager
+def started_grader(folder: Path, *args: str, sigint=signal.SIG_DFL) -> Iterator[tuple[subprocess.Popen, Path]]:
+    """`course grade ARGS` run in `folder` as a command in a session of its own, with SIGINT at
+    `sigint` (a terminal leaves it at its default; an xdist worker ignores it, and a child inherits
+    that), and the temp directory that tags its processes (`grader_processes`; not under tmp_path,
+    which kernels of a uid of their own cannot pass); whatever of it is left is killed afterwards."""
+    scratch = Path(tempfile.mkdtemp(prefix="course-ctrl-c-"))
+    scratch.chmod(0o711)
+    grader = subprocess.Popen([sys.executable, "-m", "course_lib", "grade", *args, "--source", str(REPO / "solutions")],
+                              cwd=folder, text=True, env=dict(os.environ, TMPDIR=str(scratch)), start_new_session=True,
+                              stdout=subprocess.PIPE, stderr=subprocess.PIPE, preexec_fn=lambda: signal.signal(signal.SIGINT, sigint))
+    try:
+        yield grader, scratch
+    finally:
+        for pid in grader_processes(scratch):  # none when it works
+            with contextlib.suppress(OSError):
+                os.kill(pid, signal.SIGKILL)
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 @pytest.mark.parametrize("how", ["ctrl-c", "sigint", "sigterm", "sigterm-group"])
@@ -671,43 +734,29 @@ def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, how):
     the grader hung (a cancelled future broke Python 3.11's pool; red team helpers 74 and 75)."""
     subs = tmp_path / "submitted"
     subs.mkdir()
-    # the grader's TMPDIR, which tags its processes; not under tmp_path, which kernels of a uid of
-    # their own cannot pass
-    scratch = Path(tempfile.mkdtemp(prefix="course-ctrl-c-"))
-    scratch.chmod(0o711)
     write(subs / "a_correct.ipynb", solution_nb())
     for name in ("b_slow", "c_slow", "d_slow"):
         write(subs / f"{name}.ipynb", prefixed("rotation_about", "import time\ntime.sleep(5)\n"))
-    grader = subprocess.Popen([sys.executable, "-m", "course_lib", "grade", "submitted", "--out", "out", "-j", "1",
-                               "--source", str(REPO / "solutions")], cwd=tmp_path, text=True,
-                              env=dict(os.environ, TMPDIR=str(scratch)), start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              # as from a terminal: an xdist worker ignores SIGINT, and a child inherits that
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
-    gradebook, start = tmp_path / "out" / "gradebook.json", time.monotonic()
-    while not (gradebook.exists() and any("ipykernel_launcher" in p for p in grader_processes(scratch).values())):
-        assert grader.poll() is None and time.monotonic() - start < 120, \
-            f"the first row and a slow kernel never came: {grader.communicate()[1][-3000:] if grader.poll() else ''}"
-        time.sleep(0.5)
-    if how in ("ctrl-c", "sigterm-group"):
-        os.killpg(grader.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
-    elif how == "sigint":
-        grader.send_signal(signal.SIGINT)
-    else:
-        grader.send_signal(signal.SIGTERM)
-        for again in (signal.SIGINT, signal.SIGTERM):  # while it stops its workers and kernels
-            time.sleep(0.05)
-            with contextlib.suppress(ProcessLookupError):
-                grader.send_signal(again)
-    try:
+    gradebook = tmp_path / "out" / "gradebook.json"
+    with started_grader(tmp_path, "submitted", "--out", "out", "-j", "1") as (grader, scratch):
+        start = time.monotonic()
+        while not (gradebook.exists() and any("ipykernel_launcher" in p for p in grader_processes(scratch).values())):
+            assert grader.poll() is None and time.monotonic() - start < 120, \
+                f"the first row and a slow kernel never came: {grader.communicate()[1][-3000:] if grader.poll() else ''}"
+            time.sleep(0.5)
+        if how in ("ctrl-c", "sigterm-group"):
+            os.killpg(grader.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
+        elif how == "sigint":
+            grader.send_signal(signal.SIGINT)
+        else:
+            grader.send_signal(signal.SIGTERM)
+            for again in (signal.SIGINT, signal.SIGTERM):  # while it stops its workers and kernels
+                time.sleep(0.05)
+                with contextlib.suppress(ProcessLookupError):
+                    grader.send_signal(again)
         _, stderr = grader.communicate(timeout=10)
         time.sleep(1)
         left = list(grader_processes(scratch).values()), list(scratch.iterdir())
-    finally:
-        for pid in grader_processes(scratch):  # none when it works
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(scratch, ignore_errors=True)
     term = how.startswith("sigterm")
     said = "course grade: terminated (SIGTERM), every row" if term else "course grade: interrupted, every row"
     assert grader.returncode == (143 if term else 130) and said in stderr, stderr[-2000:]
@@ -722,25 +771,13 @@ def test_a_grader_that_ignores_ctrl_c_grades_on(tmp_path):
     its workers inherit the ignoring, the batch ends whole (red team helper-74: the workers' own
     handler stopped the batch)."""
     write(tmp_path / "correct.ipynb", solution_nb())
-    scratch = Path(tempfile.mkdtemp(prefix="course-ctrl-c-"))
-    scratch.chmod(0o711)
-    grader = subprocess.Popen([sys.executable, "-m", "course_lib", "grade", "correct.ipynb", "--out", "out",
-                               "--source", str(REPO / "solutions")], cwd=tmp_path, text=True,
-                              env=dict(os.environ, TMPDIR=str(scratch)), start_new_session=True,
-                              stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                              preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
-    try:
+    with started_grader(tmp_path, "correct.ipynb", "--out", "out", sigint=signal.SIG_IGN) as (grader, scratch):
         start = time.monotonic()
         while not any("ipykernel_launcher" in p for p in grader_processes(scratch).values()):
             assert grader.poll() is None and time.monotonic() - start < 120, "no kernel came"
             time.sleep(0.2)
         os.killpg(grader.pid, signal.SIGINT)
         _, stderr = grader.communicate(timeout=120)
-    finally:
-        for pid in grader_processes(scratch):
-            with contextlib.suppress(OSError):
-                os.kill(pid, signal.SIGKILL)
-        shutil.rmtree(scratch, ignore_errors=True)
     [row] = json.loads((tmp_path / "out" / "gradebook.json").read_text())["rows"]
     assert grader.returncode == 0 and (row["total"], row["status"]) == (8, "graded"), stderr[-2000:]
 
@@ -770,27 +807,32 @@ def test_a_ctrl_c_between_a_rows_files_leaves_the_gradebook_whole(tmp_path, monk
 
 
 def test_an_interrupted_worker_returns_no_row_and_leaves_the_stopping_to_the_grader(tmp_path, monkeypatch):
-    """A worker whose submission is interrupted (the batch stops; a broken pool terminates the other
-    workers) returns no row, removes its busy marker and takes its next submission: the grader alone
-    stops a batch. (The worker used to set the stop flag, and a worker terminated by a pool that
-    another's death broke then stopped the whole batch: every later row was lost.)"""
+    """A worker whose submission is interrupted returns no row, removes its busy marker and takes its
+    next submission: the grader alone stops a batch. (The worker used to set the stop flag, and a
+    worker terminated by a pool that another's death broke then stopped the whole batch: every later
+    row was lost.) Interrupted after the grader set the stop flag it returns None; before it (a
+    signal the grader did not send), `Interrupted`, and the grader grades that submission again."""
     (tmp_path / "control").mkdir()
     (tmp_path / "scratch").mkdir()
     calls = []
 
-    def interrupted_once(path, key, *args, **kwargs):
+    def interrupted_on_a_and_c(path, key, *args, **kwargs):
         calls.append(key)
-        if len(calls) == 1:
+        if key in ("a", "c"):
+            if key == "c":
+                (tmp_path / "control" / "stopped").touch()  # as the grader's `_stop_now` does, first
             raise KeyboardInterrupt
         return grading.Row(key=key, student="b", file="b.ipynb")
 
-    monkeypatch.setattr(batch_module, "grade_notebook", interrupted_once)
+    monkeypatch.setattr(batch_module, "grade_notebook", interrupted_on_a_and_c)
     args = ((), grading.Limits(), None, str(tmp_path), sandbox.NO_ISOLATION)
-    assert batch_module._grade_in_worker(tmp_path / "a.ipynb", "a", *args) is None
+    with pytest.raises(batch_module.Interrupted, match="grading a"):
+        batch_module._grade_in_worker(tmp_path / "a.ipynb", "a", *args)
     assert not (tmp_path / "control" / "stopped").exists() and not list((tmp_path / "control").glob("*.busy"))
     assert batch_module._grade_in_worker(tmp_path / "b.ipynb", "b", *args).key == "b"
-    (tmp_path / "control" / "stopped").touch()
-    assert batch_module._grade_in_worker(tmp_path / "c.ipynb", "c", *args) is None and calls == ["a", "b"]
+    assert batch_module._grade_in_worker(tmp_path / "c.ipynb", "c", *args) is None
+    assert not list((tmp_path / "control").glob("*.busy"))
+    assert batch_module._grade_in_worker(tmp_path / "d.ipynb", "d", *args) is None and calls == ["a", "b", "c"]
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM, batch_module._STOP_WORKER])
@@ -816,6 +858,22 @@ def test_a_worker_takes_a_stop_only_while_grading_and_only_once(sig):
         batch_module._GRADING.clear()
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+def test_a_worker_starts_with_the_stopping_signals_blocked():
+    """A worker still starting (importing torch) holds SIGINT, SIGTERM and SIGUSR1 until its handlers
+    are in (`_worker_started`): a Ctrl-C there printed its traceback, and SIGUSR1's default action
+    killed it (red team helper-77: a process left by a kernel, signalling workers as they started,
+    cost innocent submissions their rows). The grader's own mask is back afterwards. (As in
+    `_pool_round`, the pool is made first: making it may start multiprocessing's resource tracker,
+    which unblocks SIGINT and SIGTERM in the thread that starts it.)"""
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    with concurrent.futures.ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        with batch_module._spawning():
+            started = pool.submit(signal.pthread_sigmask, signal.SIG_BLOCK, [])
+        blocked = started.result()
+    assert {signal.SIGINT, signal.SIGTERM, batch_module._STOP_WORKER} <= blocked
+    assert signal.pthread_sigmask(signal.SIG_BLOCK, []) == before
 
 
 def test_the_first_signal_stops_the_batch_and_the_rest_are_ignored():

@@ -85,26 +85,31 @@ def _worker_started(handled: tuple[int, ...]) -> None:
     not ignore; a terminal's Ctrl-C and `kill -TERM -GROUP` reach every worker, and a broken pool
     terminates the others) interrupt the submission being graded, once, which then ends with its
     kernel killed; an idle worker ignores them (a worker that died of SIGTERM broke the pool). The
-    worker was started with them blocked (`_spawning`): they are unblocked now."""
+    worker was started with them and `_STOP_WORKER` blocked (`_spawning`): they are unblocked now."""
     def interrupted(signum, frame):
         if _GRADING.is_set():
             _GRADING.clear()  # a second one must not cut short the kernel's clean-up
             raise KeyboardInterrupt
     for s in (_STOP_WORKER, *handled):
         signal.signal(s, interrupted)
-    signal.pthread_sigmask(signal.SIG_UNBLOCK, _STOPPING)
+    signal.pthread_sigmask(signal.SIG_UNBLOCK, (*_STOPPING, _STOP_WORKER))
 
 
 @contextlib.contextmanager
 def _spawning() -> Iterator[None]:
-    """Within (where the pool starts its workers): SIGINT and SIGTERM blocked, so that a worker still
-    starting holds them (a Ctrl-C there printed its traceback) until `_worker_started`; one that
-    came meanwhile is delivered here on the way out."""
-    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, _STOPPING)
+    """Within (where the pool starts its workers): SIGINT, SIGTERM and `_STOP_WORKER` blocked, so that
+    a worker still starting holds them (a Ctrl-C there printed its traceback; SIGUSR1 killed it)
+    until `_worker_started`; one that came meanwhile is delivered here on the way out."""
+    blocked = signal.pthread_sigmask(signal.SIG_BLOCK, (*_STOPPING, _STOP_WORKER))
     try:
         yield
     finally:
         signal.pthread_sigmask(signal.SIG_SETMASK, blocked)
+
+
+class Interrupted(Exception):
+    """Raised in the grader by a worker's future: a signal that the grader did not send interrupted
+    the submission (without a sandbox a kernel can signal the workers), which is graded again alone."""
 
 
 def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits: Limits,
@@ -112,25 +117,31 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
     """In a worker process: grade one submission, with a marker (holding this worker's pid and the
     key) in the `batch` folder while at it (kernels' scratch folders go there too, so that a killed
     worker leaves nothing behind); None, without grading, once the batch has stopped, and when
-    interrupted (`_worker_started`)."""
+    interrupted (`_worker_started`) once it has; `Interrupted` when interrupted before (the grader
+    sets the stop flag before it signals a worker)."""
     if (_control(batch) / "stopped").exists():
         return None
     marker = _busy_marker(batch, key)
     marker.write_text(f"{os.getpid()} {key}")  # (the grader's `_stop_now` signals it, until it has ended)
-    try:
+    try:  # (a stopping signal raises KeyboardInterrupt only while _GRADING is set: here, in the try)
         _GRADING.set()
-        if source_paths not in _WORKER_SOURCES:
-            _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
-        return grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected, _scratch_root(batch),
-                              isolation)
-    except Exception as e:  # a grader bug must cost one row, not the batch
-        last = traceback.format_exception_only(type(e), e)[-1].strip()
-        return Row(key=key, student=student_of(path), file=Path(path).name, status="error",
-                   reason=f"the grader failed: {last[:300]}", isolation=isolation.name)
+        try:
+            if source_paths not in _WORKER_SOURCES:
+                _WORKER_SOURCES[source_paths] = {s.chapter: s for s in map(load_source, map(Path, source_paths))}
+            row = grade_notebook(path, key, _WORKER_SOURCES[source_paths], limits, expected, _scratch_root(batch),
+                                 isolation)
+        except Exception as e:  # a grader bug must cost one row, not the batch
+            last = traceback.format_exception_only(type(e), e)[-1].strip()
+            row = Row(key=key, student=student_of(path), file=Path(path).name, status="error",
+                      reason=f"the grader failed: {last[:300]}", isolation=isolation.name)
+        finally:
+            _GRADING.clear()
+        return row
     except KeyboardInterrupt:  # the batch stops (the grader decides), or the pool, broken by another
-        return None  # worker's death, terminates this one (its submission is graded again): no row
+        if (_control(batch) / "stopped").exists():  # worker's death, terminates this one (its
+            return None  # submission is graded again): no row
+        raise Interrupted(f"a signal interrupted grading {key}") from None  # not the grader's
     finally:
-        _GRADING.clear()
         marker.unlink(missing_ok=True)
 
 
@@ -170,19 +181,23 @@ def _stop_now(futures: Iterable[concurrent.futures.Future], batch: str) -> None:
     _kill_orphans(batch)  # those of workers killed with the grader's process group (SIGTERM to it)
 
 
-def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
-                finish: Callable[[Row | None], bool]) -> list[tuple[Path, str]]:
+def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple, finish: Callable[[Row | None], bool]
+                ) -> tuple[list[tuple[Path, str]], list[tuple[Path, str]]]:
     """Grade `subs` in a pool of `jobs` workers, until the end or until `finish` says stop (then
     only the submissions being graded finish; on Ctrl-C or SIGTERM not even those); the submissions
-    left unfinished when a worker died. `args`: those of `_grade_in_worker` after the key."""
+    left unfinished when a worker died, and those a signal not from the grader interrupted
+    (`Interrupted`). `args`: those of `_grade_in_worker` after the key."""
     batch = args[3]
-    lost = []
+    lost, interrupted = [], []
     handled = tuple(s for s in _STOPPING if signal.getsignal(s) is not signal.SIG_IGN)  # nohup: SIGINT stays ignored
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
                                                 initializer=_worker_started, initargs=(handled,)) as pool:
         futures = {}
         try:
-            with _spawning():  # the pool starts a worker in `submit` while it has fewer than `jobs`
+            # the pool starts a worker in `submit` while it has fewer than `jobs`; it is made before
+            # `_spawning`, as making it may start multiprocessing's resource tracker, which unblocks
+            # SIGINT and SIGTERM in this thread
+            with _spawning():
                 for p, k in subs:
                     futures[pool.submit(_grade_in_worker, p, k, *args)] = (p, k)
             for fut in concurrent.futures.as_completed(futures):
@@ -190,10 +205,12 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple,
                     finish(fut.result())  # when it says stop, the stop flag is set: workers take no more
                 except concurrent.futures.BrokenExecutor:  # a worker process died
                     lost.append(futures[fut])
+                except Interrupted:
+                    interrupted.append(futures[fut])
         except BaseException:  # Ctrl-C or SIGTERM (the pool's exit would wait for every queued submission)
             _stop_now(futures, batch)
             raise
-    return lost
+    return lost, interrupted
 
 
 def _write_rows(out: Path, rows: list[Row], book: dict[str, Row]) -> None:
@@ -319,7 +336,8 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
 
     # Workers are processes, so that a kernel which kills its parent takes down a worker, not the batch.
     # Then every unfinished submission is graded again: those queued as before, those that were being
-    # graded one at a time; one that takes down its worker when alone gets an 'error' row.
+    # graded (or that a signal not from the grader interrupted) one at a time; one that takes down or
+    # interrupts its worker when alone gets an 'error' row.
     with _stopped_by_signals(), _rewritten(out, rows, book), connection, \
             tempfile.TemporaryDirectory(prefix="course-grade-batch-", ignore_cleanup_errors=True) as batch:
         os.chmod(batch, 0o711)
@@ -333,15 +351,17 @@ def grade(paths: Iterable[Path], out: Path, sources: dict[str, Source], limits: 
         while (queued or suspects) and not tampered:
             alone = not queued
             round_subs = [suspects.pop(0)] if alone else queued
-            lost = _pool_round(round_subs, 1 if alone else jobs, args, finish)
+            lost, interrupted = _pool_round(round_subs, 1 if alone else jobs, args, finish)
             _kill_orphans(batch)
             queued = []
-            for path, key in lost:
-                was_busy = _busy_marker(batch, key).exists()
+            for (path, key), why in [(s, "grading it killed the grading process") for s in lost] + \
+                                    [(s, "a signal the grader did not send interrupted grading it") for s in interrupted]:
+                was_busy = _busy_marker(batch, key).exists() or (path, key) in interrupted
                 _busy_marker(batch, key).unlink(missing_ok=True)
                 if alone:
                     finish(Row(key=key, student=student_of(path, sources), file=path.name, status="error",
-                               reason="grading it killed the grading process (twice)", isolation=isolation.name))
+                               reason=f"{why} when it was graded alone (its first try did not finish either)",
+                               isolation=isolation.name))
                 else:
                     (suspects if was_busy else queued).append((path, key))
     write_class_report(out)  # report.html, from the whole gradebook
