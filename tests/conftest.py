@@ -37,7 +37,8 @@ SLOW_TESTS = {"test_exercise_notebook_runs_up_to_its_stubs", "test_a_kernel_that
               "test_total_timeout_kills_the_kernel_and_its_children",
               "test_two_workers_run_two_notebooks_each_whole_on_one_worker",
               "test_a_huge_print_does_not_grow_the_grader", "test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel",
-              "test_a_grader_that_ignores_ctrl_c_grades_on", "test_a_kernel_that_signals_a_worker_costs_only_its_own_row",
+              "test_a_grader_that_ignores_ctrl_c_grades_on", "test_a_grader_killed_outright_leaves_no_worker_kernel_or_batch_folder",
+              "test_a_kernel_that_signals_a_worker_costs_only_its_own_row",
               "test_a_chapter_in_quick_mode_keeps_the_full_runs_structure"}  # runs every chapter
 
 

@@ -782,6 +782,30 @@ def test_a_grader_that_ignores_ctrl_c_grades_on(tmp_path):
     assert grader.returncode == 0 and (row["total"], row["status"]) == (8, "graded"), stderr[-2000:]
 
 
+def test_a_grader_killed_outright_leaves_no_worker_kernel_or_batch_folder(tmp_path):
+    """SIGKILL (`kill -9`, the OOM killer; without a sandbox, a kernel) gives the grader no way out:
+    its workers see it gone, interrupt the submission being graded (its kernel is killed), start no
+    other and exit, and the batch folder goes with them; so the grader's output pipes close. Before,
+    the workers graded on and then waited forever for work (each holds both ends of the pool's
+    pipes), holding the pipes of whatever started the grader (a CI job hung)."""
+    write(tmp_path / "a_slow.ipynb", prefixed("rotation_about", "import time\ntime.sleep(60)\n"))
+    for name in ("b_correct", "c_correct", "d_correct", "e_correct"):
+        write(tmp_path / f"{name}.ipynb", solution_nb())
+    gradebook = tmp_path / "out" / "gradebook.json"
+    with started_grader(tmp_path, ".", "--out", "out", "-j", "2") as (grader, scratch):
+        start = time.monotonic()
+        while not (gradebook.exists() and any("ipykernel_launcher" in p for p in grader_processes(scratch).values())):
+            assert grader.poll() is None and time.monotonic() - start < 120, \
+                f"the first row and a kernel never came: {grader.communicate()[1][-3000:] if grader.poll() else ''}"
+            time.sleep(0.2)
+        grader.kill()
+        grader.communicate(timeout=30)  # (TimeoutExpired before: the workers held its pipes)
+        while grader_processes(scratch) and time.monotonic() - start < 150:
+            time.sleep(0.2)
+        left = list(grader_processes(scratch).values()), list(scratch.iterdir())
+    assert left == ([], [])
+
+
 def test_a_ctrl_c_between_a_rows_files_leaves_the_gradebook_whole(tmp_path, monkeypatch):
     """Ctrl-C after gradebook.json got a row but before gradebook.csv did (red team helper-73: a
     SIGINT as the first row was written left no gradebook.csv, which the interrupted command names,

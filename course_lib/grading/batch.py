@@ -18,9 +18,11 @@ import dataclasses
 import hashlib
 import multiprocessing
 import os
+import shutil
 import signal
 import tempfile
 import threading
+import time
 import traceback
 from pathlib import Path
 from typing import Callable, Iterable, Iterator
@@ -74,6 +76,9 @@ def _busy(marker: Path) -> tuple[int, str]:
 
 
 _GRADING = threading.Event()  # in a worker: set while it grades a submission
+_BUSY = threading.Event()  # in a worker: set from the start of a submission to its end (clean-up included)
+_ORPHANED = threading.Event()  # in a worker: set once the grader is gone (`_exit_when_orphaned`)
+_STARTING = threading.Lock()  # a submission starts before the worker is orphaned, or not at all
 
 
 _STOPPING = (signal.SIGINT, signal.SIGTERM)  # what stops a batch (a terminal's Ctrl-C, `kill`, `timeout`)
@@ -93,6 +98,33 @@ def _worker_started(handled: tuple[int, ...]) -> None:
     for s in (_STOP_WORKER, *handled):
         signal.signal(s, interrupted)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, (*_STOPPING, _STOP_WORKER))
+
+
+def _exit_when_orphaned(batch: str, grader: int) -> None:
+    """In a worker, a thread: once the `grader` process is gone without stopping the batch (killed
+    outright: SIGKILL, the OOM killer), interrupt the submission being graded (its kernel is killed),
+    start no other, kill what kernels of the batch are left, remove the batch folder and exit.
+    Otherwise a worker, which holds both ends of the pool's pipes, graded on what was queued and
+    then waited forever, holding the pipes of whoever started the grader."""
+    while os.getppid() == grader:
+        time.sleep(0.5)
+    with _STARTING:
+        _ORPHANED.set()
+    deadline = time.monotonic() + 30
+    while _BUSY.is_set() and time.monotonic() < deadline:
+        if _GRADING.is_set():  # (the interruption clears it)
+            signal.pthread_kill(threading.main_thread().ident, _STOP_WORKER)
+        time.sleep(0.1)
+    _kill_orphans(batch)
+    shutil.rmtree(batch, ignore_errors=True)
+    os._exit(1)
+
+
+def _worker_init(handled: tuple[int, ...], batch: str, grader: int) -> None:
+    """A new worker's initializer: its signal handlers (`_worker_started`), and its watch on the
+    `grader` process (`_exit_when_orphaned`)."""
+    _worker_started(handled)
+    threading.Thread(target=_exit_when_orphaned, args=(batch, grader), name="orphan-watch", daemon=True).start()
 
 
 @contextlib.contextmanager
@@ -118,12 +150,14 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
     key) in the `batch` folder while at it (kernels' scratch folders go there too, so that a killed
     worker leaves nothing behind); None, without grading, once the batch has stopped, and when
     interrupted (`_worker_started`) once it has; `Interrupted` when interrupted before (the grader
-    sets the stop flag before it signals a worker)."""
-    if (_control(batch) / "stopped").exists():
-        return None
+    sets the stop flag before it signals a worker); None, without grading, once the grader is gone."""
+    with _STARTING:
+        if _ORPHANED.is_set() or (_control(batch) / "stopped").exists():
+            return None
+        _BUSY.set()
     marker = _busy_marker(batch, key)
-    marker.write_text(f"{os.getpid()} {key}")  # (the grader's `_stop_now` signals it, until it has ended)
     try:  # (a stopping signal raises KeyboardInterrupt only while _GRADING is set: here, in the try)
+        marker.write_text(f"{os.getpid()} {key}")  # (the grader's `_stop_now` signals it, until it has ended)
         _GRADING.set()
         try:
             if source_paths not in _WORKER_SOURCES:
@@ -143,6 +177,7 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
         raise Interrupted(f"a signal interrupted grading {key}") from None  # not the grader's
     finally:
         marker.unlink(missing_ok=True)
+        _BUSY.clear()
 
 
 def _kill_orphans(batch: str) -> None:
@@ -191,7 +226,7 @@ def _pool_round(subs: list[tuple[Path, str]], jobs: int, args: tuple, finish: Ca
     lost, interrupted = [], []
     handled = tuple(s for s in _STOPPING if signal.getsignal(s) is not signal.SIG_IGN)  # nohup: SIGINT stays ignored
     with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"),
-                                                initializer=_worker_started, initargs=(handled,)) as pool:
+                                                initializer=_worker_init, initargs=(handled, batch, os.getpid())) as pool:
         futures = {}
         try:
             # the pool starts a worker in `submit` while it has fewer than `jobs`; it is made before
