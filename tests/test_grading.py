@@ -721,6 +721,15 @@ def started_grader(folder: Path, *args: str, sigint=signal.SIG_DFL) -> Iterator[
         shutil.rmtree(scratch, ignore_errors=True)
 
 
+def wait_for_a_row_and_a_kernel(grader: subprocess.Popen, scratch: Path, gradebook: Path) -> None:
+    """Until `gradebook` holds a row and a kernel of the grader (`started_grader`) runs."""
+    start = time.monotonic()
+    while not (gradebook.exists() and any("ipykernel_launcher" in p for p in grader_processes(scratch).values())):
+        assert grader.poll() is None and time.monotonic() - start < 120, \
+            f"the first row and a kernel never came: {grader.communicate()[1][-3000:] if grader.poll() else ''}"
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("how", ["ctrl-c", "sigint", "sigterm", "sigterm-group"])
 def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, how):
     """Ctrl-C as a terminal sends it (SIGINT to the process group: the workers get it too), SIGINT to
@@ -739,11 +748,7 @@ def test_ctrl_c_stops_the_batch_at_once_and_leaves_no_kernel(tmp_path, how):
         write(subs / f"{name}.ipynb", prefixed("rotation_about", "import time\ntime.sleep(5)\n"))
     gradebook = tmp_path / "out" / "gradebook.json"
     with started_grader(tmp_path, "submitted", "--out", "out", "-j", "1") as (grader, scratch):
-        start = time.monotonic()
-        while not (gradebook.exists() and any("ipykernel_launcher" in p for p in grader_processes(scratch).values())):
-            assert grader.poll() is None and time.monotonic() - start < 120, \
-                f"the first row and a slow kernel never came: {grader.communicate()[1][-3000:] if grader.poll() else ''}"
-            time.sleep(0.5)
+        wait_for_a_row_and_a_kernel(grader, scratch, gradebook)
         if how in ("ctrl-c", "sigterm-group"):
             os.killpg(grader.pid, signal.SIGINT if how == "ctrl-c" else signal.SIGTERM)
         elif how == "sigint":
@@ -794,10 +799,7 @@ def test_a_grader_killed_outright_leaves_no_worker_kernel_or_batch_folder(tmp_pa
     gradebook = tmp_path / "out" / "gradebook.json"
     with started_grader(tmp_path, ".", "--out", "out", "-j", "2") as (grader, scratch):
         start = time.monotonic()
-        while not (gradebook.exists() and any("ipykernel_launcher" in p for p in grader_processes(scratch).values())):
-            assert grader.poll() is None and time.monotonic() - start < 120, \
-                f"the first row and a kernel never came: {grader.communicate()[1][-3000:] if grader.poll() else ''}"
-            time.sleep(0.2)
+        wait_for_a_row_and_a_kernel(grader, scratch, gradebook)
         grader.kill()
         grader.communicate(timeout=30)  # (TimeoutExpired before: the workers held its pipes)
         while grader_processes(scratch) and time.monotonic() - start < 150:
