@@ -808,6 +808,26 @@ def test_a_grader_killed_outright_leaves_no_worker_kernel_or_batch_folder(tmp_pa
     assert left == ([], [])
 
 
+def test_a_dead_workers_kernel_is_killed_though_pid_files_go_meanwhile(tmp_path):
+    """`_kill_orphans` kills the kernel (its process group) of a worker that died, found by its pid
+    file, and passes over a pid file gone since it listed them (its worker cleaned up, or an orphaned
+    sibling removed it): that crashed an orphaned worker's watch, and the worker stayed (red team
+    helper-81), and turned a Ctrl-C's exit into a traceback."""
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ipykernel_launcher"],
+                              start_new_session=True)
+    try:
+        (scratch / "a.pid").write_text(str(kernel.pid))
+        (scratch / "b.pid").symlink_to(scratch / "gone")  # listed, then unreadable: as if removed meanwhile
+        batch_module._kill_orphans(str(tmp_path))
+        assert kernel.wait(timeout=10) == -signal.SIGKILL
+        assert not (scratch / "a.pid").exists()
+    finally:
+        kernel.kill()
+        kernel.wait()
+
+
 def test_a_ctrl_c_between_a_rows_files_leaves_the_gradebook_whole(tmp_path, monkeypatch):
     """Ctrl-C after gradebook.json got a row but before gradebook.csv did (red team helper-73: a
     SIGINT as the first row was written left no gradebook.csv, which the interrupted command names,

@@ -108,16 +108,18 @@ def _exit_when_orphaned(batch: str, grader: int) -> None:
     then waited forever, holding the pipes of whoever started the grader."""
     while os.getppid() == grader:
         time.sleep(0.5)
-    with _STARTING:
-        _ORPHANED.set()
-    deadline = time.monotonic() + 30
-    while _BUSY.is_set() and time.monotonic() < deadline:
-        if _GRADING.is_set():  # (the interruption clears it)
-            signal.pthread_kill(threading.main_thread().ident, _STOP_WORKER)
-        time.sleep(0.1)
-    _kill_orphans(batch)
-    shutil.rmtree(batch, ignore_errors=True)
-    os._exit(1)
+    try:
+        with _STARTING:
+            _ORPHANED.set()
+        deadline = time.monotonic() + 30
+        while _BUSY.is_set() and time.monotonic() < deadline:
+            if _GRADING.is_set():  # (the interruption clears it)
+                signal.pthread_kill(threading.main_thread().ident, _STOP_WORKER)
+            time.sleep(0.1)
+        _kill_orphans(batch)
+        shutil.rmtree(batch, ignore_errors=True)
+    finally:  # whatever failed above (siblings remove the same files), the worker must not stay
+        os._exit(1)
 
 
 def _worker_init(handled: tuple[int, ...], batch: str, grader: int) -> None:
@@ -183,7 +185,10 @@ def _grade_in_worker(path: Path, key: str, source_paths: tuple[str, ...], limits
 def _kill_orphans(batch: str) -> None:
     """Kill the kernels (and their process groups) of workers that died before cleaning up."""
     for pidfile in _scratch_root(batch).glob("*.pid"):
-        text = pidfile.read_text().strip()
+        try:
+            text = pidfile.read_text().strip()
+        except OSError:  # gone since the glob: its worker cleaned up (or a sibling's `_kill_orphans`)
+            continue
         pid = int(text) if text.isdigit() else 0  # (without a sandbox a kernel could write anything here)
         try:
             if b"ipykernel_launcher" in Path(f"/proc/{pid}/cmdline").read_bytes():
