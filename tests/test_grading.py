@@ -818,6 +818,10 @@ def test_a_dead_workers_kernel_is_killed_though_pid_files_go_meanwhile(tmp_path)
     kernel = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)", "ipykernel_launcher"],
                               start_new_session=True)
     try:
+        start = time.monotonic()  # (just after exec its command line can still read empty)
+        while b"ipykernel_launcher" not in Path(f"/proc/{kernel.pid}/cmdline").read_bytes():
+            assert time.monotonic() - start < 10, "the stand-in kernel never showed its command line"
+            time.sleep(0.01)
         (scratch / "a.pid").write_text(str(kernel.pid))
         (scratch / "b.pid").symlink_to(scratch / "gone")  # listed, then unreadable: as if removed meanwhile
         batch_module._kill_orphans(str(tmp_path))
