@@ -13,6 +13,7 @@ import hashlib
 import io
 import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -133,8 +134,12 @@ def test_an_unreachable_scheduler_fails_at_once_with_what_to_run(tmp_path):
 
 def test_separate_scheduler_and_worker_processes_lose_no_row_when_a_worker_is_killed(tmp_path):
     """`dask scheduler` and two `dask worker --no-nanny` processes on 127.0.0.1 (nothing restarts a
-    killed worker); the test SIGKILLs the worker process grading the slow submission mid-batch."""
+    killed worker); the test SIGKILLs the worker process grading the slow submission mid-batch.
+    Their temp directory is the test's own: the killed worker leaves its files there (its copy of
+    the sources, its sandbox probe), which every `make test` used to leave in /tmp."""
     dask = str(Path(sys.executable).with_name("dask"))
+    temp = Path(tempfile.mkdtemp(prefix="cg-", dir="/tmp"))  # short: kernels' socket paths lie below
+    temp.chmod(0o711)
     address = f"tcp://127.0.0.1:{free_port()}"
     subs = tmp_path / "submitted"
     subs.mkdir()
@@ -145,9 +150,11 @@ def test_separate_scheduler_and_worker_processes_lose_no_row_when_a_worker_is_ki
     sources = grading.find_sources([REPO / "solutions"], problems=[])
     common = ["--no-dashboard", "--host", "127.0.0.1"]
     with contextlib.ExitStack() as stack:
+        stack.callback(shutil.rmtree, temp, ignore_errors=True)  # (called last: after the processes)
         def start(*args: str) -> subprocess.Popen:
             log = stack.enter_context(open(tmp_path / f"{args[0]}-{len(list(tmp_path.glob('*.log')))}.log", "w"))
-            proc = subprocess.Popen([dask, *args, *common], stdout=log, stderr=subprocess.STDOUT)
+            proc = subprocess.Popen([dask, *args, *common], stdout=log, stderr=subprocess.STDOUT,
+                                    env=dict(os.environ, TMPDIR=str(temp)))
             stack.callback(lambda: proc.poll() is None and (proc.kill(), proc.wait()))
             return proc
         start("scheduler", "--port", address.rsplit(":", 1)[1])
